@@ -1,0 +1,102 @@
+"""``hwnas profile`` and ``hwnas validate``: build and check a device's latency table."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hwnas.cli import add_network_options, network_options
+
+
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int, note: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="net" if desc.startswith("valid") else "op", leave=True)
+        bar.set_postfix_str(note[-48:], refresh=False)
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+
+    return update
+
+
+def _print_validation(result: dict) -> None:
+    raw = result["raw"]
+    print(f"validation on {raw['n']} random networks (table sum vs measured end to end):")
+    print(f"  raw sum     : MAPE {raw['mape_pct']:.1f}%, within +-10%: {100 * raw['within_10pct']:.0f}%, "
+          f"bias {raw['bias_pct']:+.1f}%, Spearman {raw['spearman']:.3f}")
+    if "calibrated_heldout" in result:
+        cal = result["calibrated_heldout"]
+        print(f"  calibrated  : MAPE {cal['mape_pct']:.1f}%, within +-10%: {100 * cal['within_10pct']:.0f}%, "
+              f"bias {cal['bias_pct']:+.1f}%, Spearman {cal['spearman']:.3f} (held-out half)")
+        c = result["calibration"]
+        print(f"  calibration : measured = {c['slope']:.4f} x table + {c['intercept']:.4f} ms")
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from hwnas.device import resolve_device
+    from hwnas.lut import table_path
+    from hwnas.spaces import make_space
+    from hwnas.tablebuild import build_table, validate_and_calibrate
+
+    device = resolve_device(args.device)
+    space = make_space(args.space, **network_options(args))
+    table = build_table(space, device, tables_dir=args.tables_dir, force=args.force, warmup=args.warmup,
+                        repeats=args.repeats, progress=_progress_bar(f"profile {device.id}"))
+    path = table_path(device.id, space, args.tables_dir)
+    print(f"table: {path} ({len(table.rows)} rows, overhead {table.overhead_ms * 1000:.1f} us subtracted, "
+          f"{table.meta['build_seconds']:.0f} s of profiling)")
+    if args.validate:
+        result = validate_and_calibrate(table, path, device, n=args.validate, seed=args.seed,
+                                        progress=_progress_bar(f"validate {device.id}"))
+        _print_validation(result)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hwnas.device import resolve_device
+    from hwnas.lut import load_table_for, table_path
+    from hwnas.spaces import make_space
+    from hwnas.tablebuild import validate_and_calibrate
+
+    device = resolve_device(args.device)
+    space = make_space(args.space, **network_options(args))
+    table = load_table_for(device, space, tables_dir=args.tables_dir)
+    result = validate_and_calibrate(table, table_path(device.id, space, args.tables_dir), device, n=args.n,
+                                    seed=args.seed, progress=_progress_bar(f"validate {device.id}"))
+    _print_validation(result)
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("profile", help="build a device's per-operation latency table through ONNX Runtime",
+                       description="Export every (operation, shape) the space's final network can contain, plus "
+                       "its fixed parts, alone to ONNX; time each in ONNX Runtime (warm-up, repeats, median) and "
+                       "subtract the per-run overhead. Interrupt and re-run to resume; --force re-measures.")
+    p.add_argument("--device", default="cpu", help="cpu, cpu-all, cuda0, cuda:N or a devices/*.yaml path (cpu)")
+    add_network_options(p, space_required=True)
+    p.add_argument("--tables-dir", help="where tables live (default: the shipped latency_tables/)")
+    p.add_argument("--force", action="store_true", help="re-measure every row")
+    p.add_argument("--warmup", type=int, default=5, help="warm-up runs per piece (5)")
+    p.add_argument("--repeats", type=int, default=30, help="timed runs per piece (30)")
+    p.add_argument("--validate", type=int, default=0, metavar="N",
+                   help="then measure N random whole networks and fit/report the calibration")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation networks (0)")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("validate", help="check a latency table against whole networks measured end to end",
+                       description="Measure N random networks of the space end to end and report MAPE, the share "
+                       "within +-10%% and Spearman rank correlation of table vs measured; fit the calibration on "
+                       "half and report it on the other half; record all in the table's sidecar.")
+    p.add_argument("--device", default="cpu", help="device (cpu)")
+    add_network_options(p, space_required=True)
+    p.add_argument("--tables-dir", help="where tables live (default: the shipped latency_tables/)")
+    p.add_argument("-n", type=int, default=30, help="random networks to measure (30)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation networks (0)")
+    p.set_defaults(func=cmd_validate)
+

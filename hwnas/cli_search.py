@@ -1,0 +1,107 @@
+"""``hwnas search``: differentiable, hardware-aware architecture search."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from hwnas.search.config import SearchConfig
+    from hwnas.search.loop import Interrupted
+    from hwnas.search.setup import load_run_config, prepare
+    from hwnas.units import parse_count, parse_latency_ms
+
+    run_dir = Path(args.runs_dir) / args.name
+    if args.resume:
+        cfg = load_run_config(run_dir)
+        print(f"resuming {run_dir} with its recorded settings")
+    else:
+        if (run_dir / "checkpoint.pt").exists() and not args.overwrite:
+            raise ValueError(f"{run_dir} already holds a search; continue it with --resume, or pass --overwrite "
+                             f"or another --name")
+        budget = parse_latency_ms(args.latency_budget) if args.latency_budget else None
+        cfg = SearchConfig(
+            space=args.space, dataset=args.dataset, data_dir=args.data_dir, download=args.download, limit=args.limit,
+            init_channels=args.init_channels, layers=args.layers, final_init_channels=args.final_init_channels,
+            final_layers=args.final_layers, relax=args.relax, optimizer=args.optimizer, epochs=args.epochs,
+            batch_size=args.batch_size, w_lr=args.w_lr, a_lr=args.a_lr, warmup_epochs=args.warmup_epochs,
+            device=args.device, tables_dir=args.tables_dir, latency_budget_ms=budget,
+            latency_loss=args.latency_loss or ("budget" if budget else None), latency_weight=args.latency_weight,
+            param_budget=parse_count(args.param_budget) if args.param_budget else None,
+            max_skip=None if args.max_skip < 0 else args.max_skip, seed=args.seed, torch_device=args.torch_device)
+    searcher = prepare(cfg, run_dir)
+    steps = len(searcher.train_set) // cfg.batch_size
+    bar = tqdm(total=cfg.epochs * steps, initial=searcher.epoch * steps + searcher.step_in_epoch,
+               desc=f"search {cfg.space}", unit="step")
+
+    def progress(stats: dict) -> None:
+        bar.set_postfix(epoch=stats["epoch"], loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.2f}",
+                        E_lat=f"{stats['e_lat_ms']:.2f}ms", refresh=False)
+        bar.update(1)
+
+    def on_epoch(row: dict) -> None:
+        lat = f", derived {row['derived_latency_ms']:.2f} ms (E[LAT] {row['e_latency_ms']:.2f})" \
+            if "derived_latency_ms" in row else ""
+        bar.write(f"epoch {row['epoch']}/{cfg.epochs}: val acc {row['val_acc']:.3f}{lat}, "
+                  f"params {row['derived_params'] / 1e6:.2f} M")
+
+    started = time.perf_counter()
+    try:
+        result = searcher.run(resume=args.resume, progress=progress, on_epoch=on_epoch)
+    except Interrupted as exc:
+        bar.close()
+        print(f"hwnas search: {exc}")
+        return 130
+    bar.close()
+    print(f"search done in {time.perf_counter() - started:.0f} s; genotype: {run_dir / 'genotype.json'}")
+    if result.latency_ms is not None:
+        budget = f" (budget {cfg.latency_budget_ms:g} ms{', repaired' if result.repaired else ''})" \
+            if cfg.latency_budget_ms else ""
+        print(f"table latency on {cfg.device}: {result.latency_ms:.3f} ms{budget}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("search", help="differentiable search under latency / parameter budgets",
+                       description="DARTS/FBNet/GDAS-style search on a proxy supernet whose architecture loss adds "
+                       "the device table's differentiable latency (and parameter) penalty for the final network; "
+                       "writes runs/NAME/{config.json,metrics.csv,genotype.json,checkpoint.pt}.")
+    p.add_argument("--space", choices=["darts", "nb201", "fbnet"], default="darts", help="search space (darts)")
+    p.add_argument("--dataset", default="digits", help="digits (offline, default), cifar10, cifar100, mnist, "
+                   "fashion_mnist, svhn, imagefolder")
+    p.add_argument("--data-dir", help="dataset folder")
+    p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
+    p.add_argument("--limit", type=int, help="use at most this many images per split (quick runs)")
+    p.add_argument("--epochs", type=int, default=10, help="search epochs (10)")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size (64)")
+    p.add_argument("--device", default="cpu", help="target device whose latency table is used (cpu)")
+    p.add_argument("--tables-dir", help="folder of latency tables (default: the shipped latency_tables/)")
+    p.add_argument("--latency-budget", help="latency the derived network must meet, e.g. 10ms, 0.01s")
+    p.add_argument("--latency-loss", choices=["budget", "fbnet", "mnas", "linear"],
+                   help="latency loss form (budget when --latency-budget is given)")
+    p.add_argument("--latency-weight", type=float, default=0.0, help="weight of --latency-loss linear (per ms)")
+    p.add_argument("--param-budget", help="parameter budget of the final network, e.g. 1.5M, 800k")
+    p.add_argument("--relax", choices=["softmax", "gumbel", "gdas"], default="softmax", help="relaxation (softmax)")
+    p.add_argument("--optimizer", choices=["first", "second", "one-level"], default="first",
+                   help="bi-level first order, DARTS second order, or one-level (first)")
+    p.add_argument("--max-skip", type=int, default=2, help="DARTS: cap on skip connections per derived normal cell, "
+                   "against collapse to parameter-free cells (2; -1: no cap)")
+    p.add_argument("--init-channels", type=int, help="proxy supernet channels (DARTS 16; 8 for tiny images)")
+    p.add_argument("--layers", type=int, help="proxy supernet cells (DARTS 8; 5 for tiny images)")
+    p.add_argument("--final-init-channels", type=int, help="final network channels for the penalties (DARTS 36)")
+    p.add_argument("--final-layers", type=int, help="final network cells for the penalties (DARTS 20)")
+    p.add_argument("--w-lr", type=float, default=0.025, help="weight learning rate (0.025, cosine to 0.001)")
+    p.add_argument("--a-lr", type=float, default=3e-4, help="architecture learning rate, Adam (3e-4)")
+    p.add_argument("--warmup-epochs", type=int, default=0, help="epochs of weight training before arch steps (0)")
+    p.add_argument("--seed", type=int, default=0, help="seed (0)")
+    p.add_argument("--torch-device", default="cpu", help="where the supernet trains: cpu or cuda (cpu)")
+    p.add_argument("--name", default="search", help="run name: runs/NAME (search)")
+    p.add_argument("--runs-dir", default="runs", help="folder of runs (runs)")
+    p.add_argument("--resume", action="store_true", help="continue runs/NAME from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="start runs/NAME afresh")
+    p.set_defaults(func=cmd_search)

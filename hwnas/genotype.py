@@ -1,0 +1,280 @@
+"""Genotypes: the architecture a search finds, in a JSON form users can read and paste.
+
+Three spaces, three forms (see DESIGN.md):
+
+- ``darts``: the field names of the original DARTS code, so a published genotype can be pasted
+  in: ``{"space": "darts", "normal": [["sep_conv_3x3", 0], ...], "normal_concat": [2, 3, 4, 5],
+  "reduce": [...], "reduce_concat": [2, 3, 4, 5]}``.
+- ``nb201``: the NAS-Bench-201 architecture string,
+  ``{"space": "nb201", "arch": "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|...|"}``.
+- ``fbnet``: one block name per searchable layer, ``{"space": "fbnet", "ops": ["k3_e1", ...]}``.
+
+Validation errors name the bad field and the allowed values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Sequence, Tuple, Union
+
+from hwnas import fileio
+
+FORMAT_VERSION = 1
+
+# Operation vocabularies, in the order of the reference code (DARTS' PRIMITIVES, NAS-Bench-201's
+# search space, FBNet's candidate blocks). Their index is the integer encoding of an op.
+DARTS_OPS: Tuple[str, ...] = (
+    "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
+    "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
+)
+# A derived DARTS cell never contains `none`: it is what the derivation rule excludes.
+DARTS_CELL_OPS: Tuple[str, ...] = DARTS_OPS[1:]
+NB201_OPS: Tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+FBNET_OPS: Tuple[str, ...] = (
+    "k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip",
+)
+SPACES: Tuple[str, ...] = ("darts", "nb201", "fbnet")
+
+DARTS_STEPS = 4  # intermediate nodes per DARTS cell
+DARTS_CONCAT = (2, 3, 4, 5)
+NB201_NODES = 4
+# NAS-Bench-201 edges (to, from) in the order of the architecture string.
+NB201_EDGES: Tuple[Tuple[int, int], ...] = tuple((to, src) for to in range(1, NB201_NODES) for src in range(to))
+FBNET_LAYERS = 22
+
+
+class GenotypeError(ValueError):
+    """A genotype that does not fit its space; the message names the field and what is allowed."""
+
+
+def _choice(value: Any, allowed: Sequence[str], where: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise GenotypeError(f"{where}: {value!r} is not an operation of this space; allowed: {', '.join(allowed)}")
+    return value
+
+
+@dataclass(frozen=True)
+class DartsGenotype:
+    """A DARTS normal and reduction cell: 4 nodes x 2 (operation, input) pairs each."""
+
+    normal: Tuple[Tuple[str, int], ...]
+    reduce: Tuple[Tuple[str, int], ...]
+    normal_concat: Tuple[int, ...] = DARTS_CONCAT
+    reduce_concat: Tuple[int, ...] = DARTS_CONCAT
+    space: ClassVar[str] = "darts"
+
+    def __post_init__(self) -> None:
+        for field in ("normal", "reduce"):
+            cell = getattr(self, field)
+            if not isinstance(cell, (list, tuple)) or len(cell) != 2 * DARTS_STEPS:
+                raise GenotypeError(f"{field}: expected {2 * DARTS_STEPS} [operation, input] pairs "
+                                    f"(2 per node, {DARTS_STEPS} nodes), got {cell!r}")
+            pairs = []
+            for k, pair in enumerate(cell):
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    raise GenotypeError(f"{field}[{k}]: expected [operation, input], got {pair!r}")
+                op = _choice(pair[0], DARTS_CELL_OPS, f"{field}[{k}][0]")
+                node = k // 2
+                src = pair[1]
+                if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src <= node + 1:
+                    raise GenotypeError(f"{field}[{k}][1]: node {node + 2} can take input 0..{node + 1} "
+                                        f"(0, 1 = the two previous cells, 2.. = earlier nodes), got {src!r}")
+                pairs.append((op, int(src)))
+            object.__setattr__(self, field, tuple(pairs))
+        for field in ("normal_concat", "reduce_concat"):
+            concat = tuple(getattr(self, field))
+            if concat != DARTS_CONCAT:
+                raise GenotypeError(f"{field}: hwnas' DARTS space concatenates all intermediate nodes, "
+                                    f"expected {list(DARTS_CONCAT)}, got {list(concat)}")
+            object.__setattr__(self, field, concat)
+
+    def to_dict(self) -> dict:
+        return {
+            "space": self.space,
+            "normal": [list(p) for p in self.normal],
+            "normal_concat": list(self.normal_concat),
+            "reduce": [list(p) for p in self.reduce],
+            "reduce_concat": list(self.reduce_concat),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "DartsGenotype":
+        _check_keys(d, {"space", "normal", "normal_concat", "reduce", "reduce_concat", "format_version"},
+                    {"normal", "reduce"})
+        return cls(normal=d["normal"], reduce=d["reduce"],
+                   normal_concat=tuple(d.get("normal_concat", DARTS_CONCAT)),
+                   reduce_concat=tuple(d.get("reduce_concat", DARTS_CONCAT)))
+
+
+@dataclass(frozen=True)
+class NB201Genotype:
+    """A NAS-Bench-201 cell: one operation on each of the 6 edges of a 4-node DAG."""
+
+    arch: str
+    space: ClassVar[str] = "nb201"
+
+    def __post_init__(self) -> None:
+        self._parse(self.arch)
+
+    @staticmethod
+    def _parse(arch: Any) -> Tuple[str, ...]:
+        example = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|"
+        if not isinstance(arch, str):
+            raise GenotypeError(f"arch: expected a NAS-Bench-201 string such as {example}, got {arch!r}")
+        nodes = arch.split("+")
+        if len(nodes) != NB201_NODES - 1:
+            raise GenotypeError(f"arch: expected {NB201_NODES - 1} node groups joined by '+', such as {example}; "
+                                f"got {arch!r}")
+        ops = []
+        for to, group in enumerate(nodes, start=1):
+            items = [item for item in group.strip().strip("|").split("|")]
+            if len(items) != to:
+                raise GenotypeError(f"arch: node {to} needs {to} incoming edges, got {group!r} (example: {example})")
+            for src, item in enumerate(items):
+                op, sep, index = item.partition("~")
+                if sep != "~" or index != str(src):
+                    raise GenotypeError(f"arch: edge {item!r} into node {to} should read 'OP~{src}' (example: {example})")
+                ops.append(_choice(op, NB201_OPS, f"arch edge {src}->{to}"))
+        return tuple(ops)
+
+    @property
+    def ops(self) -> Tuple[str, ...]:
+        """Operations in the order of :data:`NB201_EDGES`."""
+        return self._parse(self.arch)
+
+    @classmethod
+    def from_ops(cls, ops: Sequence[str]) -> "NB201Genotype":
+        if len(ops) != len(NB201_EDGES):
+            raise GenotypeError(f"ops: expected {len(NB201_EDGES)} operations, got {len(ops)}")
+        groups, k = [], 0
+        for to in range(1, NB201_NODES):
+            groups.append("|" + "|".join(f"{ops[k + src]}~{src}" for src in range(to)) + "|")
+            k += to
+        return cls("+".join(groups))
+
+    def to_dict(self) -> dict:
+        return {"space": self.space, "arch": self.arch}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "NB201Genotype":
+        _check_keys(d, {"space", "arch", "format_version"}, {"arch"})
+        return cls(d["arch"])
+
+
+@dataclass(frozen=True)
+class FBNetGenotype:
+    """One FBNet candidate block per searchable layer (22 in the paper's space)."""
+
+    ops: Tuple[str, ...]
+    space: ClassVar[str] = "fbnet"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ops, (list, tuple)) or not self.ops:
+            raise GenotypeError(f"ops: expected a list of block names, one per searchable layer; got {self.ops!r}")
+        ops = tuple(_choice(op, FBNET_OPS, f"ops[{i}]") for i, op in enumerate(self.ops))
+        object.__setattr__(self, "ops", ops)
+
+    def to_dict(self) -> dict:
+        return {"space": self.space, "ops": list(self.ops)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "FBNetGenotype":
+        _check_keys(d, {"space", "ops", "format_version"}, {"ops"})
+        return cls(tuple(d["ops"]) if isinstance(d["ops"], list) else d["ops"])
+
+
+Genotype = Union[DartsGenotype, NB201Genotype, FBNetGenotype]
+_CLASSES = {cls.space: cls for cls in (DartsGenotype, NB201Genotype, FBNetGenotype)}
+
+
+def _check_keys(d: Mapping[str, Any], allowed: set, required: set) -> None:
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise GenotypeError(f"unknown field(s) {unknown}; a {d.get('space')} genotype has {sorted(allowed)}")
+    missing = sorted(required - set(d))
+    if missing:
+        raise GenotypeError(f"missing field(s) {missing}")
+
+
+def genotype_from_dict(d: Mapping[str, Any]) -> Genotype:
+    """Build and validate a genotype from its JSON form."""
+    if not isinstance(d, Mapping):
+        raise GenotypeError(f"a genotype is a JSON object with a 'space' field, got {type(d).__name__}")
+    space = d.get("space")
+    if space not in _CLASSES:
+        raise GenotypeError(f"space: {space!r} is not a search space; allowed: {', '.join(SPACES)}")
+    version = d.get("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise GenotypeError(f"format_version: this hwnas reads version {FORMAT_VERSION}, the file has {version!r}")
+    return _CLASSES[space].from_dict(d)
+
+
+def genotype_to_dict(genotype: Genotype) -> dict:
+    """The JSON form, with the format version."""
+    return {**genotype.to_dict(), "format_version": FORMAT_VERSION}
+
+
+def genotype_to_json(genotype: Genotype) -> str:
+    """Compact one-line JSON (for CSV cells and logs)."""
+    return json.dumps(genotype.to_dict(), separators=(",", ":"))
+
+
+def save_genotype(genotype: Genotype, path: str | Path) -> None:
+    """Write the genotype as JSON, atomically."""
+    fileio.write_json(path, genotype_to_dict(genotype))
+
+
+def load_genotype(source: str | Path) -> Genotype:
+    """A genotype from a published name (see :data:`PUBLISHED`), a JSON file, or JSON text."""
+    text = str(source)
+    if text in PUBLISHED:
+        return PUBLISHED[text]
+    if text.lstrip().startswith("{"):
+        return genotype_from_dict(_parse_json(text, "the genotype text"))
+    path = Path(text)
+    if not path.is_file():
+        raise FileNotFoundError(f"genotype {text!r} is neither a file nor a published name; "
+                                f"published: {', '.join(sorted(PUBLISHED))}")
+    return genotype_from_dict(_parse_json(path.read_text(encoding="utf-8"), str(path)))
+
+
+def _parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GenotypeError(f"{where} is not valid JSON: {exc}") from None
+
+
+def _darts(normal: list, reduce: list) -> DartsGenotype:
+    return DartsGenotype(normal=tuple(normal), reduce=tuple(reduce))
+
+
+def _fbnet(stages: str) -> FBNetGenotype:
+    return FBNetGenotype(tuple(stages.replace("|", " ").split()))
+
+
+# Published genotypes: DARTS from quark0/darts `genotypes.py`; FBNet-A/B/C from
+# facebookresearch/mobile-vision's FBNet model definitions (stages separated by '|').
+PUBLISHED: dict[str, Genotype] = {
+    "darts_v1": _darts(
+        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
+         ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
+        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
+         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)],
+    ),
+    "darts_v2": _darts(
+        [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+         ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
+        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
+    ),
+    "fbnet_a": _fbnet("skip | k3_e3 k3_e1 skip skip | k5_e6 k3_e3 k5_e1 k3_e3 | k5_e6 k5_e3 k5_e1_g2 k5_e6"
+                      " | k3_e6 k5_e1_g2 k5_e3 k3_e1_g2 | k5_e6 k5_e6 k5_e3 k5_e6 | k5_e6"),
+    "fbnet_b": _fbnet("k3_e1 | k3_e6 k5_e1 k3_e1 k3_e1 | k5_e6 k5_e3 k3_e6 k5_e6 | k5_e6 k5_e6 skip k5_e3"
+                      " | k5_e6 k3_e1 k5_e1 k5_e3 | k5_e6 k5_e1 k5_e6 k5_e6 | k3_e6"),
+    "fbnet_c": _fbnet("k3_e1 | k3_e6 skip k3_e1 k3_e1 | k5_e6 k5_e3 k5_e6 k3_e6 | k5_e6 k5_e3 k5_e6 k5_e6"
+                      " | k5_e6 k5_e6 k5_e6 k5_e3 | k5_e6 k5_e6 k5_e6 k5_e6 | k3_e6"),
+}
+PUBLISHED["darts"] = PUBLISHED["darts_v2"]

@@ -1,0 +1,189 @@
+"""The latency lookup table: per-piece latencies on one device for one space configuration.
+
+On disk: ``latency_tables/<device-id>/<space-config>.csv`` (one row per piece, readable with
+pandas) and a JSON sidecar beside it (device spec, host, ONNX Runtime version and provider,
+opset, batch, the subtracted per-run overhead, validation results and calibration). A table
+predicts a genotype's end-to-end latency as the per-run overhead plus the sum of its pieces'
+latencies, optionally corrected by a linear calibration fitted on measured whole networks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from hwnas import fileio
+from hwnas.device import DeviceSpec, resolve_device
+from hwnas.genotype import Genotype
+from hwnas.spaces import Piece, SearchSpace
+
+TABLE_FORMAT_VERSION = 1
+COLUMNS = ["key", "op", "c_in", "c_out", "stride", "size", "arity", "latency_ms", "median_ms", "p10_ms", "p90_ms",
+           "repeats"]
+SHIPPED_TABLES = Path(__file__).resolve().parent.parent / "latency_tables"
+
+
+class MissingRowsError(KeyError):
+    """The table does not cover some pieces a genotype or configuration needs."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def config_slug(space: SearchSpace) -> str:
+    """A file name for a space configuration, e.g. ``darts-c36-l20-s32-in3-n10``."""
+    cfg = space.config()
+    short = {"init_channels": "c", "layers": "l", "cells_per_stage": "l", "input_size": "s", "in_channels": "in",
+             "num_classes": "n", "head_channels": "h", "stem_multiplier": "m"}
+    parts = [cfg["space"]]
+    for key, value in cfg.items():
+        if key == "space" or key == "auxiliary":  # the auxiliary head never runs at inference
+            continue
+        if key == "variant":
+            if value != "cifar":
+                parts.append(str(value))
+            continue
+        if key == "stem_multiplier" and value == 3:
+            continue
+        parts.append(f"{short.get(key, key)}{value}")
+    return "-".join(parts)
+
+
+def default_tables_dir(tables_dir: Optional[str | Path] = None) -> Path:
+    return Path(tables_dir) if tables_dir else SHIPPED_TABLES
+
+
+def table_path(device_id: str, space: SearchSpace, tables_dir: Optional[str | Path] = None) -> Path:
+    return default_tables_dir(tables_dir) / device_id / f"{config_slug(space)}.csv"
+
+
+def profile_command(device_id: str, space: SearchSpace) -> str:
+    """The command that (re)builds this table: quoted in error messages."""
+    cfg = space.config()
+    flags = {"init_channels": "--init-channels", "layers": "--layers", "cells_per_stage": "--layers",
+             "input_size": "--input-size", "in_channels": "--in-channels", "num_classes": "--num-classes",
+             "head_channels": "--head-channels", "variant": "--variant"}
+    args = [f"{flags[k]} {v}" for k, v in cfg.items() if k in flags]
+    return f"hwnas profile --device {device_id} --space {cfg['space']} " + " ".join(args)
+
+
+@dataclass
+class LatencyTable:
+    """Per-piece latencies (ms) of one space configuration on one device."""
+
+    device_id: str
+    space: SearchSpace
+    rows: pd.DataFrame
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._latency = dict(zip(self.rows["key"], self.rows["latency_ms"].astype(float)))
+
+    # -- lookups -----------------------------------------------------------------------------
+    @property
+    def overhead_ms(self) -> float:
+        return float(self.meta.get("overhead_ms", 0.0))
+
+    @property
+    def calibration(self) -> Optional[Dict[str, float]]:
+        return self.meta.get("calibration")
+
+    def has(self, piece: Piece) -> bool:
+        return piece.key in self._latency
+
+    def missing(self, pieces: Iterable[Piece]) -> List[Piece]:
+        return sorted({p for p in pieces if p.key not in self._latency})
+
+    def require(self, pieces: Iterable[Piece]) -> None:
+        missing = self.missing(pieces)
+        if missing:
+            shown = ", ".join(p.key for p in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise MissingRowsError(
+                f"the {self.device_id} table for {config_slug(self.space)} lacks {len(missing)} row(s): {shown}. "
+                f"Add them with: {profile_command(self.device_id, self.space)}")
+
+    def lookup(self, piece: Piece) -> float:
+        try:
+            return self._latency[piece.key]
+        except KeyError:
+            self.require([piece])
+            raise
+
+    # -- prediction --------------------------------------------------------------------------
+    def _calibrate(self, raw: np.ndarray | float) -> np.ndarray | float:
+        cal = self.calibration
+        if not cal:
+            return raw
+        return cal["slope"] * raw + cal["intercept"]
+
+    def predict_raw(self, genotype: Genotype) -> float:
+        """Overhead + sum of piece latencies, before calibration."""
+        pieces = self.space.pieces(genotype)
+        self.require(pieces)
+        return self.overhead_ms + float(sum(self._latency[p.key] for p in pieces))
+
+    def predict(self, genotype: Genotype) -> float:
+        """Predicted end-to-end latency (ms) of the genotype's final network."""
+        return float(self._calibrate(self.predict_raw(genotype)))
+
+    def predict_many(self, x: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Predicted latency (ms) of many integer-encoded genotypes (rows of ``x``)."""
+        self.require(self.space.all_pieces())
+        raw = self.overhead_ms + self.space.latency_many(np.asarray(x), self.lookup)
+        return np.asarray(self._calibrate(raw) if calibrated else raw)
+
+    # -- files -------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the CSV and its JSON sidecar atomically."""
+        path = Path(path)
+        with fileio.atomic_open(path, "w") as handle:
+            self.rows[COLUMNS].to_csv(handle, index=False, float_format="%.6g")
+        fileio.write_json(sidecar_path(path), {**self.meta, "format_version": TABLE_FORMAT_VERSION,
+                                               "device_id": self.device_id, "space": self.space.config()})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatencyTable":
+        from hwnas.spaces import space_from_config
+
+        path = Path(path)
+        meta_path = sidecar_path(path)
+        if not path.is_file() or not meta_path.is_file():
+            raise FileNotFoundError(f"latency table {path} (with its sidecar {meta_path.name}) not found")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format_version") != TABLE_FORMAT_VERSION:
+            raise ValueError(f"{meta_path} has table format {meta.get('format_version')!r}; this hwnas reads "
+                             f"{TABLE_FORMAT_VERSION}: re-profile the device")
+        rows = pd.read_csv(path)
+        lacking = [c for c in COLUMNS if c not in rows.columns]
+        if lacking:
+            raise ValueError(f"{path} lacks column(s) {lacking}; it is not an hwnas latency table")
+        return cls(meta["device_id"], space_from_config(meta["space"]), rows, meta)
+
+
+def sidecar_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_suffix(".json")
+
+
+def rows_frame(records: Sequence[Dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(list(records), columns=COLUMNS)
+
+
+def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Optional[str | Path] = None,
+                   require_complete: bool = True) -> LatencyTable:
+    """The table of ``space``'s configuration on ``device``; a clear error if there is none."""
+    spec = device if isinstance(device, DeviceSpec) else resolve_device(device)
+    path = table_path(spec.id, space, tables_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"no latency table for {config_slug(space)} on device {spec.id} (looked for {path}). "
+                                f"Build it with: {profile_command(spec.id, space)}")
+    table = LatencyTable.load(path)
+    if require_complete and not table.meta.get("complete", False):
+        raise ValueError(f"the table {path} is incomplete (profiling was interrupted); finish it with: "
+                         f"{profile_command(spec.id, space)}")
+    return table

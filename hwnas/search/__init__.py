@@ -1,0 +1,1 @@
+"""Differentiable, hardware-aware architecture search (DARTS / FBNet / GDAS style)."""

@@ -1,0 +1,85 @@
+"""Every setting of a search run, recorded in ``runs/<name>/config.json``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Dict, Optional
+
+OPTIMIZERS = ("first", "second", "one-level")
+
+
+@dataclass
+class SearchConfig:
+    # what to search
+    space: str = "darts"
+    dataset: str = "digits"
+    data_dir: Optional[str] = None
+    download: bool = False
+    limit: Optional[int] = None
+    val_fraction: float = 0.5
+    # the proxy network that is trained during the search (None: the space's search default)
+    init_channels: Optional[int] = None
+    layers: Optional[int] = None
+    # the final network whose latency and size are penalised (None: the space's default)
+    final_init_channels: Optional[int] = None
+    final_layers: Optional[int] = None
+    # algorithm
+    relax: str = "softmax"
+    optimizer: str = "first"
+    epochs: int = 10
+    batch_size: int = 64
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    a_lr: float = 3e-4
+    a_weight_decay: float = 1e-3
+    unrolled_lr: Optional[float] = None  # xi of the second-order step (default: w_lr)
+    tau_max: float = 5.0
+    tau_min: float = 0.1
+    warmup_epochs: int = 0
+    # hardware awareness
+    device: str = "cpu"
+    tables_dir: Optional[str] = None
+    latency_budget_ms: Optional[float] = None
+    latency_loss: Optional[str] = None  # budget | fbnet | mnas | linear
+    latency_weight: float = 0.0
+    param_budget: Optional[int] = None
+    max_skip: Optional[int] = 2
+    # run
+    seed: int = 0
+    torch_device: str = "cpu"
+    num_workers: int = 0
+    checkpoint_every_s: float = 60.0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "SearchConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown search setting(s) {unknown}")
+        return cls(**d)
+
+    def validate(self) -> None:
+        from hwnas.search.arch import RELAXATIONS
+        from hwnas.search.penalty import LOSS_FORMS
+
+        if self.relax not in RELAXATIONS:
+            raise ValueError(f"--relax must be one of {', '.join(RELAXATIONS)}, got {self.relax!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.latency_loss is not None and self.latency_loss not in LOSS_FORMS:
+            raise ValueError(f"--latency-loss must be one of {', '.join(LOSS_FORMS)}, got {self.latency_loss!r}")
+        if self.latency_loss in ("budget", "mnas") and self.latency_budget_ms is None:
+            raise ValueError(f"--latency-loss {self.latency_loss} needs --latency-budget (e.g. 10ms)")
+        if self.latency_loss == "linear" and self.latency_weight <= 0:
+            raise ValueError("--latency-loss linear needs a positive --latency-weight")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("--epochs and --batch-size must be positive")
+        if self.optimizer == "second" and self.relax != "softmax":
+            raise ValueError("the second-order step is DARTS' (softmax relaxation); use --optimizer first with "
+                             f"--relax {self.relax}")

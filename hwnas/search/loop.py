@@ -1,0 +1,405 @@
+"""The bi-level search loop, its run directory, checkpoints and resumption.
+
+Each step: an architecture step on a validation batch (first order, DARTS' second order, or
+none for one-level), then a weight step on a training batch. The architecture loss adds the
+table's differentiable latency (and parameter) penalty computed for the *final* network. After
+each epoch the space's rule derives a genotype, whose table latency is logged beside E[LAT].
+
+Run directory: ``config.json``, ``metrics.csv`` (one row per epoch), ``genotype.json``,
+``checkpoint.pt``. A checkpoint is written at each epoch end, every ``checkpoint_every_s``
+seconds, and on Ctrl-C / SIGTERM; ``resume`` continues from it and ends where an uninterrupted
+run with the same seed would.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from hwnas import __version__, fileio
+from hwnas.counting import count_params
+from hwnas.genotype import Genotype, genotype_to_json, save_genotype
+from hwnas.search.arch import Architecture, temperature
+from hwnas.search.config import SearchConfig
+from hwnas.search.penalty import CostModel, penalty_loss
+from hwnas.spaces import SearchSpace
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+StepProgress = Callable[[Dict[str, float]], None]
+
+
+class Interrupted(Exception):
+    """The run was stopped (Ctrl-C or SIGTERM) after saving a checkpoint."""
+
+
+@dataclass
+class SearchResult:
+    genotype: Genotype
+    metrics: pd.DataFrame
+    run_dir: Path
+    latency_ms: Optional[float]
+    repaired: bool
+
+
+def rng_state() -> Dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return float((logits.argmax(dim=1) == y).float().mean())
+
+
+class Searcher:
+    """One search run over a proxy supernet, penalised with the final network's costs."""
+
+    def __init__(self, config: SearchConfig, proxy: SearchSpace, final: SearchSpace, train_set, val_set,
+                 run_dir: str | Path, latency: Optional[CostModel] = None, params: Optional[CostModel] = None,
+                 table=None, make_loader=None) -> None:
+        config.validate()
+        self.cfg = config
+        self.proxy, self.final = proxy, final
+        self.train_set, self.val_set = train_set, val_set
+        self.run_dir = Path(run_dir)
+        self.latency, self.params, self.table = latency, params, table
+        self.make_loader = make_loader
+        self.device = torch.device(config.torch_device)
+        seed_everything(config.seed)
+        self.net = proxy.supernet().to(self.device)
+        self.arch = Architecture(proxy.arch_shapes()).to(self.device)
+        self.w_opt = torch.optim.SGD(self.net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
+                                     weight_decay=config.w_weight_decay)
+        self.a_opt = torch.optim.Adam(self.arch.parameters(), lr=config.a_lr, betas=(0.5, 0.999),
+                                      weight_decay=config.a_weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, config.epochs, eta_min=config.w_lr_min)
+        self.epoch, self.step_in_epoch = 0, 0
+        self.lat_multiplier, self.param_multiplier, self.target_scale = 1.0, 1.0, 1.0
+        self.metrics: List[Dict[str, Any]] = []
+        self._stop = False
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def save_checkpoint(self) -> None:
+        fileio.save_torch(self.checkpoint_path, {
+            "format_version": CHECKPOINT_VERSION, "config": self.cfg.to_dict(),
+            "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+            "supernet": self.net.state_dict(), "arch": self.arch.state_dict(),
+            "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
+            "multipliers": [self.lat_multiplier, self.param_multiplier, self.target_scale],
+            "metrics": self.metrics, "arch_probs": self.arch.numpy_probs(),
+        })
+
+    def load_checkpoint(self) -> None:
+        if not self.checkpoint_path.is_file():
+            raise FileNotFoundError(f"nothing to resume: {self.checkpoint_path} does not exist")
+        ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        if ckpt.get("format_version") != CHECKPOINT_VERSION:
+            raise ValueError(f"{self.checkpoint_path} has checkpoint format {ckpt.get('format_version')!r}, "
+                             f"this hwnas reads {CHECKPOINT_VERSION}")
+        if ckpt["config"] != self.cfg.to_dict():
+            changed = sorted(k for k in ckpt["config"] if ckpt["config"][k] != self.cfg.to_dict().get(k))
+            raise ValueError(f"--resume with different settings ({', '.join(changed)}); resume with the run's "
+                             f"own settings (they are in {self.run_dir / 'config.json'}) or start a new --name")
+        self.net.load_state_dict(ckpt["supernet"])
+        self.arch.load_state_dict(ckpt["arch"])
+        self.w_opt.load_state_dict(ckpt["w_opt"])
+        self.a_opt.load_state_dict(ckpt["a_opt"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.epoch, self.step_in_epoch = ckpt["epoch"], ckpt["step_in_epoch"]
+        self.lat_multiplier, self.param_multiplier, self.target_scale = ckpt["multipliers"]
+        self.metrics = ckpt["metrics"]
+        self._resume_rng = ckpt["rng"]
+
+    # -- losses ----------------------------------------------------------------------------------
+    def _tau(self) -> float:
+        return temperature(self.epoch, self.cfg.epochs, self.cfg.tau_max, self.cfg.tau_min)
+
+    def _penalised(self, ce: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        probs = self.arch.probs()
+        loss = ce
+        if self.latency is not None and cfg.latency_loss:
+            lat = self.latency.expected(probs)
+            target = cfg.latency_budget_ms * self.target_scale if cfg.latency_budget_ms else None
+            loss = penalty_loss(ce, lat, cfg.latency_loss, target, cfg.latency_weight, self.lat_multiplier)
+        if self.params is not None and cfg.param_budget:
+            e_params = self.params.expected(probs)
+            loss = loss + self.param_multiplier * F.relu(e_params / (cfg.param_budget * self.target_scale) - 1.0)
+        return loss
+
+    def _forward(self, x: torch.Tensor, weights: Dict[str, torch.Tensor], params=None) -> torch.Tensor:
+        if params is None:
+            return self.net(x, weights)
+        return functional_call(self.net, params, (x, weights))
+
+    def _arch_step(self, xv, yv, xt, yt) -> None:
+        self.a_opt.zero_grad(set_to_none=True)
+        if self.cfg.optimizer == "second":
+            self._second_order_grads(xv, yv, xt, yt)
+        else:
+            weights = self.arch.weights(self.cfg.relax, self._tau())
+            self._penalised(F.cross_entropy(self._forward(xv, weights), yv)).backward()
+        self.a_opt.step()
+
+    def _second_order_grads(self, xv, yv, xt, yt) -> None:
+        """DARTS' unrolled gradient: grad_a L_val(w', a) - xi * H v by central differences."""
+        xi = self.cfg.unrolled_lr if self.cfg.unrolled_lr is not None else self.scheduler.get_last_lr()[0]
+        names = [n for n, _ in self.net.named_parameters()]
+        params = [p for _, p in self.net.named_parameters()]
+        buffers = dict(self.net.named_buffers())
+        weights = self.arch.weights("softmax")
+        # virtual step w' = w - xi * (grad L_train(w) + wd * w)
+        train_loss = F.cross_entropy(self.net(xt, {k: w.detach() for k, w in weights.items()}), yt)
+        grads = torch.autograd.grad(train_loss, params)
+        unrolled = {n: (p - xi * (g + self.cfg.w_weight_decay * p)).detach().requires_grad_(True)
+                    for n, p, g in zip(names, params, grads)}
+        val_loss = self._penalised(F.cross_entropy(self._forward(xv, weights, {**unrolled, **buffers}), yv))
+        alphas = list(self.arch.parameters())
+        out = torch.autograd.grad(val_loss, alphas + list(unrolled.values()), allow_unused=True)
+        d_alpha, d_w = out[:len(alphas)], out[len(alphas):]
+        d_w = [torch.zeros_like(p) if g is None else g for p, g in zip(params, d_w)]
+        hessian = self._hessian_vector(d_w, xt, yt)
+        for a, da, h in zip(alphas, d_alpha, hessian):
+            a.grad = (torch.zeros_like(a) if da is None else da) - xi * h
+
+    def _hessian_vector(self, vector: List[torch.Tensor], x, y) -> List[torch.Tensor]:
+        """(grad_a L_train(w + eps v) - grad_a L_train(w - eps v)) / (2 eps), eps = 0.01 / |v|."""
+        params = list(self.net.parameters())
+        norm = torch.sqrt(sum((v * v).sum() for v in vector))
+        eps = 0.01 / max(float(norm), 1e-12)
+        alphas = list(self.arch.parameters())
+
+        def grad_alpha(sign: float) -> List[torch.Tensor]:
+            with torch.no_grad():
+                for p, v in zip(params, vector):
+                    p.add_(sign * eps * v)
+            loss = F.cross_entropy(self.net(x, self.arch.weights("softmax")), y)
+            return list(torch.autograd.grad(loss, alphas))
+
+        plus = grad_alpha(+1.0)
+        minus = grad_alpha(-2.0)
+        with torch.no_grad():
+            for p, v in zip(params, vector):
+                p.add_(eps * v)
+        return [(gp - gm) / (2 * eps) for gp, gm in zip(plus, minus)]
+
+    def _weight_step(self, xt, yt, arch_too: bool) -> Dict[str, float]:
+        weights = self.arch.weights(self.cfg.relax, self._tau())
+        if not arch_too:
+            weights = {k: w.detach() for k, w in weights.items()}
+        logits = self.net(xt, weights)
+        ce = F.cross_entropy(logits, yt)
+        loss = self._penalised(ce) if arch_too else ce
+        self.w_opt.zero_grad(set_to_none=True)
+        if arch_too:
+            self.a_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
+        self.w_opt.step()
+        if arch_too:
+            self.a_opt.step()
+        return {"loss": float(ce), "acc": accuracy(logits.detach(), yt)}
+
+    # -- evaluation and derivation -------------------------------------------------------------------
+    @torch.no_grad()
+    def _evaluate(self, loader) -> Dict[str, float]:
+        self.net.eval()
+        weights = self.arch.probs() if self.cfg.relax == "softmax" else self._one_hot_argmax()
+        total, correct, loss = 0, 0, 0.0
+        for x, y in loader:
+            x, y = x.to(self.device), y.to(self.device)
+            logits = self.net(x, weights)
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            total += len(y)
+        self.net.train()
+        return {"val_loss": loss / max(total, 1), "val_acc": correct / max(total, 1)}
+
+    def _one_hot_argmax(self) -> Dict[str, torch.Tensor]:
+        return {k: F.one_hot(p.argmax(-1), p.shape[-1]).float() for k, p in self.arch.probs().items()}
+
+    def derive(self) -> Genotype:
+        return self.proxy.derive(self.arch.numpy_probs(), max_skip=self.cfg.max_skip)
+
+    def derived_costs(self, genotype: Genotype) -> Dict[str, float]:
+        out: Dict[str, float] = {"derived_params": float(count_params(self.final.build(genotype)))}
+        if self.table is not None:
+            out["derived_latency_ms"] = self.table.predict(genotype)
+        return out
+
+    def _adapt_multipliers(self, costs: Dict[str, float]) -> None:
+        """Tighten the penalties while the derived network breaks a budget (a dual-ascent step)."""
+        cfg = self.cfg
+        over = False
+        if cfg.latency_budget_ms and cfg.latency_loss == "budget" and costs.get("derived_latency_ms", 0) > cfg.latency_budget_ms:
+            self.lat_multiplier *= 2.0
+            over = True
+        if cfg.param_budget and costs["derived_params"] > cfg.param_budget:
+            self.param_multiplier *= 2.0
+            over = True
+        if over:
+            self.target_scale = max(0.5, self.target_scale * 0.95)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def _loaders(self, epoch: int):
+        seed = self.cfg.seed * 1000 + epoch
+        train = self.make_loader(self.train_set, self.cfg.batch_size, shuffle=True, seed=seed,
+                                 num_workers=self.cfg.num_workers, drop_last=True)
+        val = self.make_loader(self.val_set, self.cfg.batch_size, shuffle=True, seed=seed + 500_000,
+                               num_workers=self.cfg.num_workers, drop_last=True)
+        return train, val
+
+    def _on_signal(self, signum, frame) -> None:
+        if self._stop and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self._stop = True
+
+    def run(self, resume: bool = False, progress: Optional[StepProgress] = None,
+            on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None) -> SearchResult:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self.load_checkpoint()
+        else:
+            fileio.write_json(self.run_dir / "config.json", {
+                "format_version": 1, "hwnas_version": __version__, "torch_version": torch.__version__,
+                "search": self.cfg.to_dict(), "proxy": self.proxy.config(), "final": self.final.config(),
+                "table": self.table.meta.get("device_id") if self.table is not None else None,
+            })
+        # The first Ctrl-C / SIGTERM stops at the end of the current step (so the checkpoint is
+        # consistent); a second Ctrl-C stops at once, keeping the last periodic checkpoint.
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._run_epochs(progress, on_epoch)
+        except KeyboardInterrupt:
+            raise Interrupted(f"stopped at once; the last checkpoint in {self.checkpoint_path} is kept; "
+                              f"continue with --resume") from None
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self._stop:
+            self.save_checkpoint()
+            raise Interrupted(f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; checkpoint saved "
+                              f"to {self.checkpoint_path}; continue with --resume")
+        return self._finish()
+
+    def _run_epochs(self, progress, on_epoch) -> None:
+        cfg = self.cfg
+        resume_rng = getattr(self, "_resume_rng", None)
+        while self.epoch < cfg.epochs:
+            if resume_rng is None or self.step_in_epoch == 0:
+                # Each epoch's randomness starts from the seed and the epoch alone.
+                seed_everything(cfg.seed * 1000 + self.epoch)
+                resume_rng = None
+            train, val = self._loaders(self.epoch)
+            batches = zip(train, val)
+            skip = self.step_in_epoch
+            for _ in range(skip):  # fast-forward to where an interrupted epoch stopped
+                next(batches)
+            if resume_rng is not None:
+                set_rng_state(resume_rng)
+                resume_rng = None
+            started, last_save = time.perf_counter(), time.perf_counter()
+            sums = {"loss": 0.0, "acc": 0.0}
+            steps = 0
+            for (xt, yt), (xv, yv) in batches:
+                xt, yt, xv, yv = (t.to(self.device) for t in (xt, yt, xv, yv))
+                search_arch = self.epoch >= cfg.warmup_epochs
+                if search_arch and cfg.optimizer != "one-level":
+                    self._arch_step(xv, yv, xt, yt)
+                stats = self._weight_step(xt, yt, arch_too=search_arch and cfg.optimizer == "one-level")
+                self.step_in_epoch += 1
+                steps += 1
+                for k in sums:
+                    sums[k] += stats[k]
+                if progress:
+                    e_lat = float(self.latency.expected(self.arch.probs())) if self.latency else float("nan")
+                    progress({"epoch": self.epoch + 1, "step": self.step_in_epoch, **stats, "e_lat_ms": e_lat})
+                if self._stop:
+                    return
+                if time.perf_counter() - last_save > cfg.checkpoint_every_s:
+                    self.save_checkpoint()
+                    last_save = time.perf_counter()
+            self._end_epoch(sums, steps, time.perf_counter() - started, on_epoch)
+
+    def _end_epoch(self, sums, steps, seconds, on_epoch) -> None:
+        val = self._evaluate(self.make_loader(self.val_set, 256, shuffle=False))
+        genotype = self.derive()
+        costs = self.derived_costs(genotype)
+        probs = self.arch.probs()
+        row: Dict[str, Any] = {
+            "epoch": self.epoch + 1, "train_loss": sums["loss"] / max(steps, 1), "train_acc": sums["acc"] / max(steps, 1),
+            **val, "e_latency_ms": float(self.latency.expected(probs)) if self.latency else math.nan,
+            "e_params": float(self.params.expected(probs)) if self.params else math.nan,
+            "alpha_entropy": self.arch.entropy(), "tau": self._tau(), "w_lr": self.scheduler.get_last_lr()[0],
+            **costs, "lat_multiplier": self.lat_multiplier, "param_multiplier": self.param_multiplier,
+            "skip_connects": sum(op == "skip_connect" for op, _ in getattr(genotype, "normal", ())),
+            "seconds": seconds, "genotype": genotype_to_json(genotype),
+        }
+        if "derived_latency_ms" in row and self.latency:
+            row["latency_gap_ms"] = row["e_latency_ms"] - row["derived_latency_ms"]
+            log.info("epoch %d: E[LAT] %.3f ms, derived %.3f ms (gap %+.3f ms)", row["epoch"], row["e_latency_ms"],
+                     row["derived_latency_ms"], row["latency_gap_ms"])
+        self._adapt_multipliers(costs)
+        self.metrics.append(row)
+        self.scheduler.step()
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self._write_metrics()
+        self.save_checkpoint()
+        if on_epoch:
+            on_epoch(row)
+
+    def _write_metrics(self) -> None:
+        with fileio.atomic_open(self.run_dir / "metrics.csv", "w") as handle:
+            pd.DataFrame(self.metrics).to_csv(handle, index=False)
+
+    def _finish(self) -> SearchResult:
+        from hwnas.search.repair import repair_to_budget
+
+        genotype = self.derive()
+        repaired = False
+        latency = self.table.predict(genotype) if self.table is not None else None
+        if self.cfg.latency_budget_ms and self.table is not None and latency > self.cfg.latency_budget_ms:
+            genotype, swaps = repair_to_budget(self.proxy, self.table, genotype, self.arch.numpy_probs(),
+                                               self.cfg.latency_budget_ms)
+            log.warning("the derived genotype took %.3f ms > budget %.3f ms; repaired with %d cheapest swap(s): %s",
+                        latency, self.cfg.latency_budget_ms, len(swaps), "; ".join(swaps))
+            latency = self.table.predict(genotype)
+            repaired = True
+        save_genotype(genotype, self.run_dir / "genotype.json")
+        fileio.write_json(self.run_dir / "result.json", {
+            "genotype": genotype.to_dict(), "latency_ms": latency, "repaired": repaired,
+            "latency_budget_ms": self.cfg.latency_budget_ms, "param_budget": self.cfg.param_budget,
+            "params": count_params(self.final.build(genotype)), "device": self.cfg.device,
+        })
+        return SearchResult(genotype, pd.DataFrame(self.metrics), self.run_dir, latency, repaired)

@@ -1,0 +1,75 @@
+"""Assemble a search from its settings: data, proxy and final spaces, table, cost models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+
+from hwnas.search.config import SearchConfig
+from hwnas.search.loop import Searcher
+from hwnas.search.penalty import latency_model, params_model
+from hwnas.spaces import SearchSpace, make_space
+
+# The proxy network trained during the search when none is given: the papers' settings for
+# 32x32 and larger inputs (DARTS C=16, 8 cells), a smaller one for tiny images such as digits.
+PROXY_DEFAULTS: Dict[str, Dict[str, int]] = {"darts": {"init_channels": 16, "layers": 8},
+                                             "nb201": {"init_channels": 16, "layers": 5}, "fbnet": {}}
+TINY_PROXY: Dict[str, Dict[str, int]] = {"darts": {"init_channels": 8, "layers": 5},
+                                         "nb201": {"init_channels": 8, "layers": 1}, "fbnet": {}}
+
+
+def spaces_for(cfg: SearchConfig, input_size: int, in_channels: int, num_classes: int):
+    """(proxy space, final space) for the data's image shape and classes."""
+    data = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes)
+    defaults = (TINY_PROXY if input_size < 16 else PROXY_DEFAULTS)[cfg.space]
+    proxy = make_space(cfg.space, init_channels=cfg.init_channels or defaults.get("init_channels"),
+                       layers=cfg.layers or defaults.get("layers"), **data)
+    final = make_space(cfg.space, init_channels=cfg.final_init_channels, layers=cfg.final_layers, **data)
+    return proxy, final
+
+
+def needs_table(cfg: SearchConfig) -> bool:
+    return cfg.latency_loss is not None or cfg.latency_budget_ms is not None
+
+
+def check_budget(final: SearchSpace, table, cfg: SearchConfig) -> Dict[str, float]:
+    """The cheapest and dearest networks' table latency; a budget below the cheapest is an error."""
+    best, worst = final.latency_extremes(table.lookup)
+    low, high = (float(v) for v in table.predict_many(np.stack([best, worst])))
+    if cfg.latency_budget_ms is not None and cfg.latency_budget_ms < low:
+        raise ValueError(f"--latency-budget {cfg.latency_budget_ms:g}ms is below the cheapest network of this space "
+                         f"on {table.device_id}: {low:.3f} ms (the dearest takes {high:.3f} ms)")
+    return {"min_latency_ms": low, "max_latency_ms": high}
+
+
+def prepare(cfg: SearchConfig, run_dir: str | Path) -> Searcher:
+    from hwnas.data import load_splits, make_loader
+    from hwnas.lut import load_table_for
+
+    cfg.validate()
+    splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, val_fraction=cfg.val_fraction,
+                         seed=cfg.seed, limit=cfg.limit)
+    info = splits.info
+    proxy, final = spaces_for(cfg, info.input_size, info.in_channels, info.num_classes)
+    table = None
+    try:
+        table = load_table_for(cfg.device, final, tables_dir=cfg.tables_dir)
+    except FileNotFoundError:
+        if needs_table(cfg):
+            raise
+    lat = None
+    if table is not None:
+        check_budget(final, table, cfg)
+        lat = latency_model(final, table)
+    return Searcher(cfg, proxy, final, splits.train, splits.val, run_dir, latency=lat, params=params_model(final),
+                    table=table, make_loader=make_loader)
+
+
+def load_run_config(run_dir: str | Path) -> SearchConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is {run_dir} a search run directory?")
+    return SearchConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))["search"])

@@ -1,0 +1,233 @@
+"""What every search space offers, and the unit the latency table is keyed by.
+
+A space knows its searchable positions and their shapes, encodes genotypes as integer vectors
+(for pymoo), samples genotypes, builds the final network of a genotype, and lists the
+:class:`Piece` s that network is made of. :meth:`SearchSpace.pieces` is the one function that
+turns a genotype into latency-table keys: the table's prediction, the search's differentiable
+penalty and the Pareto stage all rest on it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.genotype import Genotype, GenotypeError
+from hwnas.ops import build_op
+
+Shape = Tuple[int, ...]
+
+
+@dataclass(frozen=True, order=True)
+class Piece:
+    """One unit of a final network as the latency table sees it: an operation at one shape.
+
+    ``op`` is a name of the operation registry (``sep_conv_3x3``), a glue operation shared by
+    all spaces (``add``: sum of ``arity`` tensors; ``concat``: ``arity`` tensors joined along
+    channels) or a fixed part of one space (``darts.stem``). ``size`` is the input's height and
+    width; ``c_in`` is the channel count of each input.
+    """
+
+    op: str
+    c_in: int
+    c_out: int
+    stride: int
+    size: int
+    arity: int = 1
+
+    @property
+    def key(self) -> str:
+        key = f"{self.op}|c{self.c_in}-{self.c_out}|s{self.stride}|{self.size}x{self.size}"
+        return key + (f"|n{self.arity}" if self.arity > 1 else "")
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, **asdict(self)}
+
+
+class Sum(nn.Module):
+    """The ``add`` glue piece: the sum of its inputs."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Concat(nn.Module):
+    """The ``concat`` glue piece: inputs joined along the channel axis."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+
+class ClassifierHead(nn.Module):
+    """Global average pooling and a linear classifier, optionally after BN-ReLU (NAS-Bench-201)."""
+
+    def __init__(self, c_in: int, num_classes: int, bn_relu: bool = False) -> None:
+        super().__init__()
+        self.pre = nn.Sequential(nn.BatchNorm2d(c_in), nn.ReLU(inplace=False)) if bn_relu else nn.Identity()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_in, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.pre(x)), 1))
+
+
+def conv_out(size: int, stride: int) -> int:
+    """Spatial size after a 'same'-padded convolution or pooling with ``stride``."""
+    return (size + stride - 1) // stride
+
+
+def check_positive(**values: int) -> None:
+    """Clear errors for network options that must be positive integers."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+
+
+class SearchSpace(ABC):
+    """A search space at one network configuration (channels, depth, input size, classes)."""
+
+    name: ClassVar[str]
+    ops: ClassVar[Tuple[str, ...]]
+
+    # -- configuration -----------------------------------------------------------------------
+    @abstractmethod
+    def config(self) -> Dict[str, Any]:
+        """Every option that shapes the final network (recorded with tables and runs)."""
+
+    @property
+    def input_shape(self) -> Shape:
+        """Shape of one input image, (channels, height, width)."""
+        cfg = self.config()
+        return (cfg["in_channels"], cfg["input_size"], cfg["input_size"])
+
+    # -- encoding ----------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def bounds(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Inclusive lower and upper bounds of each integer variable."""
+
+    @property
+    def num_vars(self) -> int:
+        return len(self.bounds[0])
+
+    @abstractmethod
+    def encode(self, genotype: Genotype) -> np.ndarray:
+        """The genotype as an integer vector within :attr:`bounds`."""
+
+    @abstractmethod
+    def decode(self, x: Sequence[int]) -> Genotype:
+        """The genotype of an integer vector (the inverse of :meth:`encode`)."""
+
+    def check_vector(self, x: Sequence[int]) -> np.ndarray:
+        x = np.asarray(x)
+        lower, upper = self.bounds
+        if x.shape != lower.shape:
+            raise GenotypeError(f"a {self.name} genotype vector has {len(lower)} entries, got shape {x.shape}")
+        if not np.issubdtype(x.dtype, np.integer):
+            if not np.all(np.equal(np.round(x), x)):
+                raise GenotypeError(f"a {self.name} genotype vector holds integers, got {x}")
+            x = x.astype(np.int64)
+        bad = np.flatnonzero((x < lower) | (x > upper))
+        if bad.size:
+            i = int(bad[0])
+            raise GenotypeError(f"variable {i} is {int(x[i])}, outside its range {int(lower[i])}..{int(upper[i])}")
+        return x.astype(np.int64)
+
+    def sample(self, rng: np.random.Generator) -> Genotype:
+        """A uniformly random genotype (seed the generator for a reproducible draw)."""
+        lower, upper = self.bounds
+        return self.decode(rng.integers(lower, upper + 1))
+
+    def check_genotype(self, genotype: Genotype) -> None:
+        if getattr(genotype, "space", None) != self.name:
+            raise GenotypeError(f"this is a {self.name} space but the genotype is of space "
+                                f"{getattr(genotype, 'space', type(genotype).__name__)!r}; pass --space "
+                                f"{getattr(genotype, 'space', '')} or a {self.name} genotype")
+
+    def var_groups(self) -> List[List[int]]:
+        """Groups of variables whose latency contributions add up independently across groups."""
+        return [[i] for i in range(self.num_vars)]
+
+    def latency_extremes(self, lookup: Callable[[Piece], float]) -> Tuple[np.ndarray, np.ndarray]:
+        """Encoded genotypes of the cheapest and the dearest network under ``lookup``.
+
+        Latency is separable across :meth:`var_groups`, so each group is optimised alone by
+        enumerating its values with the other variables held at their lower bounds.
+        """
+        lower, upper = self.bounds
+        best, worst = lower.copy(), lower.copy()
+        for group in self.var_groups():
+            grids = np.meshgrid(*[np.arange(lower[i], upper[i] + 1) for i in group], indexing="ij")
+            combos = np.stack([g.ravel() for g in grids], axis=1)
+            x = np.repeat(lower[None, :], len(combos), axis=0)
+            x[:, group] = combos
+            cost = self.latency_many(x, lookup)
+            best[group], worst[group] = combos[int(np.argmin(cost))], combos[int(np.argmax(cost))]
+        return best, worst
+
+    # -- search (supernet, derivation, per-position costs) ------------------------------------
+    @abstractmethod
+    def supernet(self) -> nn.Module:
+        """The search network: ``forward(x, weights)`` with ``weights`` shaped as :meth:`arch_shapes`."""
+
+    @abstractmethod
+    def arch_shapes(self) -> Dict[str, Tuple[int, int]]:
+        """Architecture weight groups: name -> (positions, candidates)."""
+
+    @abstractmethod
+    def derive(self, weights: Dict[str, np.ndarray], max_skip: Optional[int] = None) -> Genotype:
+        """The genotype the space's rule derives from architecture weights."""
+
+    @abstractmethod
+    def edge_costs(self, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
+        """cost[group][position, candidate] of the final network under ``lookup``."""
+
+    @abstractmethod
+    def choice_score(self, genotype: Genotype, probs: Dict[str, np.ndarray]) -> float:
+        """Sum of log-probabilities of the genotype's choices under architecture probabilities."""
+
+    @abstractmethod
+    def fixed_pieces(self) -> List[Piece]:
+        """Pieces every genotype runs (stem, head, cell glue)."""
+
+    @abstractmethod
+    def latency_many(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
+        """Sum of ``lookup`` over the pieces of many encoded genotypes (rows of ``x``), vectorised."""
+
+    # -- networks ----------------------------------------------------------------------------
+    @abstractmethod
+    def build(self, genotype: Genotype) -> nn.Module:
+        """The final network of ``genotype`` (weights freshly initialised)."""
+
+    # -- latency-table keys ------------------------------------------------------------------
+    @abstractmethod
+    def pieces(self, genotype: Genotype) -> List[Piece]:
+        """Every piece the final network of ``genotype`` runs, with repeats (one per use)."""
+
+    @abstractmethod
+    def all_pieces(self) -> List[Piece]:
+        """Every distinct piece any genotype of this configuration can use (what to profile)."""
+
+    def build_piece(self, piece: Piece) -> Tuple[nn.Module, List[Shape]]:
+        """The module of one piece and the shapes (batch 1) of its inputs."""
+        shape = (1, piece.c_in, piece.size, piece.size)
+        if piece.op == "add":
+            return Sum(), [shape] * piece.arity
+        if piece.op == "concat":
+            return Concat(), [shape] * piece.arity
+        builder = self._fixed_builders().get(piece.op)
+        if builder is not None:
+            return builder(piece), [shape]
+        return build_op(piece.op, piece.c_in, piece.c_out, piece.stride), [shape]
+
+    def _fixed_builders(self) -> Dict[str, Callable[[Piece], nn.Module]]:
+        """Builders of this space's fixed parts (stem, head, ...), keyed by piece op name."""
+        return {}

@@ -1,0 +1,457 @@
+"""The DARTS search space (Liu et al., 2019) and its evaluation networks.
+
+A cell takes the outputs of the two previous cells, preprocesses them to ``C`` channels, and
+computes 4 intermediate nodes, each the sum of two operations applied to earlier states; its
+output concatenates the 4 nodes. The CIFAR network stacks ``L`` cells with reduction cells at
+``L/3`` and ``2L/3`` after a ``3C`` stem; the ImageNet variant has a three-convolution stem.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.genotype import DARTS_CELL_OPS, DARTS_STEPS, DartsGenotype, Genotype
+from hwnas.ops import build_op
+from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, check_positive, conv_out
+
+VARIANTS = ("cifar", "imagenet")
+
+
+def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
+    """Drop a whole path per sample with probability ``drop_prob`` (DARTS' regulariser)."""
+    if drop_prob <= 0.0:
+        return x
+    keep = 1.0 - drop_prob
+    mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
+    return x / keep * mask
+
+
+class DartsCell(nn.Module):
+    """One cell of a derived DARTS network."""
+
+    def __init__(self, pairs: Sequence[Tuple[str, int]], c_pp: int, c_p: int, c: int, reduction: bool,
+                 reduction_prev: bool) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.preprocess0 = (build_op("skip_connect", c_pp, c, 2) if reduction_prev
+                            else build_op("nor_conv_1x1", c_pp, c, 1))
+        self.preprocess1 = build_op("nor_conv_1x1", c_p, c, 1)
+        self.ops = nn.ModuleList(build_op(op, c, c, 2 if reduction and src < 2 else 1) for op, src in pairs)
+        self.inputs = [src for _, src in pairs]
+        self.multiplier = DARTS_STEPS
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for node in range(DARTS_STEPS):
+            total = None
+            for k in (2 * node, 2 * node + 1):
+                h = self.ops[k](states[self.inputs[k]])
+                if self.training and not isinstance(self.ops[k], nn.Identity):
+                    h = drop_path(h, drop_prob)
+                total = h if total is None else total + h
+            states.append(total)
+        return torch.cat(states[2:], dim=1)
+
+
+class AuxiliaryHead(nn.Module):
+    """DARTS' auxiliary classifier, attached after the second reduction cell.
+
+    The reference pools an 8x8 map (CIFAR) with a 5x5 window, stride 3 (2 for ImageNet's
+    14x14); other input sizes use adaptive pooling to the same 2x2 output.
+    """
+
+    def __init__(self, c: int, num_classes: int, size: int, imagenet: bool) -> None:
+        super().__init__()
+        if (size, imagenet) in ((8, False), (14, True)):
+            pool: nn.Module = nn.AvgPool2d(5, stride=2 if imagenet else 3, padding=0, count_include_pad=False)
+        else:
+            pool = nn.AdaptiveAvgPool2d(2)
+        layers: List[nn.Module] = [
+            nn.ReLU(inplace=False), pool,
+            nn.Conv2d(c, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=False),
+            nn.Conv2d(128, 768, 2, bias=False),
+        ]
+        if not imagenet:  # the reference ImageNet head has no BatchNorm here
+            layers.append(nn.BatchNorm2d(768))
+        layers.append(nn.ReLU(inplace=False))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def _stem(variant: str, in_channels: int, c: int, stem_multiplier: int) -> Dict[str, nn.Module]:
+    if variant == "cifar":
+        c_stem = stem_multiplier * c
+        return {"stem": nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))}
+    return {
+        "stem0": nn.Sequential(
+            nn.Conv2d(in_channels, c // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c // 2),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c),
+        ),
+        "stem1": nn.Sequential(nn.ReLU(inplace=False), nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False),
+                               nn.BatchNorm2d(c)),
+    }
+
+
+class DartsNetwork(nn.Module):
+    """A derived DARTS network (``NetworkCIFAR`` / ``NetworkImageNet`` of the reference code).
+
+    In training mode with an auxiliary head, ``forward`` returns ``(logits, aux_logits)``;
+    otherwise the logits. Set :attr:`drop_path_prob` during training for drop path.
+    """
+
+    def __init__(self, space: "DartsSpace", genotype: DartsGenotype) -> None:
+        super().__init__()
+        cfg = space.config()
+        self.variant = cfg["variant"]
+        for name, module in _stem(self.variant, cfg["in_channels"], cfg["init_channels"], cfg["stem_multiplier"]).items():
+            self.add_module(name, module)
+        self.cells = nn.ModuleList()
+        self.aux_head = None
+        self.drop_path_prob = 0.0
+        self._aux_after = None
+        for i, shape in enumerate(space.cell_shapes()):
+            pairs = genotype.reduce if shape.reduction else genotype.normal
+            self.cells.append(DartsCell(pairs, shape.c_pp, shape.c_p, shape.c, shape.reduction, shape.reduction_prev))
+            if cfg["auxiliary"] and i == 2 * cfg["layers"] // 3:
+                self.aux_head = AuxiliaryHead(DARTS_STEPS * shape.c, cfg["num_classes"], shape.out_size,
+                                              self.variant == "imagenet")
+                self._aux_after = i
+        self.head = ClassifierHead(DARTS_STEPS * space.cell_shapes()[-1].c, cfg["num_classes"])
+
+    def forward(self, x: torch.Tensor):
+        if self.variant == "cifar":
+            s0 = s1 = self.stem(x)
+        else:
+            s0 = self.stem0(x)
+            s1 = self.stem1(s0)
+        aux = None
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            if i == self._aux_after and self.training:
+                aux = self.aux_head(s1)
+        logits = self.head(s1)
+        return (logits, aux) if aux is not None else logits
+
+
+class CellShape:
+    """Channels and spatial sizes of one cell of the final network."""
+
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, size0: int,
+                 size1: int) -> None:
+        self.c_pp, self.c_p, self.c = c_pp, c_p, c
+        self.reduction, self.reduction_prev = reduction, reduction_prev
+        self.size0, self.size1 = size0, size1
+        self.out_size = conv_out(size1, 2) if reduction else size1
+
+
+class DartsSpace(SearchSpace):
+    """The DARTS space at one configuration; defaults are the CIFAR evaluation network."""
+
+    name = "darts"
+    ops = DARTS_CELL_OPS
+
+    def __init__(self, init_channels: int = 36, layers: int = 20, input_size: int = 32, in_channels: int = 3,
+                 num_classes: int = 10, auxiliary: bool = False, variant: str = "cifar",
+                 stem_multiplier: int = 3) -> None:
+        check_positive(init_channels=init_channels, layers=layers, input_size=input_size, in_channels=in_channels,
+                       num_classes=num_classes)
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+        if init_channels % 2:
+            raise ValueError(f"init-channels must be even (reduction cells halve it into two branches), got {init_channels}")
+        if layers < 3:
+            raise ValueError(f"layers must be at least 3 (two reduction cells and a normal cell), got {layers}")
+        self._config = dict(init_channels=init_channels, layers=layers, input_size=input_size,
+                            in_channels=in_channels, num_classes=num_classes, auxiliary=bool(auxiliary),
+                            variant=variant, stem_multiplier=stem_multiplier)
+        self._shapes = self._cell_shapes()
+        lower = np.zeros(4 * 2 * DARTS_STEPS, dtype=np.int64)
+        upper = np.array([v for _ in range(2) for k in range(2 * DARTS_STEPS)
+                          for v in (len(self.ops) - 1, k // 2 + 1)], dtype=np.int64)
+        self._bounds = (lower, upper)
+
+    def config(self) -> Dict[str, Any]:
+        return {"space": self.name, **self._config}
+
+    # -- shapes ------------------------------------------------------------------------------
+    def _stem_out(self) -> Tuple[int, int, int, int]:
+        """(channels of s0, channels of s1, size of s0, size of s1) after the stem."""
+        cfg = self._config
+        c, size = cfg["init_channels"], cfg["input_size"]
+        if cfg["variant"] == "cifar":
+            c_stem = cfg["stem_multiplier"] * c
+            return c_stem, c_stem, size, size
+        size0 = conv_out(conv_out(size, 2), 2)
+        return c, c, size0, conv_out(size0, 2)
+
+    def _cell_shapes(self) -> List[CellShape]:
+        cfg = self._config
+        layers, c = cfg["layers"], cfg["init_channels"]
+        c_pp, c_p, size0, size1 = self._stem_out()
+        reduction_prev = cfg["variant"] == "imagenet"
+        shapes = []
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                c *= 2
+            shape = CellShape(c_pp, c_p, c, reduction, reduction_prev, size0, size1)
+            shapes.append(shape)
+            c_pp, c_p = c_p, DARTS_STEPS * c
+            size0, size1 = size1, shape.out_size
+            reduction_prev = reduction
+        return shapes
+
+    def cell_shapes(self) -> List[CellShape]:
+        return list(self._shapes)
+
+    # -- encoding ----------------------------------------------------------------------------
+    @property
+    def bounds(self) -> Tuple[np.ndarray, np.ndarray]:
+        return self._bounds[0].copy(), self._bounds[1].copy()
+
+    def encode(self, genotype: Genotype) -> np.ndarray:
+        self.check_genotype(genotype)
+        return np.array([v for cell in (genotype.normal, genotype.reduce) for op, src in cell
+                         for v in (self.ops.index(op), src)], dtype=np.int64)
+
+    def decode(self, x: Sequence[int]) -> DartsGenotype:
+        x = self.check_vector(x)
+        half = 2 * DARTS_STEPS
+        cells = [tuple((self.ops[int(x[2 * k])], int(x[2 * k + 1])) for k in range(start, start + half))
+                 for start in (0, half)]
+        return DartsGenotype(normal=cells[0], reduce=cells[1])
+
+    def var_groups(self) -> List[List[int]]:
+        """Each (operation, input) pair: the input decides the stride in reduction cells."""
+        return [[2 * k, 2 * k + 1] for k in range(self.num_vars // 2)]
+
+    def sample(self, rng: np.random.Generator) -> DartsGenotype:
+        """Random cells with two distinct inputs per node, as DARTS' derivation produces."""
+        cells = []
+        for _ in range(2):
+            pairs = []
+            for node in range(DARTS_STEPS):
+                inputs = rng.choice(node + 2, size=2, replace=False)
+                pairs += [(self.ops[int(rng.integers(len(self.ops)))], int(src)) for src in sorted(inputs)]
+            cells.append(tuple(pairs))
+        return DartsGenotype(normal=cells[0], reduce=cells[1])
+
+    # -- networks ----------------------------------------------------------------------------
+    def build(self, genotype: Genotype) -> DartsNetwork:
+        self.check_genotype(genotype)
+        return DartsNetwork(self, genotype)
+
+    # -- latency-table keys ------------------------------------------------------------------
+    def _stem_pieces(self) -> List[Piece]:
+        cfg = self._config
+        c, size, c_in = cfg["init_channels"], cfg["input_size"], cfg["in_channels"]
+        if cfg["variant"] == "cifar":
+            return [Piece("darts.stem", c_in, cfg["stem_multiplier"] * c, 1, size)]
+        return [Piece("darts.stem0", c_in, c, 4, size), Piece("darts.stem1", c, c, 2, conv_out(conv_out(size, 2), 2))]
+
+    def _cell_fixed_pieces(self, shape: CellShape) -> List[Piece]:
+        pre0 = (Piece("skip_connect", shape.c_pp, shape.c, 2, shape.size0) if shape.reduction_prev
+                else Piece("nor_conv_1x1", shape.c_pp, shape.c, 1, shape.size0))
+        return [pre0, Piece("nor_conv_1x1", shape.c_p, shape.c, 1, shape.size1)] + \
+            [Piece("add", shape.c, shape.c, 1, shape.out_size, arity=2)] * DARTS_STEPS + \
+            [Piece("concat", shape.c, DARTS_STEPS * shape.c, 1, shape.out_size, arity=DARTS_STEPS)]
+
+    @staticmethod
+    def _edge_piece(shape: CellShape, op: str, src: int) -> Piece:
+        # In a reduction cell the two cell inputs are strided; later nodes are already reduced.
+        stride = 2 if shape.reduction and src < 2 else 1
+        size = shape.out_size if shape.reduction and src >= 2 else shape.size1
+        return Piece(op, shape.c, shape.c, stride, size)
+
+    def _head_piece(self) -> Piece:
+        last = self._shapes[-1]
+        return Piece("darts.head", DARTS_STEPS * last.c, self._config["num_classes"], 1, last.out_size)
+
+    def fixed_pieces(self) -> List[Piece]:
+        """Pieces every genotype runs: stem, cell preprocessing and glue, head."""
+        pieces = self._stem_pieces()
+        for shape in self._shapes:
+            pieces += self._cell_fixed_pieces(shape)
+        return pieces + [self._head_piece()]
+
+    def pieces(self, genotype: Genotype) -> List[Piece]:
+        self.check_genotype(genotype)
+        pieces = self.fixed_pieces()
+        for shape in self._shapes:
+            pairs = genotype.reduce if shape.reduction else genotype.normal
+            pieces += [self._edge_piece(shape, op, src) for op, src in pairs]
+        return pieces
+
+    def all_pieces(self) -> List[Piece]:
+        pieces = set(self.fixed_pieces())
+        for shape in self._shapes:
+            for op in self.ops:
+                pieces.update(self._edge_piece(shape, op, src) for src in (0, 2))
+        return sorted(pieces)
+
+    def latency_many(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
+        """Table latency of many encoded genotypes at once (rows of ``x``), vectorised."""
+        x = np.atleast_2d(np.asarray(x))
+        # cost[cell type, op, strided]: the op's latency summed over all cells of that type.
+        cost = np.zeros((2, len(self.ops), 2))
+        for shape in self._shapes:
+            for o, op in enumerate(self.ops):
+                for strided, src in ((1, 0), (0, 2)):
+                    cost[int(shape.reduction), o, strided] += lookup(self._edge_piece(shape, op, src))
+        fixed = sum(lookup(p) for p in self.fixed_pieces())
+        half = 2 * DARTS_STEPS
+        ops, srcs = x[:, 0::2], x[:, 1::2]
+        normal = cost[0, ops[:, :half], 0].sum(axis=1)
+        reduce = cost[1, ops[:, half:], (srcs[:, half:] < 2).astype(int)].sum(axis=1)
+        return fixed + normal + reduce
+
+    # -- search ------------------------------------------------------------------------------
+    def supernet(self) -> nn.Module:
+        return DartsSupernet(self)
+
+    def arch_shapes(self) -> Dict[str, Tuple[int, int]]:
+        return _darts_arch_shapes()
+
+    def derive(self, weights: Dict[str, np.ndarray], max_skip: Optional[int] = None) -> DartsGenotype:
+        return _darts_derive(weights, max_skip)
+
+    def edge_costs(self, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
+        return _darts_edge_costs(self, lookup)
+
+    def choice_score(self, genotype: Genotype, probs: Dict[str, np.ndarray]) -> float:
+        from hwnas.genotype import DARTS_OPS
+
+        edge = {e: i for i, e in enumerate(darts_edges())}
+        return float(sum(np.log(max(probs[name][edge[(k // 2, src)], DARTS_OPS.index(op)], 1e-12))
+                         for name in ("normal", "reduce")
+                         for k, (op, src) in enumerate(getattr(genotype, name))))
+
+    def _fixed_builders(self) -> Dict[str, Callable[[Piece], nn.Module]]:
+        cfg = self._config
+        stem = _stem(cfg["variant"], cfg["in_channels"], cfg["init_channels"], cfg["stem_multiplier"])
+        return {
+            "darts.stem": lambda p: stem["stem"],
+            "darts.stem0": lambda p: stem["stem0"],
+            "darts.stem1": lambda p: stem["stem1"],
+            "darts.head": lambda p: ClassifierHead(p.c_in, p.c_out),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Search: the supernet, the derivation rule and the per-edge costs
+
+
+def darts_edges() -> List[Tuple[int, int]]:
+    """(node, input) of every supernet edge: node i (0..3) takes every earlier state 0..i+1."""
+    return [(node, src) for node in range(DARTS_STEPS) for src in range(node + 2)]
+
+
+class SearchCell(nn.Module):
+    """A DARTS supernet cell: a mixed operation on every edge of the cell's DAG."""
+
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> None:
+        super().__init__()
+        from hwnas.genotype import DARTS_OPS
+        from hwnas.spaces.mixed import MixedOp
+
+        self.preprocess0 = (build_op("skip_connect", c_pp, c, 2, affine=False) if reduction_prev
+                            else build_op("nor_conv_1x1", c_pp, c, 1, affine=False))
+        self.preprocess1 = build_op("nor_conv_1x1", c_p, c, 1, affine=False)
+        self.edges = nn.ModuleList(MixedOp(DARTS_OPS, c, c, 2 if reduction and src < 2 else 1, bn_after_pool=True)
+                                   for _, src in darts_edges())
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        e = 0
+        for node in range(DARTS_STEPS):
+            total = None
+            for src in range(node + 2):
+                h = self.edges[e](states[src], weights[e])
+                total = h if total is None else total + h
+                e += 1
+            states.append(total)
+        return torch.cat(states[2:], dim=1)
+
+
+class DartsSupernet(nn.Module):
+    """The DARTS search network; ``forward(x, {"normal": w, "reduce": w})`` with ``w`` of shape (14, 8)."""
+
+    def __init__(self, space: DartsSpace) -> None:
+        super().__init__()
+        cfg = space.config()
+        if cfg["variant"] != "cifar":
+            raise ValueError("the DARTS supernet searches with the CIFAR network; use --variant cifar for the proxy")
+        self.stem = _stem("cifar", cfg["in_channels"], cfg["init_channels"], cfg["stem_multiplier"])["stem"]
+        self.cells = nn.ModuleList(SearchCell(s.c_pp, s.c_p, s.c, s.reduction, s.reduction_prev)
+                                   for s in space.cell_shapes())
+        self.reductions = [s.reduction for s in space.cell_shapes()]
+        self.head = ClassifierHead(DARTS_STEPS * space.cell_shapes()[-1].c, cfg["num_classes"])
+
+    def forward(self, x: torch.Tensor, weights: Dict[str, torch.Tensor]) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for cell, reduction in zip(self.cells, self.reductions):
+            s0, s1 = s1, cell(s0, s1, weights["reduce" if reduction else "normal"])
+        return self.head(s1)
+
+
+def _darts_arch_shapes() -> Dict[str, Tuple[int, int]]:
+    from hwnas.genotype import DARTS_OPS
+
+    return {"normal": (len(darts_edges()), len(DARTS_OPS)), "reduce": (len(darts_edges()), len(DARTS_OPS))}
+
+
+def _darts_derive(weights: Dict[str, np.ndarray], max_skip: Optional[int] = None) -> DartsGenotype:
+    """DARTS' rule: per node, the 2 incoming edges with the strongest non-``none`` op, and that op.
+
+    ``max_skip`` caps skip connections per normal cell (a guard against DARTS' collapse to
+    parameter-free cells): the weakest extra skips are replaced by their edge's best other op.
+    """
+    from hwnas.genotype import DARTS_OPS
+
+    edges = darts_edges()
+    cells = {}
+    for name in ("normal", "reduce"):
+        w = np.asarray(weights[name], dtype=float)
+        no_none = w.copy()
+        no_none[:, DARTS_OPS.index("none")] = -np.inf
+        pairs: List[Tuple[str, int, int]] = []  # (op, src, edge)
+        for node in range(DARTS_STEPS):
+            idx = [e for e, (n, _) in enumerate(edges) if n == node]
+            strength = no_none[idx].max(axis=1)
+            for k in sorted(np.argsort(-strength, kind="stable")[:2]):
+                e = idx[k]
+                pairs.append((DARTS_OPS[int(no_none[e].argmax())], edges[e][1], e))
+        if name == "normal" and max_skip is not None:
+            skips = sorted((i for i, p in enumerate(pairs) if p[0] == "skip_connect"),
+                           key=lambda i: -no_none[pairs[i][2], DARTS_OPS.index("skip_connect")])
+            for i in skips[max_skip:]:
+                row = no_none[pairs[i][2]].copy()
+                row[DARTS_OPS.index("skip_connect")] = -np.inf
+                pairs[i] = (DARTS_OPS[int(row.argmax())], pairs[i][1], pairs[i][2])
+        cells[name] = tuple((op, src) for op, src, _ in pairs)
+    return DartsGenotype(normal=cells["normal"], reduce=cells["reduce"])
+
+
+def _darts_edge_costs(space: DartsSpace, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
+    """cost[cell type][edge, op]: the op's cost on that edge summed over all cells of the type."""
+    from hwnas.genotype import DARTS_OPS
+
+    edges = darts_edges()
+    costs = {"normal": np.zeros((len(edges), len(DARTS_OPS))), "reduce": np.zeros((len(edges), len(DARTS_OPS)))}
+    for shape in space.cell_shapes():
+        cost = costs["reduce" if shape.reduction else "normal"]
+        for e, (_, src) in enumerate(edges):
+            for o, op in enumerate(DARTS_OPS):
+                if op != "none":
+                    cost[e, o] += lookup(DartsSpace._edge_piece(shape, op, src))
+    return costs
+
+

@@ -1,0 +1,276 @@
+"""The NAS-Bench-201 search space (Dong & Yang, 2020) and its network.
+
+A cell is a 4-node DAG with an operation on each of its 6 edges; node ``k`` sums its incoming
+edges and the cell outputs node 3. The network: a 3x3 conv stem to ``C`` channels (16), three
+stages of ``N`` cells (5) at C, 2C and 4C channels joined by residual reduction blocks, then
+BN-ReLU, global pooling and a linear classifier. Parameter counts equal the benchmark's.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.genotype import NB201_EDGES, NB201_NODES, NB201_OPS, Genotype, NB201Genotype
+from hwnas.ops import build_op, relu_conv_bn
+from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, check_positive, conv_out
+
+
+class ResidualReduction(nn.Module):
+    """NAS-Bench-201's ``ResNetBasicblock`` with stride 2, between stages."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = relu_conv_bn(c_in, c_out, 3, 2, 1)
+        self.conv_b = relu_conv_bn(c_out, c_out, 3, 1, 1)
+        self.downsample = nn.Sequential(nn.AvgPool2d(2, stride=2, padding=0),
+                                        nn.Conv2d(c_in, c_out, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.downsample(x) + self.conv_b(self.conv_a(x))
+
+
+def live_edges(ops: Sequence[str]) -> List[bool]:
+    """Which edges reach the cell output (node 3) through non-``none`` edges.
+
+    An edge into a node whose value never reaches the output is dead: exporters drop it, so it
+    neither changes the output nor costs time.
+    """
+    live_node = [False] * NB201_NODES
+    live_node[-1] = True
+    for node in range(NB201_NODES - 2, 0, -1):
+        live_node[node] = any(live_node[to] and ops[e] != "none"
+                              for e, (to, src) in enumerate(NB201_EDGES) if src == node)
+    return [live_node[to] and op != "none" for op, (to, _) in zip(ops, NB201_EDGES)]
+
+
+class NB201Cell(nn.Module):
+    """A NAS-Bench-201 ``InferCell``.
+
+    Every non-``none`` edge is built, as in the benchmark (so parameter counts match it), but
+    only live edges run: a dead edge cannot change the output.
+    """
+
+    def __init__(self, ops: Sequence[str], c: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleDict({f"{src}_{to}": build_op(op, c, c, 1)
+                                    for (to, src), op in zip(NB201_EDGES, ops) if op != "none"})
+        self.live = [f"{src}_{to}" for (to, src), alive in zip(NB201_EDGES, live_edges(ops)) if alive]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for to in range(1, NB201_NODES):
+            terms = [self.edges[f"{src}_{to}"](nodes[src]) for src in range(to) if f"{src}_{to}" in self.live]
+            total = terms[0] if terms else x.mul(0.0)  # no live input: the node is zero
+            for term in terms[1:]:
+                total = total + term
+            nodes.append(total)
+        return nodes[-1]
+
+
+class NB201Network(nn.Module):
+    """NAS-Bench-201's ``TinyNetwork`` for one cell genotype."""
+
+    def __init__(self, space: "NB201Space", genotype: NB201Genotype) -> None:
+        super().__init__()
+        cfg = space.config()
+        c = cfg["init_channels"]
+        self.stem = nn.Sequential(nn.Conv2d(cfg["in_channels"], c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        blocks: List[nn.Module] = []
+        for stage in range(3):
+            if stage:
+                blocks.append(ResidualReduction(c, 2 * c))
+                c *= 2
+            blocks += [NB201Cell(genotype.ops, c) for _ in range(cfg["cells_per_stage"])]
+        self.cells = nn.Sequential(*blocks)
+        self.head = ClassifierHead(c, cfg["num_classes"], bn_relu=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.cells(self.stem(x)))
+
+
+class NB201SearchCell(nn.Module):
+    """A supernet cell: a mixed operation on each of the 6 edges (BN without affine, as in NB201)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        from hwnas.spaces.mixed import MixedOp
+
+        self.edges = nn.ModuleList(MixedOp(NB201_OPS, c, c, 1) for _ in NB201_EDGES)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for to in range(1, NB201_NODES):
+            total = None
+            for e, (t, src) in enumerate(NB201_EDGES):
+                if t == to:
+                    h = self.edges[e](nodes[src], weights[e])
+                    total = h if total is None else total + h
+            nodes.append(total)
+        return nodes[-1]
+
+
+class NB201Supernet(nn.Module):
+    """The NAS-Bench-201 search network; ``forward(x, {"cell": w})`` with ``w`` of shape (6, 5)."""
+
+    def __init__(self, space: "NB201Space") -> None:
+        super().__init__()
+        cfg = space.config()
+        c = cfg["init_channels"]
+        self.stem = nn.Sequential(nn.Conv2d(cfg["in_channels"], c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        self.blocks = nn.ModuleList()
+        for stage in range(3):
+            if stage:
+                self.blocks.append(ResidualReduction(c, 2 * c))
+                c *= 2
+            self.blocks.extend(NB201SearchCell(c) for _ in range(cfg["cells_per_stage"]))
+        self.head = ClassifierHead(c, cfg["num_classes"], bn_relu=True)
+
+    def forward(self, x: torch.Tensor, weights: Dict[str, torch.Tensor]) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x, weights["cell"]) if isinstance(block, NB201SearchCell) else block(x)
+        return self.head(x)
+
+
+class NB201Space(SearchSpace):
+    """NAS-Bench-201 at one configuration; defaults are the benchmark's CIFAR-10 network."""
+
+    name = "nb201"
+    ops = NB201_OPS
+
+    def __init__(self, init_channels: int = 16, cells_per_stage: int = 5, input_size: int = 32,
+                 in_channels: int = 3, num_classes: int = 10) -> None:
+        check_positive(init_channels=init_channels, cells_per_stage=cells_per_stage, input_size=input_size,
+                       in_channels=in_channels, num_classes=num_classes)
+        self._config = dict(init_channels=init_channels, cells_per_stage=cells_per_stage, input_size=input_size,
+                            in_channels=in_channels, num_classes=num_classes)
+        n = len(NB201_EDGES)
+        self._bounds = (np.zeros(n, dtype=np.int64), np.full(n, len(self.ops) - 1, dtype=np.int64))
+
+    def config(self) -> Dict[str, Any]:
+        return {"space": self.name, **self._config}
+
+    def stages(self) -> List[Tuple[int, int]]:
+        """(channels, spatial size) of the cells of each stage."""
+        c, size = self._config["init_channels"], self._config["input_size"]
+        out = []
+        for stage in range(3):
+            if stage:
+                c, size = 2 * c, conv_out(size, 2)
+            out.append((c, size))
+        return out
+
+    @property
+    def bounds(self) -> Tuple[np.ndarray, np.ndarray]:
+        return self._bounds[0].copy(), self._bounds[1].copy()
+
+    def encode(self, genotype: Genotype) -> np.ndarray:
+        self.check_genotype(genotype)
+        return np.array([self.ops.index(op) for op in genotype.ops], dtype=np.int64)
+
+    def decode(self, x: Sequence[int]) -> NB201Genotype:
+        x = self.check_vector(x)
+        return NB201Genotype.from_ops([self.ops[int(v)] for v in x])
+
+    def var_groups(self) -> List[List[int]]:
+        """One group: which edges are live depends on all of them (15,625 cells, enumerated)."""
+        return [list(range(self.num_vars))]
+
+    def build(self, genotype: Genotype) -> NB201Network:
+        self.check_genotype(genotype)
+        return NB201Network(self, genotype)
+
+    # -- latency-table keys ------------------------------------------------------------------
+    def fixed_pieces(self) -> List[Piece]:
+        cfg = self._config
+        (c1, s1), (c2, s2), (c3, s3) = self.stages()
+        return [
+            Piece("nb201.stem", cfg["in_channels"], c1, 1, cfg["input_size"]),
+            Piece("nb201.reduction", c1, c2, 2, s1),
+            Piece("nb201.reduction", c2, c3, 2, s2),
+            Piece("nb201.head", c3, cfg["num_classes"], 1, s3),
+        ]
+
+    def _cell_pieces(self, ops: Sequence[str], c: int, size: int) -> List[Piece]:
+        live = live_edges(ops)
+        pieces = [Piece(op, c, c, 1, size) for op, alive in zip(ops, live) if alive]
+        for to in range(1, NB201_NODES):
+            fan_in = sum(live[e] for e, (t, _) in enumerate(NB201_EDGES) if t == to)
+            if fan_in > 1:
+                pieces.append(Piece("add", c, c, 1, size, arity=fan_in))
+        return pieces
+
+    def pieces(self, genotype: Genotype) -> List[Piece]:
+        self.check_genotype(genotype)
+        pieces = self.fixed_pieces()
+        for c, size in self.stages():
+            pieces += self._cell_pieces(genotype.ops, c, size) * self._config["cells_per_stage"]
+        return pieces
+
+    def all_pieces(self) -> List[Piece]:
+        pieces = set(self.fixed_pieces())
+        for c, size in self.stages():
+            pieces.update(Piece(op, c, c, 1, size) for op in self.ops if op != "none")
+            pieces.update(Piece("add", c, c, 1, size, arity=n) for n in (2, 3))
+        return sorted(pieces)
+
+    def latency_many(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
+        """Table latency of many encoded genotypes at once (rows of ``x``), vectorised."""
+        x = np.atleast_2d(np.asarray(x))
+        none = self.ops.index("none")
+        on = x != none
+        # Liveness of nodes 2 and 1 (node 3 is the output), as in `live_edges`.
+        e = {edge: i for i, edge in enumerate(NB201_EDGES)}
+        live2 = on[:, e[(3, 2)]]
+        live1 = on[:, e[(3, 1)]] | (on[:, e[(2, 1)]] & live2)
+        live_node = {1: live1, 2: live2, 3: np.ones(len(x), dtype=bool)}
+        live = np.stack([on[:, i] & live_node[to] for i, (to, _) in enumerate(NB201_EDGES)], axis=1)
+        n = self._config["cells_per_stage"]
+        total = np.full(len(x), sum(lookup(p) for p in self.fixed_pieces()), dtype=float)
+        for c, size in self.stages():
+            op_cost = np.array([0.0 if op == "none" else lookup(Piece(op, c, c, 1, size)) for op in self.ops])
+            add_cost = np.array([0.0, 0.0] + [lookup(Piece("add", c, c, 1, size, arity=k)) for k in (2, 3)])
+            cell = (op_cost[x] * live).sum(axis=1)
+            for to in range(1, NB201_NODES):
+                fan_in = live[:, [i for i, (t, _) in enumerate(NB201_EDGES) if t == to]].sum(axis=1)
+                cell = cell + add_cost[fan_in]
+            total += n * cell
+        return total
+
+    # -- search ------------------------------------------------------------------------------
+    def supernet(self) -> nn.Module:
+        return NB201Supernet(self)
+
+    def arch_shapes(self) -> Dict[str, Tuple[int, int]]:
+        return {"cell": (len(NB201_EDGES), len(self.ops))}
+
+    def derive(self, weights: Dict[str, np.ndarray], max_skip: Optional[int] = None) -> NB201Genotype:
+        """Argmax per edge (``none`` included, as in the benchmark's DARTS baselines)."""
+        return NB201Genotype.from_ops([self.ops[int(i)] for i in np.asarray(weights["cell"]).argmax(axis=1)])
+
+    def choice_score(self, genotype: Genotype, probs: Dict[str, np.ndarray]) -> float:
+        x = self.encode(genotype)
+        return float(np.log(np.maximum(probs["cell"][np.arange(len(x)), x], 1e-12)).sum())
+
+    def edge_costs(self, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
+        """cost[edge, op] summed over every cell; sums of edges are left to the fixed part."""
+        cost = np.zeros((len(NB201_EDGES), len(self.ops)))
+        for c, size in self.stages():
+            for o, op in enumerate(self.ops):
+                if op != "none":
+                    cost[:, o] += self._config["cells_per_stage"] * lookup(Piece(op, c, c, 1, size))
+        return {"cell": cost}
+
+    def _fixed_builders(self) -> Dict[str, Callable[[Piece], nn.Module]]:
+        def stem(p: Piece) -> nn.Module:
+            return nn.Sequential(nn.Conv2d(p.c_in, p.c_out, 3, padding=1, bias=False), nn.BatchNorm2d(p.c_out))
+
+        return {
+            "nb201.stem": stem,
+            "nb201.reduction": lambda p: ResidualReduction(p.c_in, p.c_out),
+            "nb201.head": lambda p: ClassifierHead(p.c_in, p.c_out, bn_relu=True),
+        }

@@ -1,0 +1,32 @@
+"""Parsing budgets typed by users: latencies (``10ms``, ``0.01s``) and counts (``1.5M``, ``800k``)."""
+
+from __future__ import annotations
+
+import re
+
+_LATENCY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us|µs)\s*$")
+_COUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgG]?)\s*$")
+_LATENCY_SCALE = {"s": 1000.0, "ms": 1.0, "us": 1e-3, "µs": 1e-3}
+_COUNT_SCALE = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}
+
+
+def parse_latency_ms(text: str) -> float:
+    """``"10ms"``, ``"10 ms"``, ``"0.01s"``, ``"500us"`` -> milliseconds; anything else is an error."""
+    match = _LATENCY.match(str(text))
+    if not match:
+        raise ValueError(f"cannot read latency {text!r}: write a number with a unit, e.g. 10ms, 10 ms, 0.01s or 500us")
+    value = float(match.group(1)) * _LATENCY_SCALE[match.group(2)]
+    if value <= 0:
+        raise ValueError(f"a latency budget must be positive, got {text!r}")
+    return value
+
+
+def parse_count(text: str) -> int:
+    """``"1.5M"``, ``"800k"``, ``"2500000"`` -> an integer count; anything else is an error."""
+    match = _COUNT.match(str(text))
+    if not match:
+        raise ValueError(f"cannot read count {text!r}: write a number with an optional k or M, e.g. 800k, 1.5M, 2500000")
+    value = int(round(float(match.group(1)) * _COUNT_SCALE[match.group(2).lower()]))
+    if value <= 0:
+        raise ValueError(f"a budget must be positive, got {text!r}")
+    return value

@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from hwnas.cli import main
+from hwnas.export import ExportMismatchError, export_network
+from hwnas.genotype import save_genotype
+from hwnas.spaces import SPACE_CLASSES, make_space
+
+SMALL = {
+    "darts": dict(init_channels=8, layers=5, input_size=16),
+    "nb201": dict(init_channels=8, layers=1, input_size=16),
+    "fbnet": dict(input_size=16, num_classes=10),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_genotype_exports_with_ort_parity(name, seed, tmp_path):
+    space = make_space(name, **SMALL[name])
+    genotype = space.sample(np.random.default_rng(seed))
+    torch.manual_seed(seed)
+    net = space.build(genotype)
+    # Non-trivial BN statistics, so parity is tested on a network that is not at its init.
+    net.train()
+    with torch.no_grad():
+        for _ in range(2):
+            net(torch.randn(4, *space.input_shape))
+    path = tmp_path / "model.onnx"
+    _, report = export_network(net, space.input_shape, path, dynamic_batch=True)
+    onnx.checker.check_model(onnx.load(str(path)))
+    assert report.max_abs_diff < 1e-3 and report.batch_sizes_checked == [1, 3]
+
+
+class Wrong(torch.nn.Module):
+    """Differs between PyTorch and ONNX: the traced branch is not what runs in eval."""
+
+    def forward(self, x):
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return x * 2
+        return x
+
+
+def test_parity_failure_writes_nothing(tmp_path):
+    path = tmp_path / "bad.onnx"
+    with pytest.raises(ExportMismatchError, match="nothing was written"):
+        export_network(Wrong(), (1, 4, 4), path)
+    assert not path.exists()
+
+
+def test_cli_info_json(capsys):
+    assert main(["info", "darts_v2", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["params"] == 3_349_342 and not info["params_include_aux"]
+    assert info["flops"] > 500_000_000
+
+
+def test_cli_info_auxiliary_and_table(capsys):
+    assert main(["info", "darts_v1", "--auxiliary", "--init-channels", "8", "--layers", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "auxiliary head included" in out and "FLOPs" in out
+
+
+def test_cli_export(tmp_path, capsys):
+    g = make_space("nb201").sample(np.random.default_rng(0))
+    save_genotype(g, tmp_path / "g.json")
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(tmp_path / "g.json"), "--out", str(out), "--init-channels", "8", "--layers", "1"]) == 0
+    assert out.is_file() and "max abs diff" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["info", "no_such_net"]) == 2
+    assert "published" in capsys.readouterr().err
+    assert main(["info", "darts_v2", "--space", "fbnet"]) == 2
+    assert "does not match" in capsys.readouterr().err

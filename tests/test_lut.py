@@ -1,0 +1,105 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import hwnas.tablebuild as tablebuild
+from hwnas.device import DeviceSpec, DeviceUnavailableError, resolve_device
+from hwnas.genotype import NB201Genotype
+from hwnas.lut import LatencyTable, MissingRowsError, load_table_for, table_path
+from hwnas.spaces import make_space
+
+TINY = dict(init_channels=4, layers=1, input_size=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory):
+    tables = tmp_path_factory.mktemp("tables")
+    space = make_space("nb201", **TINY)
+    table = tablebuild.build_table(space, resolve_device("cpu"), tables_dir=tables, warmup=2, repeats=5)
+    return space, table, tables
+
+
+def test_profile_tiny_space_end_to_end(tiny_table):
+    space, table, tables = tiny_table
+    assert table.meta["complete"] and len(table.rows) == len(space.all_pieces())
+    assert (table.rows["latency_ms"] >= 0).all() and (table.rows["p10_ms"] <= table.rows["p90_ms"]).all()
+    assert 0 < table.overhead_ms < table.rows["median_ms"].max()
+    assert table.meta["host"]["cores"] >= 1 and table.meta["device"]["provider"] == "CPUExecutionProvider"
+
+
+def test_round_trip_and_prediction_is_sum_of_rows(tiny_table):
+    space, table, tables = tiny_table
+    loaded = load_table_for("cpu", space, tables_dir=tables)
+    pd.testing.assert_frame_equal(loaded.rows.reset_index(drop=True), table.rows.reset_index(drop=True),
+                                  check_exact=False, rtol=1e-5)
+    g = NB201Genotype("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|none~0|none~1|avg_pool_3x3~2|")
+    rows = loaded.rows.set_index("key")["latency_ms"]
+    c1, c2, c3 = 4, 8, 16
+    by_hand = (rows["nb201.stem|c3-4|s1|8x8"] + rows["nb201.reduction|c4-8|s2|8x8"]
+               + rows["nb201.reduction|c8-16|s2|4x4"] + rows["nb201.head|c16-10|s1|2x2"])
+    # live edges: 0->1 conv, 0->2 skip (free), 1->2 conv, 2->3 pool; node 2 sums two inputs
+    for c, size in ((c1, 8), (c2, 4), (c3, 2)):
+        shape = f"c{c}-{c}|s1|{size}x{size}"
+        by_hand += 2 * rows[f"nor_conv_3x3|{shape}"] + rows[f"add|{shape}|n2"] + rows[f"avg_pool_3x3|{shape}"]
+    assert loaded.predict(g) == pytest.approx(loaded.overhead_ms + by_hand)
+    x = np.stack([space.encode(g), space.encode(space.sample(np.random.default_rng(0)))])
+    many = loaded.predict_many(x)
+    assert many[0] == pytest.approx(loaded.predict(g))
+
+
+def test_missing_rows_error_names_rows_and_command(tiny_table):
+    space, table, tables = tiny_table
+    partial = LatencyTable(table.device_id, space, table.rows[~table.rows["op"].eq("nor_conv_3x3")], table.meta)
+    g = NB201Genotype.from_ops(["nor_conv_3x3"] * 6)
+    with pytest.raises(MissingRowsError, match=r"lacks 3 row\(s\): nor_conv_3x3\|c4-4.*hwnas profile --device cpu "
+                                               r"--space nb201 --init-channels 4 --layers 1"):
+        partial.predict(g)
+
+
+def test_no_table_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="hwnas profile --device cpu --space darts"):
+        load_table_for("cpu", make_space("darts", init_channels=6), tables_dir=tmp_path)
+
+
+def test_resume_keeps_measured_rows(tmp_path, monkeypatch):
+    space = make_space("nb201", **TINY)
+    device = resolve_device("cpu")
+    real = tablebuild.time_piece
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(args[1].key)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tablebuild, "time_piece", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=3)
+    saved = LatencyTable.load(table_path("cpu", space, tmp_path))
+    assert len(saved.rows) == 5 and not saved.meta["complete"]
+    with pytest.raises(ValueError, match="incomplete"):
+        load_table_for("cpu", space, tables_dir=tmp_path)
+    calls.clear()
+    monkeypatch.setattr(tablebuild, "time_piece", real)
+    done = tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=3)
+    assert done.meta["complete"] and len(done.rows) == len(space.all_pieces())
+    kept = done.rows.set_index("key").loc[saved.rows["key"], "median_ms"].to_numpy()
+    np.testing.assert_allclose(kept, saved.rows["median_ms"].to_numpy(), rtol=1e-5)
+
+
+def test_unavailable_provider_is_an_error_not_a_fallback(tmp_path):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(DeviceUnavailableError, match="onnxruntime-gpu"):
+        tablebuild.build_table(make_space("nb201", **TINY), resolve_device("cuda:0"), tables_dir=tmp_path)
+
+
+def test_validation_reports_metrics(tiny_table, tmp_path):
+    space, table, tables = tiny_table
+    result = tablebuild.validate_and_calibrate(table, table_path("cpu", space, tables), resolve_device("cpu"), n=6)
+    raw = result["raw"]
+    assert raw["n"] == 6 and 0 <= raw["within_10pct"] <= 1 and -1 <= raw["spearman"] <= 1
+    assert "calibration" in table.meta and LatencyTable.load(table_path("cpu", space, tables)).meta["validation"]

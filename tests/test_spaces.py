@@ -1,0 +1,201 @@
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hwnas.counting import count_params
+from hwnas.genotype import PUBLISHED, GenotypeError, NB201Genotype
+from hwnas.spaces import SPACE_CLASSES, make_space
+from hwnas.spaces.nb201 import live_edges
+
+# Small configurations keep the suite fast; defaults are checked where it matters.
+SMALL = {
+    "darts": dict(init_channels=8, layers=5, input_size=16),
+    "nb201": dict(init_channels=8, layers=1, input_size=16),
+    "fbnet": dict(input_size=16, num_classes=10),
+}
+
+
+def fake_lookup(piece):
+    return (zlib.crc32(piece.key.encode()) % 1000) / 100.0
+
+
+@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+def test_encode_decode_round_trip_and_sampling(name):
+    space = make_space(name, **SMALL[name])
+    rng = np.random.default_rng(0)
+    lower, upper = space.bounds
+    for _ in range(20):
+        g = space.sample(rng)
+        x = space.encode(g)
+        assert x.shape == lower.shape and np.all(x >= lower) and np.all(x <= upper)
+        assert space.decode(x) == g
+        y = rng.integers(lower, upper + 1)
+        assert np.array_equal(space.encode(space.decode(y)), y)
+    a = [space.sample(np.random.default_rng(7)) for _ in range(2)]
+    assert a[0] == a[1]
+    assert space.sample(np.random.default_rng(1)) != space.sample(np.random.default_rng(2))
+
+
+@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+def test_bad_vectors_are_clear_errors(name):
+    space = make_space(name, **SMALL[name])
+    lower, upper = space.bounds
+    with pytest.raises(GenotypeError, match="entries"):
+        space.decode(lower[:-1])
+    too_big = upper.copy()
+    too_big[0] += 1
+    with pytest.raises(GenotypeError, match="outside its range"):
+        space.decode(too_big)
+
+
+@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+def test_child_network_forward_backward(name):
+    space = make_space(name, **SMALL[name])
+    g = space.sample(np.random.default_rng(3))
+    net = space.build(g)
+    x = torch.randn(2, *space.input_shape)
+    out = net(x)
+    out = out[0] if isinstance(out, tuple) else out
+    assert out.shape == (2, space.config()["num_classes"])
+    out.sum().backward()
+
+
+@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+def test_vectorised_latency_equals_sum_over_pieces(name):
+    space = make_space(name, **SMALL[name])
+    rng = np.random.default_rng(0)
+    genotypes = [space.sample(rng) for _ in range(30)]
+    x = np.stack([space.encode(g) for g in genotypes])
+    fast = space.latency_many(x, fake_lookup)
+    slow = [sum(fake_lookup(p) for p in space.pieces(g)) for g in genotypes]
+    np.testing.assert_allclose(fast, slow, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+def test_all_pieces_cover_every_genotype_and_build(name):
+    space = make_space(name, **SMALL[name])
+    every = set(space.all_pieces())
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        assert set(space.pieces(space.sample(rng))) <= every
+    for piece in every:
+        module, shapes = space.build_piece(piece)
+        out = module.eval()(*[torch.randn(s) for s in shapes])
+        assert out.shape[1] == piece.c_out or out.dim() == 2
+
+
+def test_genotype_of_other_space_is_rejected():
+    with pytest.raises(GenotypeError, match="darts space but the genotype is of space 'fbnet'"):
+        make_space("darts").build(PUBLISHED["fbnet_a"])
+
+
+def test_option_not_for_space():
+    with pytest.raises(ValueError, match="--layers does not apply to the fbnet space"):
+        make_space("fbnet", layers=3)
+    with pytest.raises(ValueError, match="init-channels must be a positive integer"):
+        make_space("darts", init_channels=0)
+
+
+def test_darts_published_parameter_counts():
+    # The DARTS paper's CIFAR-10 network (C=36, 20 cells): 3.3M parameters (auxiliary head excluded).
+    space = make_space("darts")
+    assert count_params(space.build(PUBLISHED["darts_v2"])) == 3_349_342
+    with_aux = make_space("darts", auxiliary=True).build(PUBLISHED["darts_v2"])
+    assert count_params(with_aux, include_aux=True) > count_params(with_aux) == 3_349_342
+
+
+def test_darts_structure():
+    space = make_space("darts")
+    shapes = space.cell_shapes()
+    assert [i for i, s in enumerate(shapes) if s.reduction] == [6, 13]
+    assert [s.c for s in shapes][::7] == [36, 72, 144]
+    assert shapes[-1].out_size == 8
+    net = space.build(PUBLISHED["darts_v2"])
+    assert net.stem[0].out_channels == 108
+
+
+def test_darts_auxiliary_head_in_training_only():
+    space = make_space("darts", init_channels=8, layers=6, auxiliary=True)
+    net = space.build(PUBLISHED["darts_v1"])
+    out = net.train()(torch.randn(2, 3, 32, 32))
+    assert isinstance(out, tuple) and out[1].shape == (2, 10)
+    assert net.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_darts_drop_path_changes_training_output_only():
+    space = make_space("darts", init_channels=8, layers=3, input_size=8)
+    net = space.build(PUBLISHED["darts_v2"])
+    x = torch.randn(4, 3, 8, 8)
+    net.eval()
+    ref = net(x)
+    net.drop_path_prob = 0.5
+    assert torch.equal(net(x), ref)
+    net.train()
+    torch.manual_seed(0)
+    a = net(x)
+    net.drop_path_prob = 0.0
+    torch.manual_seed(0)
+    assert not torch.allclose(a, net(x))
+
+
+def test_darts_imagenet_variant():
+    space = make_space("darts", variant="imagenet", init_channels=48, layers=14, input_size=224, num_classes=1000)
+    assert count_params(space.build(PUBLISHED["darts_v2"])) == 4_718_752  # the paper reports 4.7M
+
+
+def test_fbnet_published_parameter_counts_and_strides():
+    space = make_space("fbnet")
+    assert len(space.layer_shapes()) == 22
+    assert space.final_size == 7
+    # The FBNet paper reports 4.3M for FBNet-A; FBNet-C (1984-channel head) is 5.57M here, 5.5M in the paper.
+    assert round(count_params(space.build(PUBLISHED["fbnet_a"])) / 1e6, 1) == 4.3
+    wide = make_space("fbnet", head_channels=1984)
+    assert round(count_params(wide.build(PUBLISHED["fbnet_c"])) / 1e6, 1) == 5.6
+    small = make_space("fbnet", input_size=32)
+    assert small.final_size == 4 and small.stem_stride == 1
+
+
+def test_nb201_extreme_parameter_counts():
+    space = make_space("nb201")
+    # The benchmark's published range for CIFAR-10: 73,306 to 1,531,546 parameters.
+    smallest = NB201Genotype.from_ops(["none"] * 6)
+    largest = NB201Genotype.from_ops(["nor_conv_3x3"] * 6)
+    assert count_params(space.build(smallest)) == 73_306
+    assert count_params(space.build(largest)) == 1_531_546
+
+
+def test_nb201_parameter_counts_equal_benchmark(nb201_csv):
+    df = pd.read_csv(nb201_csv, usecols=["arch_str", "params_cifar10", "params_cifar100"])
+    space10, space100 = make_space("nb201"), make_space("nb201", num_classes=100)
+    rows = df.sample(40, random_state=0)
+    for arch, p10, p100 in rows.itertuples(index=False):
+        g = NB201Genotype(arch)
+        assert count_params(space10.build(g)) == p10, arch
+        assert count_params(space100.build(g)) == p100, arch
+
+
+def test_nb201_dead_edges_do_not_change_output():
+    ops = ["nor_conv_3x3", "nor_conv_1x1", "none", "skip_connect", "none", "none"]
+    # node 1 and node 2 do not reach node 3: only edge 0->3 is live
+    assert live_edges(ops) == [False, False, False, True, False, False]
+    space = make_space("nb201", init_channels=4, layers=1, input_size=8)
+    torch.manual_seed(0)
+    net = space.build(NB201Genotype.from_ops(ops)).eval()
+    cell = net.cells[0]
+    x = torch.randn(1, 4, 8, 8)
+    assert torch.equal(cell(x), x)  # skip_connect 0->3 only
+
+
+@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+def test_latency_extremes_beat_random_genotypes(name):
+    space = make_space(name, **SMALL[name])
+    best, worst = space.latency_extremes(fake_lookup)
+    lo, hi = space.latency_many(np.stack([best, worst]), fake_lookup)
+    rng = np.random.default_rng(0)
+    lower, upper = space.bounds
+    x = rng.integers(lower, upper + 1, size=(500, len(lower)))
+    costs = space.latency_many(x, fake_lookup)
+    assert lo <= costs.min() and hi >= costs.max()
