@@ -169,10 +169,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from hwnas.device import DeviceUnavailableError
     from hwnas.genotype import GenotypeError
+    from hwnas.lut import MissingRowsError
 
     try:
         return int(args.func(args) or 0)
-    except (CLIError, GenotypeError, DeviceUnavailableError, FileNotFoundError, ValueError) as exc:
+    except (CLIError, GenotypeError, DeviceUnavailableError, MissingRowsError, FileNotFoundError, ValueError) as exc:
         print(f"hwnas {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -111,6 +111,12 @@ class DeviceSpec:
         options.log_severity_level = 3
         return options
 
+    def memory_location(self) -> Tuple[str, int]:
+        """(ORT device type, device id) where inputs and outputs live while timing."""
+        if self.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
+            return "cuda", int(dict(self.provider_options).get("device_id", 0))
+        return "cpu", 0
+
     def providers(self) -> List[Any]:
         return [(self.provider, dict(self.provider_options))]
 

@@ -82,15 +82,31 @@ class LatencyTable:
     meta: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._latency = dict(zip(self.rows["key"], self.rows["latency_ms"].astype(float)))
+        self._raw = dict(zip(self.rows["key"], self.rows["latency_ms"].astype(float)))
+        self._ops = dict(zip(self.rows["key"], self.rows["op"]))
+        self.set_calibration(self.meta.get("calibration"))
+
+    def set_calibration(self, calibration: Optional[Dict[str, Any]]) -> None:
+        """Use (or, with ``None``, drop) a calibration: per-op scales and an intercept (ms).
+
+        A calibrated table predicts ``intercept + overhead + sum(scale[op] * latency)``; every
+        prediction (one genotype, many, the search's expected latency) goes through it.
+        """
+        if calibration:
+            self.meta["calibration"] = calibration
+        else:
+            self.meta.pop("calibration", None)
+        scale = (calibration or {}).get("scale", {})
+        self._latency = {k: v * float(scale.get(self._ops[k], 1.0)) for k, v in self._raw.items()}
 
     # -- lookups -----------------------------------------------------------------------------
     @property
     def overhead_ms(self) -> float:
-        return float(self.meta.get("overhead_ms", 0.0))
+        """Per-run overhead plus the calibration's intercept: the cost of running any network."""
+        return float(self.meta.get("overhead_ms", 0.0)) + float((self.calibration or {}).get("intercept", 0.0))
 
     @property
-    def calibration(self) -> Optional[Dict[str, float]]:
+    def calibration(self) -> Optional[Dict[str, Any]]:
         return self.meta.get("calibration")
 
     def has(self, piece: Piece) -> bool:
@@ -108,34 +124,35 @@ class LatencyTable:
                 f"Add them with: {profile_command(self.device_id, self.space)}")
 
     def lookup(self, piece: Piece) -> float:
+        """Latency (ms) of one piece, calibrated when the table has a calibration."""
         try:
             return self._latency[piece.key]
         except KeyError:
             self.require([piece])
             raise
 
-    # -- prediction --------------------------------------------------------------------------
-    def _calibrate(self, raw: np.ndarray | float) -> np.ndarray | float:
-        cal = self.calibration
-        if not cal:
-            return raw
-        return cal["slope"] * raw + cal["intercept"]
+    def raw_lookup(self, piece: Piece) -> float:
+        """Measured latency (ms) of one piece, overhead subtracted, no calibration."""
+        self.require([piece])
+        return self._raw[piece.key]
 
+    # -- prediction --------------------------------------------------------------------------
     def predict_raw(self, genotype: Genotype) -> float:
-        """Overhead + sum of piece latencies, before calibration."""
+        """Per-run overhead + sum of measured piece latencies, before calibration."""
+        pieces = self.space.pieces(genotype)
+        self.require(pieces)
+        return float(self.meta.get("overhead_ms", 0.0)) + float(sum(self._raw[p.key] for p in pieces))
+
+    def predict(self, genotype: Genotype) -> float:
+        """Predicted end-to-end latency (ms) of the genotype's final network."""
         pieces = self.space.pieces(genotype)
         self.require(pieces)
         return self.overhead_ms + float(sum(self._latency[p.key] for p in pieces))
 
-    def predict(self, genotype: Genotype) -> float:
-        """Predicted end-to-end latency (ms) of the genotype's final network."""
-        return float(self._calibrate(self.predict_raw(genotype)))
-
-    def predict_many(self, x: np.ndarray, calibrated: bool = True) -> np.ndarray:
-        """Predicted latency (ms) of many integer-encoded genotypes (rows of ``x``)."""
+    def predict_many(self, x: np.ndarray) -> np.ndarray:
+        """Predicted latency (ms) of many integer-encoded genotypes (rows of ``x``), vectorised."""
         self.require(self.space.all_pieces())
-        raw = self.overhead_ms + self.space.latency_many(np.asarray(x), self.lookup)
-        return np.asarray(self._calibrate(raw) if calibrated else raw)
+        return self.overhead_ms + self.space.latency_many(np.asarray(x), self.lookup)
 
     # -- files -------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -77,3 +77,22 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "published" in capsys.readouterr().err
     assert main(["info", "darts_v2", "--space", "fbnet"]) == 2
     assert "does not match" in capsys.readouterr().err
+
+
+def test_cli_info_device_uses_shipped_table(capsys):
+    assert main(["info", "darts_v2", "--device", "cpu", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["device"] == "cpu" and 1.0 < info["latency_ms"] < 1000.0
+
+
+def test_cli_info_device_without_table_names_profile_command(capsys, tmp_path):
+    assert main(["info", "darts_v2", "--device", "cpu", "--init-channels", "10", "--tables-dir", str(tmp_path)]) == 2
+    assert "hwnas profile --device cpu --space darts --init-channels 10" in capsys.readouterr().err
+
+
+def test_cli_export_measure_beside_prediction(tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert main(["export", "fbnet_a", "--out", str(out), "--input-size", "8", "--in-channels", "1",
+                 "--num-classes", "10", "--measure", "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "measured on cpu" in text and "table predicts" in text

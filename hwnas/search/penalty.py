@@ -36,13 +36,10 @@ def piece_params(space: SearchSpace) -> Callable[[Piece], float]:
 class CostModel:
     """E[cost](weights) = fixed + sum over positions of P(kept) * sum_op p(op) * cost(op)."""
 
-    def __init__(self, space: SearchSpace, lookup: Callable[[Piece], float], fixed: float,
-                 calibration: Optional[Dict[str, float]] = None) -> None:
+    def __init__(self, space: SearchSpace, lookup: Callable[[Piece], float], fixed: float) -> None:
         self.space = space
         self.costs = {k: torch.tensor(v, dtype=torch.float32) for k, v in space.edge_costs(lookup).items()}
         self.fixed = float(fixed)
-        self.slope = float(calibration["slope"]) if calibration else 1.0
-        self.intercept = float(calibration["intercept"]) if calibration else 0.0
         self._none = space.ops.index("none") if "none" in space.ops else None
 
     def expected(self, probs: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -53,7 +50,7 @@ class CostModel:
                 total = total + (self._darts_keep(p).unsqueeze(1) * self._without_none(p) * cost).sum()
             else:
                 total = total + (p * cost).sum()
-        return self.slope * total + self.intercept
+        return total
 
     def _without_none(self, p: torch.Tensor) -> torch.Tensor:
         mask = torch.ones(p.shape[1])
@@ -81,7 +78,7 @@ def latency_model(final_space: SearchSpace, table) -> CostModel:
     """E[LAT] in ms, from a :class:`~hwnas.lut.LatencyTable` of ``final_space``."""
     table.require(final_space.all_pieces())
     fixed = table.overhead_ms + sum(table.lookup(p) for p in _fixed_pieces(final_space))
-    return CostModel(final_space, table.lookup, fixed, table.calibration)
+    return CostModel(final_space, table.lookup, fixed)
 
 
 def params_model(final_space: SearchSpace) -> CostModel:
