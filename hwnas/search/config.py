@@ -35,7 +35,8 @@ class SearchConfig:
     grad_clip: float = 5.0
     a_lr: float = 3e-4
     a_weight_decay: float = 1e-3
-    unrolled_lr: Optional[float] = None  # xi of the second-order step (default: w_lr)
+    unrolled_lr: Optional[float] = None  # xi of the second-order step (default: the current w_lr)
+    hessian_radius: float = 0.01  # finite-difference radius of the second-order step (DARTS: 0.01)
     tau_max: float = 5.0
     tau_min: float = 0.1
     warmup_epochs: int = 0

@@ -193,10 +193,13 @@ class Searcher:
             a.grad = (torch.zeros_like(a) if da is None else da) - xi * h
 
     def _hessian_vector(self, vector: List[torch.Tensor], x, y) -> List[torch.Tensor]:
-        """(grad_a L_train(w + eps v) - grad_a L_train(w - eps v)) / (2 eps), eps = 0.01 / |v|."""
+        """(grad_a L_train(w + eps v) - grad_a L_train(w - eps v)) / (2 eps), eps = radius / |v|.
+
+        DARTS uses radius 0.01; the central difference is exact up to O(eps^2).
+        """
         params = list(self.net.parameters())
         norm = torch.sqrt(sum((v * v).sum() for v in vector))
-        eps = 0.01 / max(float(norm), 1e-12)
+        eps = self.cfg.hessian_radius / max(float(norm), 1e-12)
         alphas = list(self.arch.parameters())
 
         def grad_alpha(sign: float) -> List[torch.Tensor]:
@@ -228,7 +231,7 @@ class Searcher:
         self.w_opt.step()
         if arch_too:
             self.a_opt.step()
-        return {"loss": float(ce), "acc": accuracy(logits.detach(), yt)}
+        return {"loss": float(ce.detach()), "acc": accuracy(logits.detach(), yt)}
 
     # -- evaluation and derivation -------------------------------------------------------------------
     @torch.no_grad()
@@ -342,7 +345,8 @@ class Searcher:
                 for k in sums:
                     sums[k] += stats[k]
                 if progress:
-                    e_lat = float(self.latency.expected(self.arch.probs())) if self.latency else float("nan")
+                    with torch.no_grad():
+                        e_lat = float(self.latency.expected(self.arch.probs())) if self.latency else float("nan")
                     progress({"epoch": self.epoch + 1, "step": self.step_in_epoch, **stats, "e_lat_ms": e_lat})
                 if self._stop:
                     return
@@ -355,7 +359,8 @@ class Searcher:
         val = self._evaluate(self.make_loader(self.val_set, 256, shuffle=False))
         genotype = self.derive()
         costs = self.derived_costs(genotype)
-        probs = self.arch.probs()
+        with torch.no_grad():
+            probs = self.arch.probs()
         row: Dict[str, Any] = {
             "epoch": self.epoch + 1, "train_loss": sums["loss"] / max(steps, 1), "train_acc": sums["acc"] / max(steps, 1),
             **val, "e_latency_ms": float(self.latency.expected(probs)) if self.latency else math.nan,

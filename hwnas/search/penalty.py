@@ -40,7 +40,7 @@ class CostModel:
         self.space = space
         self.costs = {k: torch.tensor(v, dtype=torch.float32) for k, v in space.edge_costs(lookup).items()}
         self.fixed = float(fixed)
-        self._none = space.ops.index("none") if "none" in space.ops else None
+        self._none = space.candidates.index("none") if "none" in space.candidates else None
 
     def expected(self, probs: Dict[str, torch.Tensor]) -> torch.Tensor:
         total = torch.tensor(self.fixed)
@@ -56,7 +56,7 @@ class CostModel:
         mask = torch.ones(p.shape[1])
         mask[self._none] = 0.0
         q = p * mask
-        return q / q.sum(dim=1, keepdim=True)
+        return q / q.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
     def _darts_keep(self, p: torch.Tensor) -> torch.Tensor:
         """P(edge kept) ~ 2 x its share of its node's edge strengths (strength: best non-none prob)."""

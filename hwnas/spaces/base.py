@@ -95,7 +95,8 @@ class SearchSpace(ABC):
     """A search space at one network configuration (channels, depth, input size, classes)."""
 
     name: ClassVar[str]
-    ops: ClassVar[Tuple[str, ...]]
+    ops: ClassVar[Tuple[str, ...]]  # operations a genotype can hold
+    candidates: ClassVar[Tuple[str, ...]]  # columns of the architecture weights (supernet candidates)
 
     # -- configuration -----------------------------------------------------------------------
     @abstractmethod

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas.genotype import DARTS_CELL_OPS, DARTS_STEPS, DartsGenotype, Genotype
+from hwnas.genotype import DARTS_CELL_OPS, DARTS_OPS, DARTS_STEPS, DartsGenotype, Genotype
 from hwnas.ops import build_op
 from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, check_positive, conv_out
 
@@ -157,6 +157,7 @@ class DartsSpace(SearchSpace):
 
     name = "darts"
     ops = DARTS_CELL_OPS
+    candidates = DARTS_OPS  # the supernet also weighs `none`; derivation drops it
 
     def __init__(self, init_channels: int = 36, layers: int = 20, input_size: int = 32, in_channels: int = 3,
                  num_classes: int = 10, auxiliary: bool = False, variant: str = "cifar",
@@ -327,8 +328,6 @@ class DartsSpace(SearchSpace):
         return _darts_edge_costs(self, lookup)
 
     def choice_score(self, genotype: Genotype, probs: Dict[str, np.ndarray]) -> float:
-        from hwnas.genotype import DARTS_OPS
-
         edge = {e: i for i, e in enumerate(darts_edges())}
         return float(sum(np.log(max(probs[name][edge[(k // 2, src)], DARTS_OPS.index(op)], 1e-12))
                          for name in ("normal", "reduce")
@@ -359,7 +358,6 @@ class SearchCell(nn.Module):
 
     def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> None:
         super().__init__()
-        from hwnas.genotype import DARTS_OPS
         from hwnas.spaces.mixed import MixedOp
 
         self.preprocess0 = (build_op("skip_connect", c_pp, c, 2, affine=False) if reduction_prev
@@ -403,8 +401,6 @@ class DartsSupernet(nn.Module):
 
 
 def _darts_arch_shapes() -> Dict[str, Tuple[int, int]]:
-    from hwnas.genotype import DARTS_OPS
-
     return {"normal": (len(darts_edges()), len(DARTS_OPS)), "reduce": (len(darts_edges()), len(DARTS_OPS))}
 
 
@@ -414,8 +410,6 @@ def _darts_derive(weights: Dict[str, np.ndarray], max_skip: Optional[int] = None
     ``max_skip`` caps skip connections per normal cell (a guard against DARTS' collapse to
     parameter-free cells): the weakest extra skips are replaced by their edge's best other op.
     """
-    from hwnas.genotype import DARTS_OPS
-
     edges = darts_edges()
     cells = {}
     for name in ("normal", "reduce"):
@@ -442,8 +436,6 @@ def _darts_derive(weights: Dict[str, np.ndarray], max_skip: Optional[int] = None
 
 def _darts_edge_costs(space: DartsSpace, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
     """cost[cell type][edge, op]: the op's cost on that edge summed over all cells of the type."""
-    from hwnas.genotype import DARTS_OPS
-
     edges = darts_edges()
     costs = {"normal": np.zeros((len(edges), len(DARTS_OPS))), "reduce": np.zeros((len(edges), len(DARTS_OPS)))}
     for shape in space.cell_shapes():

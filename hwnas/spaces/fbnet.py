@@ -88,6 +88,7 @@ class FBNetSpace(SearchSpace):
 
     name = "fbnet"
     ops = FBNET_OPS
+    candidates = FBNET_OPS
 
     def __init__(self, input_size: int = 224, in_channels: int = 3, num_classes: int = 1000,
                  head_channels: int = 1504) -> None:

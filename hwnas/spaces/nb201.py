@@ -141,6 +141,7 @@ class NB201Space(SearchSpace):
 
     name = "nb201"
     ops = NB201_OPS
+    candidates = NB201_OPS
 
     def __init__(self, init_channels: int = 16, cells_per_stage: int = 5, input_size: int = 32,
                  in_channels: int = 3, num_classes: int = 10) -> None:

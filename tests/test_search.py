@@ -1,0 +1,206 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+from torch.utils.data import TensorDataset
+
+from hwnas.data import make_loader
+from hwnas.genotype import DARTS_OPS, NB201Genotype
+from hwnas.search.arch import Architecture
+from hwnas.search.config import SearchConfig
+from hwnas.search.loop import Interrupted, Searcher
+from hwnas.search.penalty import CostModel, params_model
+from hwnas.spaces import make_space
+from hwnas.spaces.darts import darts_edges
+from hwnas.units import parse_count, parse_latency_ms
+
+TINY = {"darts": dict(init_channels=4, layers=3, input_size=8, in_channels=1),
+        "nb201": dict(init_channels=4, layers=1, input_size=8, in_channels=1),
+        "fbnet": dict(input_size=8, in_channels=1, num_classes=10)}
+
+
+def data(n=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return TensorDataset(torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g))
+
+
+def searcher(tmp_path, space="nb201", dtype=None, **cfg):
+    config = SearchConfig(space=space, epochs=cfg.pop("epochs", 1), batch_size=cfg.pop("batch_size", 8), **cfg)
+    proxy = make_space(space, **TINY[space])
+    return Searcher(config, proxy, proxy, data(seed=1), data(seed=2), tmp_path / "run",
+                    params=params_model(proxy), make_loader=make_loader)
+
+
+def fake_lookup(piece):
+    return 0.0 if piece.op in ("none", "skip_connect", "skip") else 1.0 + piece.c_in * piece.size / 100
+
+
+@pytest.mark.parametrize("text,ms", [("10ms", 10.0), ("10 ms", 10.0), ("0.01s", 10.0), ("500us", 0.5)])
+def test_latency_budgets(text, ms):
+    assert parse_latency_ms(text) == pytest.approx(ms)
+
+
+@pytest.mark.parametrize("text,n", [("1.5M", 1_500_000), ("800k", 800_000), ("2500000", 2_500_000)])
+def test_count_budgets(text, n):
+    assert parse_count(text) == n
+
+
+@pytest.mark.parametrize("bad", ["10", "fast", "10 mss", "-3ms", "0ms"])
+def test_bad_latency_budget(bad):
+    with pytest.raises(ValueError, match="latency"):
+        parse_latency_ms(bad)
+
+
+def test_bad_count_budget():
+    with pytest.raises(ValueError, match="800k"):
+        parse_count("lots")
+
+
+def test_darts_derivation_on_hand_made_alpha():
+    space = make_space("darts", **TINY["darts"])
+    w = np.full((len(darts_edges()), len(DARTS_OPS)), 0.01)
+    edges = darts_edges()
+    # node 0: edges from 0 and 1; make input 1 strong with sep_conv_5x5, input 0 with none (ignored) + avg_pool
+    w[edges.index((0, 0)), DARTS_OPS.index("none")] = 0.9
+    w[edges.index((0, 0)), DARTS_OPS.index("avg_pool_3x3")] = 0.05
+    w[edges.index((0, 1)), DARTS_OPS.index("sep_conv_5x5")] = 0.8
+    # node 3: inputs 3 and 4 strongest with skips -> skips capped at 2 overall in the normal cell
+    for node, src in ((1, 2), (2, 3), (3, 4), (3, 1)):
+        w[edges.index((node, src)), DARTS_OPS.index("skip_connect")] = 0.7
+    g = space.derive({"normal": w, "reduce": w}, max_skip=None)
+    assert g.normal[:2] == (("avg_pool_3x3", 0), ("sep_conv_5x5", 1))
+    assert ("skip_connect", 4) in g.normal[6:] and ("skip_connect", 1) in g.normal[6:]
+    assert sum(op == "skip_connect" for op, _ in g.normal) == 4
+    capped = space.derive({"normal": w, "reduce": w}, max_skip=2)
+    assert sum(op == "skip_connect" for op, _ in capped.normal) == 2
+    assert sum(op == "skip_connect" for op, _ in capped.reduce) == 4  # the cap is for normal cells
+
+
+def test_argmax_derivation_nb201_and_fbnet():
+    nb = make_space("nb201", **TINY["nb201"])
+    w = np.zeros((6, 5))
+    w[np.arange(6), [3, 0, 1, 2, 4, 3]] = 1
+    assert nb.derive({"cell": w}).ops == ("nor_conv_3x3", "none", "skip_connect", "nor_conv_1x1", "avg_pool_3x3",
+                                          "nor_conv_3x3")
+    fb = make_space("fbnet", **TINY["fbnet"])
+    w = np.zeros((22, 9))
+    w[:, 8] = 1
+    assert set(fb.derive({"layers": w}).ops) == {"skip"}
+
+
+@pytest.mark.parametrize("name", ["darts", "fbnet"])
+def test_expected_latency_of_one_hot_alpha_equals_genotype_cost(name):
+    """E[LAT] at a decided architecture equals the derived genotype's table latency."""
+    space = make_space(name, **TINY[name])
+    model = CostModel(space, fake_lookup, fixed=sum(fake_lookup(p) for p in space.fixed_pieces()))
+    g = space.sample(np.random.default_rng(0))
+    probs = {}
+    if name == "darts":
+        for cell in ("normal", "reduce"):
+            p = torch.zeros(len(darts_edges()), len(DARTS_OPS))
+            p[:, DARTS_OPS.index("none")] = 1.0
+            for k, (op, src) in enumerate(getattr(g, cell)):
+                e = darts_edges().index((k // 2, src))
+                p[e] = 0.0
+                p[e, DARTS_OPS.index(op)] = 1.0
+            probs[cell] = p
+    else:
+        probs["layers"] = F.one_hot(torch.tensor(space.encode(g)), 9).float()
+    assert float(model.expected(probs)) == pytest.approx(sum(fake_lookup(p) for p in space.pieces(g)), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["darts", "nb201", "fbnet"])
+def test_latency_penalty_gradient_lowers_expensive_ops(name):
+    space = make_space(name, **TINY[name])
+    model = CostModel(space, fake_lookup, fixed=0.0)
+    arch = Architecture(space.arch_shapes())
+    model.expected(arch.probs()).backward()
+    for group, alpha in arch.alphas.items():
+        cost = model.costs[group].clone()
+        grad = alpha.grad
+        if name == "darts":  # `none` is never derived: compare the ops derivation can pick
+            cost[:, DARTS_OPS.index("none")] = float("nan")
+        # on every position, the op that costs most gets the larger gradient (descent lowers it)
+        for e in range(grad.shape[0]):
+            row = cost[e]
+            dear, cheap = int(torch.nan_to_num(row, -1).argmax()), int(torch.nan_to_num(row, 1e9).argmin())
+            if row[dear] > row[cheap]:
+                assert grad[e, dear] > grad[e, cheap]
+
+
+def test_second_order_gradient_matches_autograd(tmp_path):
+    torch.set_default_dtype(torch.float64)
+    try:
+        # a small finite-difference radius: in float64 the central difference is then exact to ~1e-8
+        s = searcher(tmp_path, "nb201", optimizer="second", unrolled_lr=0.1, hessian_radius=1e-5)
+        xt, yt = next(iter(make_loader(s.train_set, 8, shuffle=False)))
+        xv, yv = next(iter(make_loader(s.val_set, 8, shuffle=False)))
+        xt, xv = xt.double(), xv.double()
+        s.net.double()
+        s.arch.double()
+        # exact: d/d alpha of L_val(w - xi * (grad_w L_train(w, alpha) + wd * w), alpha)
+        params = dict(s.net.named_parameters())
+        buffers = {k: v.clone() for k, v in s.net.named_buffers()}
+        weights = s.arch.weights("softmax")
+        lt = F.cross_entropy(functional_call(s.net, {**params, **buffers}, (xt, weights)), yt)
+        grads = torch.autograd.grad(lt, list(params.values()), create_graph=True)
+        unrolled = {n: p - 0.1 * (g + s.cfg.w_weight_decay * p) for (n, p), g in zip(params.items(), grads)}
+        lv = F.cross_entropy(functional_call(s.net, {**unrolled, **buffers}, (xv, weights)), yv)
+        exact = torch.autograd.grad(lv, list(s.arch.parameters()))
+        s._second_order_grads(xv, yv, xt, yt)
+        approx = [a.grad for a in s.arch.parameters()]
+        for e, a in zip(exact, approx):
+            assert torch.allclose(a, e, rtol=1e-3, atol=1e-6), (a - e).abs().max()
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+@pytest.mark.parametrize("relax,optimizer", [("softmax", "first"), ("softmax", "second"), ("softmax", "one-level"),
+                                             ("gumbel", "first"), ("gdas", "first"), ("gdas", "one-level")])
+@pytest.mark.parametrize("space", ["darts", "nb201", "fbnet"])
+def test_every_relaxation_and_optimizer_runs_two_steps(tmp_path, space, relax, optimizer):
+    s = searcher(tmp_path, space, relax=relax, optimizer=optimizer, batch_size=16)
+    before = {k: v.detach().clone() for k, v in s.arch.alphas.items()}
+    result = s.run()
+    assert len(result.metrics) == 1 and s.step_in_epoch == 0 and s.epoch == 1
+    assert any(not torch.equal(before[k], v) for k, v in s.arch.alphas.items())
+    assert (tmp_path / "run" / "genotype.json").is_file() and (tmp_path / "run" / "metrics.csv").is_file()
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
+    full = searcher(tmp_path / "a", "darts", epochs=2, relax="gdas")
+    expected = full.run()
+    interrupted = searcher(tmp_path / "b", "darts", epochs=2, relax="gdas")
+    calls = []
+
+    def stop_after_three(stats):
+        calls.append(stats)
+        if len(calls) == 3:  # mid-way through epoch 2
+            interrupted._stop = True
+
+    with pytest.raises(Interrupted, match="--resume"):
+        interrupted.run(progress=stop_after_three)
+    resumed = searcher(tmp_path / "b", "darts", epochs=2, relax="gdas")
+    result = resumed.run(resume=True)
+    assert result.genotype == expected.genotype
+    for k in full.arch.alphas:
+        assert torch.equal(full.arch.alphas[k], resumed.arch.alphas[k])
+    assert list(result.metrics["val_loss"]) == pytest.approx(list(expected.metrics["val_loss"]))
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    s = searcher(tmp_path, "nb201")
+    s.run()
+    other = searcher(tmp_path, "nb201", seed=5)
+    with pytest.raises(ValueError, match="seed"):
+        other.run(resume=True)
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="needs --latency-budget"):
+        SearchConfig(latency_loss="budget").validate()
+    with pytest.raises(ValueError, match="relax"):
+        SearchConfig(relax="hard").validate()
+    with pytest.raises(ValueError, match="second-order"):
+        SearchConfig(relax="gdas", optimizer="second").validate()
