@@ -91,7 +91,11 @@ class Searcher:
         self.make_loader = make_loader
         self.device = torch.device(config.torch_device)
         seed_everything(config.seed)
-        self.net = proxy.supernet().to(self.device)
+        # channels-last layout: faster convolutions (on this CPU about twice as fast), same results
+        self.net = proxy.supernet().to(self.device, memory_format=torch.channels_last)
+        if hasattr(self.net, "checkpoint_cells"):
+            auto = 0 if config.optimizer == "second" else 3  # second order re-runs cells on virtual weights
+            self.net.checkpoint_cells = auto if config.checkpoint_cells is None else config.checkpoint_cells
         self.arch = Architecture(proxy.arch_shapes()).to(self.device)
         self.w_opt = torch.optim.SGD(self.net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
                                      weight_decay=config.w_weight_decay)
@@ -167,9 +171,30 @@ class Searcher:
         if self.cfg.optimizer == "second":
             self._second_order_grads(xv, yv, xt, yt)
         else:
-            weights = self.arch.weights(self.cfg.relax, self._tau())
-            self._penalised(F.cross_entropy(self._forward(xv, weights), yv)).backward()
+            # Only the architecture needs gradients here: freezing the weights skips their
+            # gradients (about a third of the backward pass).
+            params = [p for p in self.net.parameters() if p.requires_grad]
+            for p in params:
+                p.requires_grad_(False)
+            try:
+                weights = self.arch.weights(self.cfg.relax, self._tau())
+                self._backward(self._penalised(F.cross_entropy(self._forward(xv, weights), yv)))
+            finally:
+                for p in params:
+                    p.requires_grad_(True)
         self.a_opt.step()
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``, undoing the second running-statistics update of recomputed cells."""
+        if not getattr(self.net, "checkpoint_cells", 0):
+            loss.backward()
+            return
+        stats = [b for name, b in self.net.named_buffers() if "running" in name]
+        kept = [b.clone() for b in stats]
+        loss.backward()
+        with torch.no_grad():
+            for b, k in zip(stats, kept):
+                b.copy_(k)
 
     def _second_order_grads(self, xv, yv, xt, yt) -> None:
         """DARTS' unrolled gradient: grad_a L_val(w', a) - xi * H v by central differences."""
@@ -226,7 +251,7 @@ class Searcher:
         self.w_opt.zero_grad(set_to_none=True)
         if arch_too:
             self.a_opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self._backward(loss)
         nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
         self.w_opt.step()
         if arch_too:
@@ -335,7 +360,8 @@ class Searcher:
             sums = {"loss": 0.0, "acc": 0.0}
             steps = 0
             for (xt, yt), (xv, yv) in batches:
-                xt, yt, xv, yv = (t.to(self.device) for t in (xt, yt, xv, yv))
+                xt, xv = (t.to(self.device, memory_format=torch.channels_last) for t in (xt, xv))
+                yt, yv = yt.to(self.device), yv.to(self.device)
                 search_arch = self.epoch >= cfg.warmup_epochs
                 if search_arch and cfg.optimizer != "one-level":
                     self._arch_step(xv, yv, xt, yt)

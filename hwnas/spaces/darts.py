@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from hwnas.genotype import DARTS_CELL_OPS, DARTS_OPS, DARTS_STEPS, DartsGenotype, Genotype
 from hwnas.ops import build_op
@@ -392,11 +393,17 @@ class DartsSupernet(nn.Module):
                                    for s in space.cell_shapes())
         self.reductions = [s.reduction for s in space.cell_shapes()]
         self.head = ClassifierHead(DARTS_STEPS * space.cell_shapes()[-1].c, cfg["num_classes"])
+        self.checkpoint_cells = 0  # the first N cells hold the largest activations
 
     def forward(self, x: torch.Tensor, weights: Dict[str, torch.Tensor]) -> torch.Tensor:
         s0 = s1 = self.stem(x)
-        for cell, reduction in zip(self.cells, self.reductions):
-            s0, s1 = s1, cell(s0, s1, weights["reduce" if reduction else "normal"])
+        for i, (cell, reduction) in enumerate(zip(self.cells, self.reductions)):
+            w = weights["reduce" if reduction else "normal"]
+            if i < self.checkpoint_cells and torch.is_grad_enabled():
+                # Recompute this cell in the backward pass instead of storing its activations.
+                s0, s1 = s1, checkpoint(cell, s0, s1, w, use_reentrant=False)
+            else:
+                s0, s1 = s1, cell(s0, s1, w)
         return self.head(s1)
 
 

@@ -1,0 +1,90 @@
+"""Benchmark: seconds per search step and peak resident memory of the supernets.
+
+One step = an architecture step (first order, DARTS second order, or GDAS' hard sample) plus a
+weight step, on random 32x32 inputs with 10 classes; the DARTS paper's proxy setting is C=16,
+8 cells, batch 64. Each configuration runs in its own process so its peak memory (max RSS) is
+its own; the median over the timed steps is reported after one untimed warm-up step.
+
+    python scripts/bench_search.py                  # the table in the README
+    python scripts/bench_search.py --steps 5 --batch-size 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+CONFIGS = [  # (space, relax, optimizer)
+    ("darts", "softmax", "first"), ("darts", "softmax", "second"), ("darts", "gdas", "first"),
+    ("nb201", "softmax", "first"), ("nb201", "gdas", "first"), ("fbnet", "softmax", "first"),
+    ("fbnet", "gdas", "first"),
+]
+
+
+def run_one(space: str, relax: str, optimizer: str, batch: int, steps: int, threads: int) -> dict:
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from hwnas.data import make_loader
+    from hwnas.search.config import SearchConfig
+    from hwnas.search.loop import Searcher
+    from hwnas.spaces import make_space
+
+    torch.set_num_threads(threads)
+    sizes = {"darts": dict(init_channels=16, layers=8), "nb201": dict(init_channels=16, layers=5),
+             "fbnet": dict(num_classes=10)}[space]
+    proxy = make_space(space, input_size=32, **sizes)
+    data = TensorDataset(torch.randn(batch * (steps + 1), 3, 32, 32), torch.randint(0, 10, (batch * (steps + 1),)))
+    cfg = SearchConfig(space=space, relax=relax, optimizer=optimizer, batch_size=batch, epochs=1)
+    searcher = Searcher(cfg, proxy, proxy, data, data, "/tmp/hwnas-bench-search", make_loader=make_loader)
+    loader = make_loader(data, batch, shuffle=False)
+    times = []
+    for x, y in loader:
+        start = time.perf_counter()
+        searcher._arch_step(x, y, x, y)
+        searcher._weight_step(x, y, arch_too=False)
+        times.append(time.perf_counter() - start)
+    timed = sorted(times[1:])
+    return {"space": space, "relax": relax, "optimizer": optimizer, "batch": batch,
+            "weights": sum(p.numel() for p in searcher.net.parameters()),
+            "median_s": timed[len(timed) // 2], "min_s": timed[0], "max_s": timed[-1],
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration (3)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--only", nargs="+", help="configurations as space:relax:optimizer")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(*args.one.split(":"), args.batch_size, args.steps, args.threads)))
+        return
+    import torch
+
+    configs = [tuple(c.split(":")) for c in args.only] if args.only else CONFIGS
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    print(f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads; "
+          f"batch {args.batch_size}, 32x32, {args.steps} timed steps after 1 warm-up")
+    print(f"{'space':6} {'relax':8} {'optimizer':9} {'weights':>9} {'s/step (median)':>15} {'min-max':>13} "
+          f"{'peak RSS GB':>11}")
+    for config in configs:
+        out = subprocess.run([sys.executable, __file__, "--one", ":".join(config), "--batch-size",
+                              str(args.batch_size), "--steps", str(args.steps), "--threads", str(args.threads)],
+                             capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{r['space']:6} {r['relax']:8} {r['optimizer']:9} {r['weights']:>9,} {r['median_s']:>15.2f} "
+              f"{r['min_s']:>6.2f}-{r['max_s']:<6.2f} {r['peak_rss_gb']:>11.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
