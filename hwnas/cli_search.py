@@ -35,6 +35,11 @@ def cmd_search(args: argparse.Namespace) -> int:
             param_budget=parse_count(args.param_budget) if args.param_budget else None,
             max_skip=None if args.max_skip < 0 else args.max_skip, seed=args.seed, torch_device=args.torch_device)
     searcher = prepare(cfg, run_dir)
+    if searcher.latency_range:
+        r = searcher.latency_range
+        budget = f"budget {cfg.latency_budget_ms:g} ms; " if cfg.latency_budget_ms else ""
+        print(f"{budget}final {cfg.space} networks take {r['min_latency_ms']:.3f} to {r['max_latency_ms']:.3f} ms on "
+              f"{cfg.device} (table)")
     steps = len(searcher.train_set) // cfg.batch_size
     bar = tqdm(total=cfg.epochs * steps, initial=searcher.epoch * steps + searcher.step_in_epoch,
                desc=f"search {cfg.space}", unit="step")
@@ -77,7 +82,7 @@ def register(sub: Any) -> None:
     p.add_argument("--data-dir", help="dataset folder")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
     p.add_argument("--limit", type=int, help="use at most this many images per split (quick runs)")
-    p.add_argument("--epochs", type=int, default=10, help="search epochs (10)")
+    p.add_argument("--epochs", type=int, default=5, help="search epochs (5: about a minute on digits)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (64)")
     p.add_argument("--device", default="cpu", help="target device whose latency table is used (cpu)")
     p.add_argument("--tables-dir", help="folder of latency tables (default: the shipped latency_tables/)")
@@ -96,7 +101,8 @@ def register(sub: Any) -> None:
     p.add_argument("--final-init-channels", type=int, help="final network channels for the penalties (DARTS 36)")
     p.add_argument("--final-layers", type=int, help="final network cells for the penalties (DARTS 20)")
     p.add_argument("--w-lr", type=float, default=0.025, help="weight learning rate (0.025, cosine to 0.001)")
-    p.add_argument("--a-lr", type=float, default=3e-4, help="architecture learning rate, Adam (3e-4)")
+    p.add_argument("--a-lr", type=float, help="architecture learning rate, Adam (3e-4 with >= 10k training "
+                   "images as in DARTS; 1e-2 for small data sets, whose searches have only a few hundred steps)")
     p.add_argument("--warmup-epochs", type=int, default=0, help="epochs of weight training before arch steps (0)")
     p.add_argument("--seed", type=int, default=0, help="seed (0)")
     p.add_argument("--torch-device", default="cpu", help="where the supernet trains: cpu or cuda (cpu)")

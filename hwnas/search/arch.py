@@ -45,7 +45,9 @@ class Architecture(nn.Module):
     def entropy(self) -> float:
         """Mean entropy (nats) of the per-position distributions; log(#candidates) at the start."""
         total, count = 0.0, 0
-        for p in self.probs().values():
+        with torch.no_grad():
+            probs = self.probs()
+        for p in probs.values():
             total += float(-(p * torch.log(p.clamp_min(1e-12))).sum())
             count += p.shape[0]
         return total / max(count, 1)

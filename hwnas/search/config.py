@@ -26,14 +26,14 @@ class SearchConfig:
     # algorithm
     relax: str = "softmax"
     optimizer: str = "first"
-    epochs: int = 10
+    epochs: int = 5
     batch_size: int = 64
     w_lr: float = 0.025
     w_lr_min: float = 0.001
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4
     grad_clip: float = 5.0
-    a_lr: float = 3e-4
+    a_lr: Optional[float] = None  # None: 3e-4 (DARTS) with >= 10k training images, else 1e-2
     a_weight_decay: float = 1e-3
     unrolled_lr: Optional[float] = None  # xi of the second-order step (default: the current w_lr)
     hessian_radius: float = 0.01  # finite-difference radius of the second-order step (DARTS: 0.01)

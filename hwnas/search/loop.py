@@ -99,7 +99,9 @@ class Searcher:
         self.arch = Architecture(proxy.arch_shapes()).to(self.device)
         self.w_opt = torch.optim.SGD(self.net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
                                      weight_decay=config.w_weight_decay)
-        self.a_opt = torch.optim.Adam(self.arch.parameters(), lr=config.a_lr, betas=(0.5, 0.999),
+        # DARTS' 3e-4 suits its ~20k steps; a search of a few hundred steps needs a faster pace.
+        a_lr = config.a_lr if config.a_lr is not None else (3e-4 if len(train_set) >= 10_000 else 1e-2)
+        self.a_opt = torch.optim.Adam(self.arch.parameters(), lr=a_lr, betas=(0.5, 0.999),
                                       weight_decay=config.a_weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, config.epochs, eta_min=config.w_lr_min)
         self.epoch, self.step_in_epoch = 0, 0

@@ -60,12 +60,14 @@ def prepare(cfg: SearchConfig, run_dir: str | Path) -> Searcher:
     except FileNotFoundError:
         if needs_table(cfg):
             raise
-    lat = None
+    lat, extremes = None, {}
     if table is not None:
-        check_budget(final, table, cfg)
+        extremes = check_budget(final, table, cfg)
         lat = latency_model(final, table)
-    return Searcher(cfg, proxy, final, splits.train, splits.val, run_dir, latency=lat, params=params_model(final),
-                    table=table, make_loader=make_loader)
+    searcher = Searcher(cfg, proxy, final, splits.train, splits.val, run_dir, latency=lat,
+                        params=params_model(final), table=table, make_loader=make_loader)
+    searcher.latency_range = extremes
+    return searcher
 
 
 def load_run_config(run_dir: str | Path) -> SearchConfig:
