@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Modules adding the other stages' subcommands (kept apart so each stays small).
-STAGE_COMMANDS = ("hwnas.cli_profile", "hwnas.cli_search")
+STAGE_COMMANDS = ("hwnas.cli_profile", "hwnas.cli_search", "hwnas.cli_pareto", "hwnas.cli_train")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

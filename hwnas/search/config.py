@@ -49,8 +49,7 @@ class SearchConfig:
     param_budget: Optional[int] = None
     max_skip: Optional[int] = 2
     # run
-    # DARTS supernet: recompute the first N cells in backward instead of storing them (memory);
-    # None: 3 for first-order and one-level steps, 0 for second order
+    # DARTS supernet: recompute the first N cells in backward instead of storing them (memory; None: 3)
     checkpoint_cells: Optional[int] = None
     seed: int = 0
     torch_device: str = "cpu"

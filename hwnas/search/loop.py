@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import signal
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -27,12 +27,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from hwnas import __version__, fileio
 from hwnas.counting import count_params
 from hwnas.genotype import Genotype, genotype_to_json, save_genotype
 from hwnas.search.arch import Architecture, temperature
+from hwnas.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.search.config import SearchConfig
 from hwnas.search.penalty import CostModel, penalty_loss
 from hwnas.spaces import SearchSpace
@@ -54,22 +54,6 @@ class SearchResult:
     run_dir: Path
     latency_ms: Optional[float]
     repaired: bool
-
-
-def rng_state() -> Dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-
-
-def set_rng_state(state: Dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -94,8 +78,7 @@ class Searcher:
         # channels-last layout: faster convolutions (on this CPU about twice as fast), same results
         self.net = proxy.supernet().to(self.device, memory_format=torch.channels_last)
         if hasattr(self.net, "checkpoint_cells"):
-            auto = 0 if config.optimizer == "second" else 3  # second order re-runs cells on virtual weights
-            self.net.checkpoint_cells = auto if config.checkpoint_cells is None else config.checkpoint_cells
+            self.net.checkpoint_cells = 3 if config.checkpoint_cells is None else config.checkpoint_cells
         self.arch = Architecture(proxy.arch_shapes()).to(self.device)
         self.w_opt = torch.optim.SGD(self.net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
                                      weight_decay=config.w_weight_decay)
@@ -163,56 +146,64 @@ class Searcher:
             loss = loss + self.param_multiplier * F.relu(e_params / (cfg.param_budget * self.target_scale) - 1.0)
         return loss
 
-    def _forward(self, x: torch.Tensor, weights: Dict[str, torch.Tensor], params=None) -> torch.Tensor:
-        if params is None:
-            return self.net(x, weights)
-        return functional_call(self.net, params, (x, weights))
-
     def _arch_step(self, xv, yv, xt, yt) -> None:
         self.a_opt.zero_grad(set_to_none=True)
         if self.cfg.optimizer == "second":
             self._second_order_grads(xv, yv, xt, yt)
         else:
-            # Only the architecture needs gradients here: freezing the weights skips their
-            # gradients (about a third of the backward pass).
-            params = [p for p in self.net.parameters() if p.requires_grad]
-            for p in params:
-                p.requires_grad_(False)
-            try:
+            with self._frozen_weights():
                 weights = self.arch.weights(self.cfg.relax, self._tau())
-                self._backward(self._penalised(F.cross_entropy(self._forward(xv, weights), yv)))
-            finally:
-                for p in params:
-                    p.requires_grad_(True)
+                self._differentiate(self._penalised(F.cross_entropy(self.net(xv, weights), yv)))
         self.a_opt.step()
 
-    def _backward(self, loss: torch.Tensor) -> None:
-        """``loss.backward()``, undoing the second running-statistics update of recomputed cells."""
-        if not getattr(self.net, "checkpoint_cells", 0):
-            loss.backward()
-            return
-        stats = [b for name, b in self.net.named_buffers() if "running" in name]
+    def _differentiate(self, loss: torch.Tensor, inputs: Optional[List[torch.Tensor]] = None):
+        """``loss.backward()`` (or the gradients of ``inputs``), undoing the second running-statistics
+        update that recomputed (checkpointed) cells make during the backward pass."""
+        stats = [b for name, b in self.net.named_buffers() if "running" in name] \
+            if getattr(self.net, "checkpoint_cells", 0) else []
         kept = [b.clone() for b in stats]
-        loss.backward()
+        result = loss.backward() if inputs is None else torch.autograd.grad(loss, inputs, allow_unused=True)
         with torch.no_grad():
             for b, k in zip(stats, kept):
                 b.copy_(k)
+        return result
+
+    @contextmanager
+    def _frozen_weights(self):
+        """Weights that need no gradient: autograd skips theirs (a third of the backward pass)."""
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        for p in params:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in params:
+                p.requires_grad_(True)
 
     def _second_order_grads(self, xv, yv, xt, yt) -> None:
-        """DARTS' unrolled gradient: grad_a L_val(w', a) - xi * H v by central differences."""
+        """DARTS' unrolled gradient: grad_a L_val(w', a) - xi * H v, H v by central differences.
+
+        The virtual weights w' are written into the network in place (and restored), rather than
+        passed functionally, so recomputed cells see them too.
+        """
         xi = self.cfg.unrolled_lr if self.cfg.unrolled_lr is not None else self.scheduler.get_last_lr()[0]
-        names = [n for n, _ in self.net.named_parameters()]
-        params = [p for _, p in self.net.named_parameters()]
-        buffers = dict(self.net.named_buffers())
-        weights = self.arch.weights("softmax")
-        # virtual step w' = w - xi * (grad L_train(w) + wd * w)
-        train_loss = F.cross_entropy(self.net(xt, {k: w.detach() for k, w in weights.items()}), yt)
-        grads = torch.autograd.grad(train_loss, params)
-        unrolled = {n: (p - xi * (g + self.cfg.w_weight_decay * p)).detach().requires_grad_(True)
-                    for n, p, g in zip(names, params, grads)}
-        val_loss = self._penalised(F.cross_entropy(self._forward(xv, weights, {**unrolled, **buffers}), yv))
+        params = list(self.net.parameters())
         alphas = list(self.arch.parameters())
-        out = torch.autograd.grad(val_loss, alphas + list(unrolled.values()), allow_unused=True)
+        # virtual step w' = w - xi * (grad L_train(w) + wd * w)
+        weights = {k: w.detach() for k, w in self.arch.weights("softmax").items()}
+        grads = self._differentiate(F.cross_entropy(self.net(xt, weights), yt), params)
+        original = [p.detach().clone() for p in params]
+        try:
+            with torch.no_grad():
+                for p, g in zip(params, grads):
+                    p.sub_(xi * (g + self.cfg.w_weight_decay * p))
+            val_loss = self._penalised(F.cross_entropy(self.net(xv, self.arch.weights("softmax")), yv))
+            out = self._differentiate(val_loss, alphas + params)
+        finally:
+            with torch.no_grad():
+                for p, o in zip(params, original):
+                    p.copy_(o)
+        del original
         d_alpha, d_w = out[:len(alphas)], out[len(alphas):]
         d_w = [torch.zeros_like(p) if g is None else g for p, g in zip(params, d_w)]
         hessian = self._hessian_vector(d_w, xt, yt)
@@ -233,8 +224,8 @@ class Searcher:
             with torch.no_grad():
                 for p, v in zip(params, vector):
                     p.add_(sign * eps * v)
-            loss = F.cross_entropy(self.net(x, self.arch.weights("softmax")), y)
-            return list(torch.autograd.grad(loss, alphas))
+            with self._frozen_weights():
+                return list(self._differentiate(F.cross_entropy(self.net(x, self.arch.weights("softmax")), y), alphas))
 
         plus = grad_alpha(+1.0)
         minus = grad_alpha(-2.0)
@@ -247,13 +238,12 @@ class Searcher:
         weights = self.arch.weights(self.cfg.relax, self._tau())
         if not arch_too:
             weights = {k: w.detach() for k, w in weights.items()}
-        logits = self.net(xt, weights)
-        ce = F.cross_entropy(logits, yt)
-        loss = self._penalised(ce) if arch_too else ce
         self.w_opt.zero_grad(set_to_none=True)
         if arch_too:
             self.a_opt.zero_grad(set_to_none=True)
-        self._backward(loss)
+        logits = self.net(xt, weights)
+        ce = F.cross_entropy(logits, yt)
+        self._differentiate(self._penalised(ce) if arch_too else ce)
         nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
         self.w_opt.step()
         if arch_too:

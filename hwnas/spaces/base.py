@@ -191,6 +191,14 @@ class SearchSpace(ABC):
     def edge_costs(self, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
         """cost[group][position, candidate] of the final network under ``lookup``."""
 
+    def one_hot_weights(self, genotype: Genotype) -> Dict[str, np.ndarray]:
+        """Architecture weights that make the supernet compute exactly ``genotype``."""
+        x = self.encode(genotype)
+        (group, (positions, candidates)), = self.arch_shapes().items()
+        w = np.zeros((positions, candidates))
+        w[np.arange(positions), [self.candidates.index(self.ops[v]) for v in x]] = 1.0
+        return {group: w}
+
     @abstractmethod
     def choice_score(self, genotype: Genotype, probs: Dict[str, np.ndarray]) -> float:
         """Sum of log-probabilities of the genotype's choices under architecture probabilities."""

@@ -328,6 +328,21 @@ class DartsSpace(SearchSpace):
     def edge_costs(self, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
         return _darts_edge_costs(self, lookup)
 
+    def one_hot_weights(self, genotype: Genotype) -> Dict[str, np.ndarray]:
+        """Each chosen (op, input) pair one-hot on its edge; every other edge `none`."""
+        self.check_genotype(genotype)
+        edges = darts_edges()
+        out = {}
+        for name in ("normal", "reduce"):
+            w = np.zeros((len(edges), len(DARTS_OPS)))
+            w[:, DARTS_OPS.index("none")] = 1.0
+            for k, (op, src) in enumerate(getattr(genotype, name)):
+                e = edges.index((k // 2, src))
+                w[e] = 0.0
+                w[e, DARTS_OPS.index(op)] += 1.0  # the same input twice in one node: counted twice
+            out[name] = w
+        return out
+
     def choice_score(self, genotype: Genotype, probs: Dict[str, np.ndarray]) -> float:
         edge = {e: i for i, e in enumerate(darts_edges())}
         return float(sum(np.log(max(probs[name][edge[(k // 2, src)], DARTS_OPS.index(op)], 1e-12))

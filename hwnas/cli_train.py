@@ -1,0 +1,78 @@
+"""``hwnas train``: train a genotype's network from scratch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from hwnas.cli import add_network_options
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from hwnas.genotype import load_genotype
+    from hwnas.train import Interrupted, TrainConfig, prepare_training
+
+    genotype = load_genotype(args.genotype)
+    run_dir = Path(args.runs_dir) / args.name
+    if (run_dir / "last.pt").exists() and not (args.resume or args.overwrite):
+        raise ValueError(f"{run_dir} already holds a training run; continue it with --resume, or pass --overwrite "
+                         f"or another --name")
+    cfg = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, download=args.download, limit=args.limit,
+                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                      grad_clip=args.grad_clip, cutout=args.cutout, drop_path=args.drop_path,
+                      auxiliary_weight=args.auxiliary_weight, seed=args.seed, torch_device=args.torch_device)
+    trainer = prepare_training(genotype, cfg, run_dir, init_channels=args.init_channels, layers=args.layers,
+                               auxiliary=args.auxiliary, variant=args.variant, head_channels=args.head_channels)
+    steps = max(1, len(trainer.splits.train) // cfg.batch_size)
+    bar = tqdm(total=cfg.epochs * steps, initial=trainer.epoch * steps if args.resume else 0, desc="train",
+               unit="step")
+
+    def progress(stats: dict) -> None:
+        bar.set_postfix(epoch=stats["epoch"], loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.3f}", refresh=False)
+        bar.update(1)
+
+    def on_epoch(row: dict) -> None:
+        bar.write(f"epoch {row['epoch']}/{cfg.epochs}: train acc {row['train_acc']:.3f}, val acc {row['val_acc']:.3f}")
+
+    try:
+        result = trainer.run(resume=args.resume, progress=progress, on_epoch=on_epoch)
+    except Interrupted as exc:
+        bar.close()
+        print(f"hwnas train: {exc}")
+        return 130
+    bar.close()
+    print(f"test accuracy {result.test_acc:.4f} (best val {result.best_val_acc:.4f}); weights: {run_dir / 'best.pt'}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a genotype's network from scratch",
+                       description="Train the final network of a genotype with the DARTS evaluation protocol as "
+                       "options (SGD + momentum, cosine schedule, cutout, drop path, auxiliary head, gradient "
+                       "clipping); writes runs/NAME/{config.json,metrics.csv,best.pt,last.pt,result.json}.")
+    p.add_argument("genotype", help="a genotype JSON file (e.g. runs/search/genotype.json), JSON text or a "
+                   "published name")
+    p.add_argument("--dataset", default="digits", help="digits (offline, default), cifar10, cifar100, mnist, "
+                   "fashion_mnist, svhn, imagefolder")
+    p.add_argument("--data-dir", help="dataset folder")
+    p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
+    p.add_argument("--limit", type=int, help="use at most this many images per split")
+    p.add_argument("--epochs", type=int, default=20, help="epochs (20; DARTS trains 600 on CIFAR-10)")
+    p.add_argument("--batch-size", type=int, default=96, help="batch size (96)")
+    p.add_argument("--lr", type=float, default=0.025, help="SGD learning rate, cosine to 0 (0.025)")
+    p.add_argument("--weight-decay", type=float, default=3e-4, help="weight decay (3e-4)")
+    p.add_argument("--grad-clip", type=float, default=5.0, help="gradient norm clip (5)")
+    p.add_argument("--cutout", type=int, default=0, help="cutout square side in pixels (0; DARTS CIFAR: 16)")
+    p.add_argument("--drop-path", type=float, default=0.0, help="drop-path probability, ramped up (0; DARTS 0.2)")
+    p.add_argument("--auxiliary-weight", type=float, default=0.4, help="auxiliary loss weight with --auxiliary (0.4)")
+    p.add_argument("--seed", type=int, default=0, help="seed (0)")
+    p.add_argument("--torch-device", default="cpu", help="cpu or cuda (cpu)")
+    p.add_argument("--name", default="train", help="run name: runs/NAME (train)")
+    p.add_argument("--runs-dir", default="runs", help="folder of runs (runs)")
+    p.add_argument("--resume", action="store_true", help="continue runs/NAME from last.pt")
+    p.add_argument("--overwrite", action="store_true", help="start runs/NAME afresh")
+    add_network_options(p)
+    p.set_defaults(func=cmd_train)

@@ -1,0 +1,80 @@
+"""Plots of Pareto fronts: error vs latency, 2-D projections, hypervolume per generation."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import pandas as pd
+
+LABELS = {"error": "error (%)", "latency": "latency (ms)", "params": "parameters (M)", "flops": "FLOPs (M)"}
+SCALE = {"params": 1e-6, "flops": 1e-6}
+
+
+def _label(name: str, device: Optional[str]) -> str:
+    if name.startswith("latency_"):
+        return f"latency on {name[len('latency_'):]} (ms, NAS-Bench-201)"
+    if name == "latency" and device:
+        return f"latency on {device} (ms)"
+    return LABELS.get(name, name)
+
+
+def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
+    """Write ``front_*.png/svg`` and ``hypervolume.png/svg`` for a Pareto run directory."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    meta = json.loads((run_dir / "pareto.json").read_text(encoding="utf-8"))
+    names: List[str] = meta["objectives"]
+    device = meta.get("device")
+    evaluated = pd.read_csv(run_dir / "evaluated.csv")
+    front = pd.read_csv(run_dir / "pareto.csv")
+    history = pd.read_csv(run_dir / "history.csv")
+    searched = set(meta.get("searched", []))
+    written = []
+
+    def save(fig, stem: str) -> None:
+        for fmt in formats:
+            path = run_dir / f"{stem}.{fmt}"
+            fig.savefig(path, dpi=130, bbox_inches="tight")
+            written.append(path)
+        plt.close(fig)
+
+    def values(frame: pd.DataFrame, name: str):
+        return frame[name] * SCALE.get(name, 1.0)
+
+    for a, b in itertools.combinations(names, 2):
+        fig, ax = plt.subplots(figsize=(6.4, 4.8))
+        third = [n for n in names if n not in (a, b)]
+        if third:
+            c = values(evaluated, third[0])
+            sc = ax.scatter(values(evaluated, b), values(evaluated, a), c=c, s=10, cmap="viridis", alpha=0.5,
+                            label="evaluated")
+            fig.colorbar(sc, ax=ax, label=_label(third[0], device))
+        else:
+            ax.scatter(values(evaluated, b), values(evaluated, a), s=10, color="0.7", alpha=0.6, label="evaluated")
+        f2 = front.sort_values(b)
+        ax.plot(values(f2, b), values(f2, a), "-o", color="crimson", ms=4, lw=1.2, label="Pareto front")
+        marked = evaluated[evaluated["genotype"].isin(searched)]
+        if len(marked):
+            ax.scatter(values(marked, b), values(marked, a), marker="*", s=180, color="orange",
+                                edgecolor="k", zorder=5, label="searched genotypes")
+        ax.set_xlabel(_label(b, device))
+        ax.set_ylabel(_label(a, device))
+        ax.set_title(f"{meta['space']}: {a} vs {b}" + (f" ({device})" if device and "latency" in (a, b) else ""))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+        save(fig, f"front_{a}_vs_{b}")
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.plot(history["evaluations"], history["hypervolume"], "-o", ms=3)
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("hypervolume")
+    ax.set_title(f"{meta['space']}: hypervolume per generation (NSGA-II)")
+    ax.grid(alpha=0.3)
+    save(fig, "hypervolume")
+    return written

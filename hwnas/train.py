@@ -1,0 +1,221 @@
+"""Train a genotype's network from scratch (the DARTS evaluation protocol, as options).
+
+SGD with momentum and a cosine schedule, cutout, drop path, an auxiliary head with its loss
+weight, gradient clipping. The run directory holds ``config.json``, ``metrics.csv`` (one row
+per epoch), ``best.pt`` (the weights with the best validation accuracy) and ``last.pt`` (the
+full state for ``--resume``); both load with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hwnas import __version__, fileio
+from hwnas.genotype import Genotype, genotype_to_dict
+from hwnas.seeding import rng_state, seed_everything, set_rng_state
+from hwnas.spaces import SearchSpace
+
+log = logging.getLogger(__name__)
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "digits"
+    data_dir: Optional[str] = None
+    download: bool = False
+    limit: Optional[int] = None
+    val_fraction: float = 0.1
+    epochs: int = 20
+    batch_size: int = 96
+    lr: float = 0.025
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    cutout: int = 0
+    augment: bool = True
+    drop_path: float = 0.0
+    auxiliary_weight: float = 0.4
+    seed: int = 0
+    torch_device: str = "cpu"
+    num_workers: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class TrainResult:
+    test_acc: float
+    best_val_acc: float
+    metrics: pd.DataFrame
+    run_dir: Path
+
+
+class Interrupted(Exception):
+    """Training stopped on Ctrl-C / SIGTERM after saving ``last.pt``."""
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, device: torch.device) -> Dict[str, float]:
+    """Loss and accuracy of ``model`` (eval mode) over a loader."""
+    model.eval()
+    total, correct, loss = 0, 0, 0.0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        logits = model(x)
+        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+        total += len(y)
+    return {"loss": loss / max(total, 1), "acc": correct / max(total, 1)}
+
+
+class Trainer:
+    def __init__(self, space: SearchSpace, genotype: Genotype, cfg: TrainConfig, splits, run_dir: str | Path,
+                 make_loader: Callable) -> None:
+        self.space, self.genotype, self.cfg, self.splits = space, genotype, cfg, splits
+        self.run_dir = Path(run_dir)
+        self.make_loader = make_loader
+        self.device = torch.device(cfg.torch_device)
+        seed_everything(cfg.seed)
+        self.model = space.build(genotype).to(self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                         weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs, eta_min=cfg.lr_min)
+        self.epoch, self.best_val = 0, -1.0
+        self.metrics: List[Dict[str, Any]] = []
+        self._stop = False
+
+    # -- files -----------------------------------------------------------------------------------
+    def _save_last(self) -> None:
+        fileio.save_torch(self.run_dir / "last.pt", {
+            "format_version": CHECKPOINT_VERSION, "config": self.cfg.to_dict(), "epoch": self.epoch,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "best_val": self.best_val,
+            "metrics": self.metrics, "genotype": genotype_to_dict(self.genotype)})
+
+    def _load_last(self) -> None:
+        path = self.run_dir / "last.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"nothing to resume: {path} does not exist")
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state.get("format_version") != CHECKPOINT_VERSION:
+            raise ValueError(f"{path} has checkpoint format {state.get('format_version')!r}, expected "
+                             f"{CHECKPOINT_VERSION}")
+        if state["config"] != self.cfg.to_dict() or state["genotype"] != genotype_to_dict(self.genotype):
+            raise ValueError(f"--resume with a different genotype or settings than {path} was saved with; resume "
+                             f"with the run's own settings ({self.run_dir / 'config.json'}) or use another --name")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.best_val, self.metrics = state["epoch"], state["best_val"], state["metrics"]
+        set_rng_state(state["rng"])
+
+    # -- loop ------------------------------------------------------------------------------------
+    def _on_signal(self, signum, frame) -> None:
+        if self._stop and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self._stop = True
+
+    def _train_epoch(self, progress) -> Dict[str, float]:
+        cfg = self.cfg
+        self.model.train()
+        if hasattr(self.model, "drop_path_prob"):
+            self.model.drop_path_prob = cfg.drop_path * self.epoch / cfg.epochs  # DARTS' linear ramp
+        loader = self.make_loader(self.splits.train, cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + self.epoch,
+                                  num_workers=cfg.num_workers, drop_last=len(self.splits.train) > cfg.batch_size)
+        total, correct, loss_sum = 0, 0, 0.0
+        for x, y in loader:
+            x, y = x.to(self.device), y.to(self.device)
+            out = self.model(x)
+            logits, aux = out if isinstance(out, tuple) else (out, None)
+            loss = F.cross_entropy(logits, y)
+            if aux is not None:
+                loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            total += len(y)
+            correct += int((logits.detach().argmax(1) == y).sum())
+            loss_sum += float(loss.detach()) * len(y)
+            if progress:
+                progress({"epoch": self.epoch + 1, "loss": float(loss.detach()), "acc": correct / total})
+            if self._stop:
+                break
+        return {"train_loss": loss_sum / max(total, 1), "train_acc": correct / max(total, 1)}
+
+    def run(self, resume: bool = False, progress=None, on_epoch=None) -> TrainResult:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._load_last()
+        else:
+            fileio.write_json(self.run_dir / "config.json", {
+                "format_version": 1, "hwnas_version": __version__, "torch_version": torch.__version__,
+                "train": self.cfg.to_dict(), "space": self.space.config(), "genotype": genotype_to_dict(self.genotype)})
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        val_loader = self.make_loader(self.splits.val, 256, shuffle=False)
+        try:
+            while self.epoch < self.cfg.epochs:
+                seed_everything(self.cfg.seed * 1000 + self.epoch)
+                started = time.perf_counter()
+                row = self._train_epoch(progress)
+                if self._stop:  # an epoch cut short is redone on --resume
+                    raise Interrupted(f"interrupted in epoch {self.epoch + 1}; {self.run_dir / 'last.pt'} holds the "
+                                      f"last finished epoch; continue with --resume")
+                val = evaluate(self.model, val_loader, self.device) if len(self.splits.val) else {"loss": 0, "acc": 0}
+                row = {"epoch": self.epoch + 1, **row, "val_loss": val["loss"], "val_acc": val["acc"],
+                       "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - started}
+                self.scheduler.step()
+                self.epoch += 1
+                self.metrics.append(row)
+                if val["acc"] > self.best_val:
+                    self.best_val = val["acc"]
+                    fileio.save_torch(self.run_dir / "best.pt", {"model": self.model.state_dict()})
+                with fileio.atomic_open(self.run_dir / "metrics.csv", "w") as handle:
+                    pd.DataFrame(self.metrics).to_csv(handle, index=False)
+                self._save_last()
+                if on_epoch:
+                    on_epoch(row)
+        except KeyboardInterrupt:
+            raise Interrupted(f"stopped at once; {self.run_dir / 'last.pt'} holds the last finished epoch; "
+                              f"continue with --resume") from None
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        best = torch.load(self.run_dir / "best.pt", map_location=self.device, weights_only=True)["model"]
+        self.model.load_state_dict(best)
+        test = evaluate(self.model, self.make_loader(self.splits.test, 256, shuffle=False), self.device)
+        fileio.write_json(self.run_dir / "result.json", {"test_acc": test["acc"], "test_loss": test["loss"],
+                                                         "best_val_acc": self.best_val, "epochs": self.epoch})
+        return TrainResult(test["acc"], self.best_val, pd.DataFrame(self.metrics), self.run_dir)
+
+
+def prepare_training(genotype: Genotype, cfg: TrainConfig, run_dir: str | Path, **network: Any) -> Trainer:
+    """Data and network for ``genotype``; the image shape and classes come from the data set."""
+    from hwnas.data import load_splits, make_loader
+    from hwnas.spaces import make_space
+
+    splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, val_fraction=cfg.val_fraction,
+                         seed=cfg.seed, augment=cfg.augment, cutout=cfg.cutout, limit=cfg.limit)
+    info = splits.info
+    network = {k: v for k, v in network.items() if v is not None}
+    network.update(input_size=info.input_size, in_channels=info.in_channels, num_classes=info.num_classes)
+    space = make_space(genotype.space, **network)
+    return Trainer(space, genotype, cfg, splits, run_dir, make_loader)
