@@ -80,9 +80,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         if "latency" in names:
             functions["latency"] = table.predict_many
     if ("params" in names or args.param_budget) and "params" not in functions:
-        from hwnas.oneshot import params_objective
-
-        functions["params"] = params_objective(space)
+        functions["params"] = space.params_many
     missing = [n for n in names if n not in functions]
     if missing:
         raise ValueError(f"objective(s) {', '.join(missing)} are not available here (latency_<device> needs "

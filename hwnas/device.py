@@ -1,64 +1,140 @@
 """Target devices: an ONNX Runtime execution provider with its settings.
 
-A device is loaded from ``devices/*.yaml`` (or built in: ``cpu``, ``cpu-all``, ``cuda0``) or
-resolved from ``cuda:N``. Its :attr:`DeviceSpec.id` names the folder of its latency tables.
-A provider that this ONNX Runtime lacks is an error that says what to install: hwnas never
-falls back to the CPU silently.
+A device is built in (``cpu``, ``cpu-all``, ``cuda0``), resolved from ``cuda:N``, or loaded
+from a YAML file (``devices/*.yaml`` are the examples). Its :attr:`DeviceSpec.id` names the
+folder of its latency tables, ``latency_tables/<id>/``. A provider that this ONNX Runtime
+lacks is an error that says what to install: hwnas never falls back to the CPU silently,
+because a table measured on the wrong device is worse than no table.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+log = logging.getLogger(__name__)
 
 GRAPH_OPTIMIZATION = ("disable", "basic", "extended", "all")
+# The repository's examples; an installed wheel may lack them, hence BUILTIN below.
 DEVICES_DIR = Path(__file__).resolve().parent.parent / "devices"
+FIELDS = ("name", "id", "provider", "provider_options", "intra_op_threads", "inter_op_threads",
+          "graph_optimization", "batch_size", "description")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_CUDA_RE = re.compile(r"cuda:?(\d+)")
+_GPU_BUILD = "pip install onnxruntime-gpu (and uninstall onnxruntime)"
+_INSTALL_HINTS = {
+    "CUDAExecutionProvider": _GPU_BUILD + ", with a CUDA and cuDNN that match it",
+    "TensorrtExecutionProvider": _GPU_BUILD + ", with TensorRT installed",
+    "OpenVINOExecutionProvider": "pip install onnxruntime-openvino (and uninstall onnxruntime)",
+    "DmlExecutionProvider": "pip install onnxruntime-directml (and uninstall onnxruntime)",
+    "ROCMExecutionProvider": "install an onnxruntime build with ROCm (see onnxruntime.ai)",
+}
+
+OptionValue = Union[str, int, float, bool]
+
+# The shipped devices as data, so that they resolve without the devices/ folder. The YAML
+# files there must say the same (tests/test_device.py checks it).
+BUILTIN: Dict[str, Dict[str, Any]] = {
+    "cpu": {"name": "cpu", "provider": "CPUExecutionProvider", "intra_op_threads": 1, "inter_op_threads": 1,
+            "graph_optimization": "all", "batch_size": 1,
+            "description": "CPU, one intra-op thread: the reproducible default"},
+    "cpu-all": {"name": "cpu-all", "provider": "CPUExecutionProvider", "intra_op_threads": 0,
+                "inter_op_threads": 1, "graph_optimization": "all", "batch_size": 1,
+                "description": "CPU, all cores"},
+    "cuda0": {"name": "cuda0", "provider": "CUDAExecutionProvider", "provider_options": {"device_id": 0},
+              "intra_op_threads": 1, "inter_op_threads": 1, "graph_optimization": "all", "batch_size": 1,
+              "description": "NVIDIA GPU 0 through the CUDA execution provider (needs onnxruntime-gpu)"},
+}
 
 
 class DeviceUnavailableError(RuntimeError):
     """The device's execution provider is not available in this ONNX Runtime."""
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def slug(text: str) -> str:
+    """A file-system-safe, lower-case form of ``text`` (``"My GPU #2"`` -> ``"my-gpu-2"``)."""
+    return re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-.") or "device"
+
+
+def _freeze_options(options: Any) -> Tuple[Tuple[str, OptionValue], ...]:
+    """Provider options as a sorted tuple of pairs: hashable, and equal however they were given."""
+    if isinstance(options, Mapping):
+        pairs = list(options.items())
+    elif isinstance(options, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in options):
+        pairs = [tuple(p) for p in options]
+        if len({key for key, _ in pairs}) != len(pairs):
+            raise ValueError(f"field 'provider_options' names an option twice: {options!r}")
+    else:
+        raise ValueError(f"field 'provider_options' must be a mapping of option name to value, got {options!r}")
+    for key, value in pairs:
+        if not isinstance(key, str) or not isinstance(value, (str, int, float, bool)):
+            raise ValueError(f"field 'provider_options' must map strings to strings or numbers "
+                             f"(ONNX Runtime's provider options), got {key!r}: {value!r}")
+    return tuple(sorted(pairs))
+
+
 @dataclass(frozen=True)
 class DeviceSpec:
+    """One execution provider with the settings that latency was (or will be) measured under."""
+
     name: str
     provider: str
-    provider_options: Tuple[Tuple[str, Any], ...] = ()
-    intra_op_threads: int = 1
+    provider_options: Tuple[Tuple[str, OptionValue], ...] = ()  # a mapping is accepted and frozen
+    intra_op_threads: int = 1  # 0: ONNX Runtime's default (all cores)
     inter_op_threads: int = 1
     graph_optimization: str = "all"
     batch_size: int = 1
     description: str = ""
-    device_id: Optional[str] = field(default=None, compare=True)
+    table_id: str = ""  # the YAML's ``id:``; empty: the slug of the name
 
     def __post_init__(self) -> None:
-        if isinstance(self.provider_options, Mapping):
-            object.__setattr__(self, "provider_options", tuple(sorted(self.provider_options.items())))
+        try:
+            self._validate()
+        except ValueError as exc:
+            raise ValueError(f"device {self.name!r}: {exc}") from None
+
+    def _validate(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"field 'name' must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.provider, str) or not self.provider.endswith("ExecutionProvider"):
+            raise ValueError(f"field 'provider' must be an ONNX Runtime execution provider name such as "
+                             f"CPUExecutionProvider or CUDAExecutionProvider, got {self.provider!r}")
+        object.__setattr__(self, "provider_options", _freeze_options(self.provider_options))
         for key in ("intra_op_threads", "inter_op_threads"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"device {self.name!r}: {key} must be an integer >= 0 (0: all cores), got {value!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"device {self.name!r}: batch_size must be a positive integer, got {self.batch_size!r}")
+            if not _is_int(value) or value < 0:
+                raise ValueError(f"field {key!r} must be an integer >= 0 (0: all cores), got {value!r}")
         if self.graph_optimization not in GRAPH_OPTIMIZATION:
-            raise ValueError(f"device {self.name!r}: graph_optimization must be one of "
-                             f"{', '.join(GRAPH_OPTIMIZATION)}, got {self.graph_optimization!r}")
-        if not isinstance(self.provider, str) or not self.provider.endswith("ExecutionProvider"):
-            raise ValueError(f"device {self.name!r}: provider must be an ONNX Runtime execution provider name such as "
-                             f"CPUExecutionProvider or CUDAExecutionProvider, got {self.provider!r}")
+            raise ValueError(f"field 'graph_optimization' must be one of {', '.join(GRAPH_OPTIMIZATION)}, "
+                             f"got {self.graph_optimization!r}")
+        if not _is_int(self.batch_size) or self.batch_size < 1:
+            raise ValueError(f"field 'batch_size' must be an integer >= 1, got {self.batch_size!r}")
+        if not isinstance(self.description, str):
+            raise ValueError(f"field 'description' must be a string, got {self.description!r}")
+        if not isinstance(self.table_id, str) or (self.table_id and not _ID_RE.fullmatch(self.table_id)):
+            raise ValueError(f"field 'id' must be a file-system-safe name (letters, digits, '_', '.', '-', "
+                             f"starting with a letter or digit), got {self.table_id!r}")
+        # Store the resolved id, so that from_dict(to_dict()) gives back an equal spec.
+        object.__setattr__(self, "table_id", self.table_id or slug(self.name))
 
     @property
     def id(self) -> str:
         """Stable, file-system-safe id: the folder ``latency_tables/<id>/``."""
-        return self.device_id or re.sub(r"[^A-Za-z0-9_.-]+", "-", self.name).strip("-") or "device"
+        return self.table_id
 
     def to_dict(self) -> Dict[str, Any]:
+        """Plain, JSON-serialisable fields (the YAML format, ``id`` included)."""
         return {"name": self.name, "id": self.id, "provider": self.provider,
                 "provider_options": dict(self.provider_options), "intra_op_threads": self.intra_op_threads,
                 "inter_op_threads": self.inter_op_threads, "graph_optimization": self.graph_optimization,
@@ -66,37 +142,51 @@ class DeviceSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "device") -> "DeviceSpec":
-        allowed = {"name", "id", "provider", "provider_options", "intra_op_threads", "inter_op_threads",
-                   "graph_optimization", "batch_size", "description"}
+        """Validate and build; ``where`` (e.g. a file name) starts every error message."""
         if not isinstance(d, Mapping):
-            raise ValueError(f"{where}: expected a mapping of device settings, got {type(d).__name__}")
-        unknown = sorted(set(d) - allowed)
+            raise ValueError(f"{where}: expected a mapping of device fields ({', '.join(FIELDS)}), "
+                             f"got {type(d).__name__}")
+        unknown = sorted(map(str, set(d) - set(FIELDS)))
         if unknown:
-            raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: {', '.join(sorted(allowed))}")
-        for required in ("name", "provider"):
-            if required not in d:
-                raise ValueError(f"{where}: missing field {required!r}")
-        options = d.get("provider_options") or {}
-        if not isinstance(options, Mapping):
-            raise ValueError(f"{where}: provider_options must be a mapping, got {options!r}")
-        return cls(name=str(d["name"]), provider=d["provider"], provider_options=tuple(sorted(options.items())),
-                   intra_op_threads=d.get("intra_op_threads", 1), inter_op_threads=d.get("inter_op_threads", 1),
-                   graph_optimization=d.get("graph_optimization", "all"), batch_size=d.get("batch_size", 1),
-                   description=str(d.get("description", "")), device_id=d.get("id"))
+            raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
+        missing = [key for key in ("name", "provider") if key not in d]
+        if missing:
+            raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
+        kwargs = {key: value for key, value in d.items() if key != "id"}
+        if kwargs.get("provider_options") is None:
+            kwargs["provider_options"] = {}  # an empty ``provider_options:`` in YAML reads as None
+        try:
+            return cls(table_id=d.get("id") or "", **kwargs)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
     def check_available(self) -> None:
+        """Raise :class:`DeviceUnavailableError` unless this ONNX Runtime has the provider."""
         import onnxruntime as ort
 
         available = ort.get_available_providers()
         if self.provider not in available:
-            hint = ("install the GPU build: pip uninstall onnxruntime && pip install onnxruntime-gpu"
-                    if self.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
-                    else "install an onnxruntime build that includes it")
+            hint = _INSTALL_HINTS.get(self.provider, "install an onnxruntime build that includes it")
             raise DeviceUnavailableError(
                 f"device {self.name!r} needs {self.provider}, which this onnxruntime {ort.__version__} does not "
-                f"have (available: {', '.join(available)}); {hint}. hwnas does not fall back to the CPU.")
+                f"have (available: {', '.join(available)}). To get it: {hint}. "
+                f"hwnas does not fall back to the CPU.")
 
-    def session_options(self):
+    def check_session(self, session: Any) -> None:
+        """Raise :class:`DeviceUnavailableError` if ``session`` did not get the provider.
+
+        ONNX Runtime lists the CUDA provider even when CUDA itself fails to load, then runs
+        the session on the CPU with only a log line; this catches that.
+        """
+        active = session.get_providers()
+        if self.provider not in active:
+            raise DeviceUnavailableError(
+                f"device {self.name!r}: ONNX Runtime could not start {self.provider} (the session runs on "
+                f"{', '.join(active)}); check the driver and libraries it needs "
+                f"({_INSTALL_HINTS.get(self.provider, 'see onnxruntime.ai')}).")
+
+    def session_options(self) -> Any:
+        """``onnxruntime.SessionOptions`` with this device's threads and graph optimisation."""
         import onnxruntime as ort
 
         levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -108,8 +198,12 @@ class DeviceSpec:
         options.inter_op_num_threads = self.inter_op_threads
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = levels[self.graph_optimization]
-        options.log_severity_level = 3
+        options.log_severity_level = 3  # errors only: placement notices would flood a profiling run
         return options
+
+    def providers(self) -> List[Tuple[str, Dict[str, OptionValue]]]:
+        """``[(provider, options)]`` for ``onnxruntime.InferenceSession(providers=...)``."""
+        return [(self.provider, dict(self.provider_options))]
 
     def memory_location(self) -> Tuple[str, int]:
         """(ORT device type, device id) where inputs and outputs live while timing."""
@@ -117,28 +211,14 @@ class DeviceSpec:
             return "cuda", int(dict(self.provider_options).get("device_id", 0))
         return "cpu", 0
 
-    def providers(self) -> List[Any]:
-        return [(self.provider, dict(self.provider_options))]
 
-
-BUILTIN: Dict[str, Dict[str, Any]] = {
-    "cpu": {"name": "cpu", "provider": "CPUExecutionProvider", "intra_op_threads": 1, "inter_op_threads": 1,
-            "graph_optimization": "all", "batch_size": 1,
-            "description": "CPU, one intra-op thread: the reproducible default"},
-    "cpu-all": {"name": "cpu-all", "provider": "CPUExecutionProvider", "intra_op_threads": 0, "inter_op_threads": 1,
-                "graph_optimization": "all", "batch_size": 1, "description": "CPU, all cores"},
-    "cuda0": {"name": "cuda0", "provider": "CUDAExecutionProvider", "provider_options": {"device_id": 0},
-              "intra_op_threads": 1, "inter_op_threads": 1, "graph_optimization": "all", "batch_size": 1,
-              "description": "NVIDIA GPU 0 through the CUDA execution provider (needs onnxruntime-gpu)"},
-}
-
-
-def load_device_yaml(path: str | Path) -> DeviceSpec:
+def load_device_yaml(path: Union[str, Path]) -> DeviceSpec:
+    """A device from a YAML file whose keys are :class:`DeviceSpec` fields (plus ``id``)."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"device file {path} not found")
+        raise FileNotFoundError(f"device file {path} not found (see devices/*.yaml for examples)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -146,43 +226,68 @@ def load_device_yaml(path: str | Path) -> DeviceSpec:
     return DeviceSpec.from_dict(data, where=str(path))
 
 
-def resolve_device(spec: str | DeviceSpec) -> DeviceSpec:
-    """``cpu``, ``cpu-all``, ``cuda0``, ``cuda:N`` or a path to a device YAML file."""
+def known_devices(devices_dir: Union[str, Path, None] = None) -> List[str]:
+    """Names :func:`resolve_device` accepts besides ``cuda:N`` and paths."""
+    folder = Path(devices_dir) if devices_dir is not None else DEVICES_DIR
+    found = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    return list(BUILTIN) + [name for name in found if name not in BUILTIN]
+
+
+def resolve_device(spec: Union[str, Path, DeviceSpec], devices_dir: Union[str, Path, None] = None) -> DeviceSpec:
+    """``cpu``, ``cpu-all``, ``cuda0``, ``cuda:N``, a device YAML path, or ``<name>`` of
+    ``<devices_dir>/<name>.yaml`` (default: the repository's ``devices/``).
+
+    The built-in names always mean the built-in specs, so ``cpu`` is the same everywhere;
+    to change a setting, copy a YAML file under a new name.
+    """
     if isinstance(spec, DeviceSpec):
         return spec
+    if not isinstance(spec, (str, Path)):
+        raise ValueError(f"a device is a name or a YAML path, got {type(spec).__name__}")
     text = str(spec)
+    if isinstance(spec, Path) or text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text:
+        return load_device_yaml(text)
     if text in BUILTIN:
         return DeviceSpec.from_dict(BUILTIN[text])
-    match = re.fullmatch(r"cuda:(\d+)", text)
+    match = _CUDA_RE.fullmatch(text)
     if match:
         n = int(match.group(1))
         return DeviceSpec.from_dict({**BUILTIN["cuda0"], "name": f"cuda{n}", "provider_options": {"device_id": n},
-                                     "description": f"NVIDIA GPU {n} through the CUDA execution provider"})
-    if text.endswith((".yaml", ".yml")) or os.sep in text:
-        return load_device_yaml(text)
-    raise ValueError(f"unknown device {text!r}: use one of {', '.join(BUILTIN)}, cuda:N, or a path to a device "
-                     f"YAML file (see devices/)")
+                                     "description": f"NVIDIA GPU {n} through the CUDA execution provider "
+                                                    f"(needs onnxruntime-gpu)"})
+    folder = Path(devices_dir) if devices_dir is not None else DEVICES_DIR
+    if (folder / f"{text}.yaml").is_file():
+        return load_device_yaml(folder / f"{text}.yaml")
+    raise ValueError(f"unknown device {text!r}: use one of {', '.join(known_devices(devices_dir))}, cuda:N, "
+                     f"or a path to a device YAML file (see {DEVICES_DIR.name}/*.yaml for the format)")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass  # not Linux: fall back below
+    return platform.processor() or platform.machine()
+
+
+def _gpu_name() -> Optional[str]:
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.debug("nvidia-smi failed: %s", exc)
+        return None
+    names = out.stdout.strip().splitlines() if out.returncode == 0 else []
+    return names[0].strip() if names else None
 
 
 def host_info() -> Dict[str, Any]:
-    """What the table was measured on: CPU model, cores, platform, ONNX Runtime, GPU name."""
+    """What a table was measured on: CPU model, cores, platform, Python, ONNX Runtime, GPU name."""
     import onnxruntime as ort
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = None
-    if shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                                 text=True, timeout=10)
-            gpu = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
-        except (OSError, subprocess.SubprocessError):
-            gpu = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "onnxruntime": ort.__version__, "gpu": gpu}
+    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "onnxruntime": ort.__version__, "gpu": _gpu_name()}

@@ -75,21 +75,3 @@ def load_search_supernet(run_dir, device: str = "cpu"):
     net = proxy.supernet()
     net.load_state_dict(ckpt["supernet"])
     return proxy, net, SearchConfig.from_dict(config["search"])
-
-
-def params_objective(space: SearchSpace) -> "callable":
-    """Parameters of each encoded genotype's final network (built once per distinct genotype)."""
-    from hwnas.counting import count_params
-
-    cache: Dict[tuple, float] = {}
-
-    def params(x: np.ndarray) -> np.ndarray:
-        out = []
-        for row in np.atleast_2d(x):
-            key = tuple(int(v) for v in row)
-            if key not in cache:
-                cache[key] = float(count_params(space.build(space.decode(np.asarray(row)))))
-            out.append(cache[key])
-        return np.array(out)
-
-    return params

@@ -1,10 +1,15 @@
-"""Timing ONNX graphs in ONNX Runtime the honest way: warm-up, many repeats, median and spread."""
+"""Timing ONNX graphs in ONNX Runtime the honest way: warm-up, many repeats, median and spread.
+
+One graph is one operation at one shape (a latency-table row) or a whole network; both are
+timed the same way, so that the table's sum can be checked against the network.
+"""
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -14,10 +19,13 @@ from hwnas.device import DeviceSpec
 from hwnas.onnx_utils import export_onnx, ort_session
 
 Shape = Tuple[int, ...]
+MAX_REPEAT_FACTOR = 10  # min_time_s may extend a measurement to at most this many times `repeats`
 
 
 @dataclass(frozen=True)
 class Timing:
+    """Summary of the timed runs, in milliseconds; the median is the headline number."""
+
     median_ms: float
     p10_ms: float
     p90_ms: float
@@ -36,21 +44,23 @@ class Timing:
     @classmethod
     def from_samples(cls, samples_ms: Sequence[float]) -> "Timing":
         s = np.asarray(samples_ms, dtype=float)
+        if s.size == 0:
+            raise ValueError("no timing samples: time at least one run")
         return cls(float(np.median(s)), float(np.percentile(s, 10)), float(np.percentile(s, 90)), float(s.mean()),
-                   float(s.std()), int(len(s)))
+                   float(s.std()), int(s.size))
 
 
-def _bound_run(session, feeds: Dict[str, np.ndarray], device_type: str, device_id: int) -> Callable[[], None]:
+def _bound_run(session: Any, feeds: Dict[str, np.ndarray], device_type: str, device_id: int) -> Callable[[], None]:
     """A zero-argument runner with inputs and outputs pre-bound on the device.
 
     Plain ``session.run`` allocates every output and copies it into a new NumPy array, a cost
     that grows with the output and that a whole network pays once, not once per operation.
     Binding pre-allocated buffers times the operation alone, the same way for a piece and for
-    a whole network.
+    a whole network (and keeps host-device copies out of GPU timings).
     """
     import onnxruntime as ort
 
-    outputs = session.run(None, feeds)
+    outputs = session.run(None, feeds)  # also the first warm-up run; gives the output buffers
     binding = session.io_binding()
     for name, array in feeds.items():
         binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array, device_type, device_id))
@@ -63,34 +73,58 @@ def _bound_run(session, feeds: Dict[str, np.ndarray], device_type: str, device_i
     return run
 
 
-def time_session(session, feeds: Dict[str, np.ndarray], warmup: int = 10, repeats: int = 50,
-                 min_time_s: float = 0.0, device_type: str = "cpu", device_id: int = 0) -> Timing:
-    """Time one run at a time after ``warmup`` untimed runs (inputs and outputs pre-bound)."""
-    if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, got {repeats}")
-    run = _bound_run(session, feeds, device_type, device_id)
+def time_session(session: Any, feeds: Dict[str, np.ndarray], warmup: int = 10, repeats: int = 50,
+                 min_time_s: float = 0.0, io_binding: bool = True, device_type: str = "cpu",
+                 device_id: int = 0) -> Timing:
+    """Time one run at a time after ``warmup`` untimed runs.
+
+    With ``min_time_s`` > 0, runs go on until that much time has passed (at most
+    ``MAX_REPEAT_FACTOR * repeats`` runs). ``io_binding`` pre-binds inputs and outputs on
+    ``device_type``/``device_id`` (see :func:`_bound_run`); ``False`` times plain ``session.run``.
+    """
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
+    if min_time_s < 0:
+        raise ValueError(f"min_time_s must be >= 0 seconds, got {min_time_s!r}")
+    feeds = {name: np.ascontiguousarray(array) for name, array in feeds.items()}  # built once, reused
+    if io_binding:
+        run = _bound_run(session, feeds, device_type, device_id)
+    else:
+        def run() -> None:
+            session.run(None, feeds)
     for _ in range(warmup):
         run()
     samples: List[float] = []
-    started = time.perf_counter()
-    while len(samples) < repeats or (time.perf_counter() - started < min_time_s and len(samples) < 10 * repeats):
-        t0 = time.perf_counter_ns()
-        run()
-        samples.append((time.perf_counter_ns() - t0) / 1e6)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a collection inside a timed run is noise, not latency
+    try:
+        started = time.perf_counter()
+        while len(samples) < repeats or (time.perf_counter() - started < min_time_s
+                                         and len(samples) < MAX_REPEAT_FACTOR * repeats):
+            t0 = time.perf_counter_ns()
+            run()
+            samples.append((time.perf_counter_ns() - t0) / 1e6)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return Timing.from_samples(samples)
 
 
-def random_feeds(session, shapes: Sequence[Shape], seed: int = 0) -> Dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
+def random_feeds(session: Any, shapes: Sequence[Shape], seed: int = 0) -> Dict[str, np.ndarray]:
+    """Seeded standard-normal float32 inputs, one per session input, in order."""
     inputs = session.get_inputs()
     if len(inputs) != len(shapes):
-        raise ValueError(f"the model takes {len(inputs)} inputs, {len(shapes)} shapes were given")
-    return {i.name: rng.standard_normal(s).astype(np.float32) for i, s in zip(inputs, shapes)}
+        raise ValueError(f"the model takes {len(inputs)} input(s) ({', '.join(i.name for i in inputs)}), "
+                         f"but {len(shapes)} shape(s) were given")
+    rng = np.random.default_rng(seed)
+    return {i.name: rng.standard_normal(tuple(s)).astype(np.float32) for i, s in zip(inputs, shapes)}
 
 
 def time_model(model_bytes: bytes, input_shapes: Sequence[Shape], device: DeviceSpec, warmup: int = 10,
                repeats: int = 50, seed: int = 0) -> Timing:
-    """Median latency (ms) of one ONNX model with the device's provider and settings."""
+    """Latency of one ONNX model with the device's provider and settings."""
     session = ort_session(model_bytes, device)
     device_type, device_id = device.memory_location()
     return time_session(session, random_feeds(session, input_shapes, seed), warmup, repeats,
@@ -99,24 +133,33 @@ def time_model(model_bytes: bytes, input_shapes: Sequence[Shape], device: Device
 
 def time_module(module: nn.Module, input_shapes: Sequence[Shape], device: DeviceSpec, opset: int = 17,
                 warmup: int = 10, repeats: int = 50) -> Timing:
-    """Export ``module`` to ONNX and time it (shapes include the batch dimension)."""
-    example = tuple(torch.zeros(s) for s in input_shapes)
+    """Export ``module`` to ONNX and time it; each shape starts with ``device.batch_size``."""
+    wrong = [tuple(s) for s in input_shapes if len(s) == 0 or s[0] != device.batch_size]
+    if wrong:
+        raise ValueError(f"input shapes {wrong} do not start with device {device.name!r}'s batch size "
+                         f"{device.batch_size}; give full shapes, batch dimension first")
+    example = tuple(torch.zeros(tuple(s)) for s in input_shapes)
     return time_model(export_onnx(module, example, opset=opset), input_shapes, device, warmup, repeats)
 
 
-def _tiny_graph() -> bytes:
-    """A graph that does almost nothing (y = x + 0 on one float): the per-run cost of ORT itself."""
-    import onnx
+def overhead_graph(input_shape: Shape = (1, 1, 1, 1), opset: int = 17) -> bytes:
+    """A graph that does almost nothing, ``y = x + 0``: what ONNX Runtime costs per run.
+
+    An Add, not an Identity: ONNX Runtime may treat an input passed straight through
+    specially, while an Add runs one real kernel, as every timed operation does. The
+    optimiser's no-op elimination keeps it, because its output is the graph's output.
+    """
     from onnx import TensorProto, helper
 
-    zero = helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])
+    zero = helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])
     node = helper.make_node("Add", ["input", "zero"], ["output"])
-    graph = helper.make_graph([node], "overhead", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 1, 1])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1, 1, 1])], [zero])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    return model.SerializeToString()
+    shape = list(input_shape)
+    graph = helper.make_graph([node], "overhead", [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)], [zero])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
 
 
-def measure_overhead(device: DeviceSpec, warmup: int = 20, repeats: int = 200) -> Timing:
+def measure_overhead(device: DeviceSpec, input_shape: Shape = (1, 1, 1, 1), warmup: int = 20,
+                     repeats: int = 200) -> Timing:
     """The per-run overhead of ONNX Runtime on ``device`` (subtracted from each piece's timing)."""
-    return time_model(_tiny_graph(), [(1, 1, 1, 1)], device, warmup, repeats)
+    return time_model(overhead_graph(tuple(input_shape)), [tuple(input_shape)], device, warmup, repeats)

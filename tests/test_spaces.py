@@ -199,3 +199,12 @@ def test_latency_extremes_beat_random_genotypes(name):
     x = rng.integers(lower, upper + 1, size=(500, len(lower)))
     costs = space.latency_many(x, fake_lookup)
     assert lo <= costs.min() and hi >= costs.max()
+
+
+@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+def test_params_many_equals_built_networks(name):
+    space = make_space(name, **SMALL[name])
+    rng = np.random.default_rng(5)
+    genotypes = [space.sample(rng) for _ in range(8)]
+    x = np.stack([space.encode(g) for g in genotypes])
+    assert space.params_many(x).tolist() == [float(count_params(space.build(g))) for g in genotypes]

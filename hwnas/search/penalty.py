@@ -14,23 +14,9 @@ from typing import Callable, Dict, Optional
 import torch
 import torch.nn.functional as F
 
-from hwnas.counting import count_params
 from hwnas.spaces import Piece, SearchSpace
 
 LOSS_FORMS = ("budget", "fbnet", "mnas", "linear")
-
-
-def piece_params(space: SearchSpace) -> Callable[[Piece], float]:
-    """Parameter count of a piece (cached by key): the 'latency' table of model size."""
-    cache: Dict[str, float] = {}
-
-    def lookup(piece: Piece) -> float:
-        if piece.key not in cache:
-            module, _ = space.build_piece(piece)
-            cache[piece.key] = float(count_params(module))
-        return cache[piece.key]
-
-    return lookup
 
 
 class CostModel:
@@ -83,7 +69,7 @@ def latency_model(final_space: SearchSpace, table) -> CostModel:
 
 def params_model(final_space: SearchSpace) -> CostModel:
     """E[P] in parameters of the final network."""
-    lookup = piece_params(final_space)
+    lookup = final_space.piece_params
     return CostModel(final_space, lookup, sum(lookup(p) for p in _fixed_pieces(final_space)))
 
 

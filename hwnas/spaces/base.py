@@ -153,6 +153,23 @@ class SearchSpace(ABC):
                                 f"{getattr(genotype, 'space', type(genotype).__name__)!r}; pass --space "
                                 f"{getattr(genotype, 'space', '')} or a {self.name} genotype")
 
+    def piece_params(self, piece: Piece) -> float:
+        """Parameter count of one piece (cached): the size counterpart of a latency lookup."""
+        from hwnas.counting import count_params
+
+        cache = self.__dict__.setdefault("_piece_params", {})
+        if piece.key not in cache:
+            cache[piece.key] = float(count_params(self.build_piece(piece)[0]))
+        return cache[piece.key]
+
+    def params_many(self, x: np.ndarray) -> np.ndarray:
+        """Parameter counts of the final networks of many encoded genotypes, without building them."""
+        return self._params_from_pieces(np.atleast_2d(np.asarray(x)), self.piece_params)
+
+    def _params_from_pieces(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
+        # Every module of the final network is one piece, so pieces' parameters add up exactly.
+        return self.latency_many(x, lookup)
+
     def var_groups(self) -> List[List[int]]:
         """Groups of variables whose latency contributions add up independently across groups."""
         return [[i] for i in range(self.num_vars)]

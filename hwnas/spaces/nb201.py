@@ -177,6 +177,14 @@ class NB201Space(SearchSpace):
         x = self.check_vector(x)
         return NB201Genotype.from_ops([self.ops[int(v)] for v in x])
 
+    def _params_from_pieces(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
+        # Dead edges run nothing but are built (as in the benchmark): count every non-none edge.
+        total = np.full(len(x), sum(lookup(p) for p in self.fixed_pieces()), dtype=float)
+        for c, size in self.stages():
+            op_params = np.array([0.0 if op == "none" else lookup(Piece(op, c, c, 1, size)) for op in self.ops])
+            total += self._config["cells_per_stage"] * op_params[x].sum(axis=1)
+        return total
+
     def var_groups(self) -> List[List[int]]:
         """One group: which edges are live depends on all of them (15,625 cells, enumerated)."""
         return [list(range(self.num_vars))]

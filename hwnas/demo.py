@@ -1,0 +1,140 @@
+"""``hwnas demo``: the whole pipeline on the offline digits data, in minutes on a CPU.
+
+Table (the shipped CPU table, checked against whole networks) -> search under a latency
+budget set between the space's cheapest and dearest networks -> Pareto front (one-shot
+error, table latency, parameters) -> train the searched genotype -> export to ONNX with the
+parity check -> measure it -> ``runs/demo/report.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+from hwnas import fileio
+
+Say = Callable[[str], None]
+
+
+def run_demo(out: str | Path = "runs/demo", device: str = "cpu", budget_fraction: float = 0.4,
+             search_epochs: int = 5, train_epochs: int = 15, pareto_evaluations: int = 200, seed: int = 0,
+             say: Say = print, tables_dir: Optional[str] = None) -> Path:
+    import numpy as np
+
+    from hwnas.counting import count_flops, count_params
+    from hwnas.data import load_splits, make_loader
+    from hwnas.export import export_network
+    from hwnas.genotype import genotype_to_json
+    from hwnas.lut import load_table_for, table_path
+    from hwnas.measure import measure_exported
+    from hwnas.oneshot import OneShotEvaluator
+    from hwnas.pareto import Objectives, run_nsga2, write_result
+    from hwnas.plots import plot_run
+    from hwnas.search.config import SearchConfig
+    from hwnas.search.setup import prepare, spaces_for
+    from hwnas.train import TrainConfig, Trainer
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    times: Dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(name: str, since: float) -> float:
+        times[name] = time.perf_counter() - since
+        return time.perf_counter()
+
+    t = time.perf_counter()
+    splits = load_splits("digits", seed=seed)
+    probe = SearchConfig(space="darts", dataset="digits", device=device, tables_dir=tables_dir, seed=seed)
+    _, final = spaces_for(probe, splits.info.input_size, splits.info.in_channels, splits.info.num_classes)
+    table = load_table_for(device, final, tables_dir=tables_dir)
+    validation = table.meta.get("validation", {})
+    best, worst = final.latency_extremes(table.lookup)
+    low, high = (float(v) for v in table.predict_many(np.stack([best, worst])))
+    budget = round(low + budget_fraction * (high - low), 3)
+    say(f"[1/5] latency table {table_path(table.device_id, final, tables_dir)}: networks of this space take "
+        f"{low:.3f}-{high:.3f} ms on {table.device_id}; budget {budget} ms")
+    t = lap("table", t)
+
+    cfg = SearchConfig(space="darts", dataset="digits", epochs=search_epochs, device=device, tables_dir=tables_dir,
+                       latency_budget_ms=budget, latency_loss="budget", seed=seed)
+    searcher = prepare(cfg, out / "search")
+    result = searcher.run(on_epoch=lambda r: say(f"      search epoch {r['epoch']}/{search_epochs}: supernet val acc "
+                                                  f"{r['val_acc']:.3f}, derived {r['derived_latency_ms']:.3f} ms"))
+    genotype = result.genotype
+    say(f"[2/5] searched genotype: {out / 'search' / 'genotype.json'} (table {result.latency_ms:.3f} ms"
+        f"{', repaired to fit' if result.repaired else ''})")
+    t = lap("search", t)
+
+    evaluator = OneShotEvaluator(searcher.proxy, searcher.net, splits.train, splits.val, make_loader, seed=seed)
+    objectives = Objectives({"error": evaluator, "latency": table.predict_many, "params": final.params_many})
+    front = run_nsga2(final, objectives, pop_size=40, evaluations=pareto_evaluations, seed=seed,
+                      initial=[final.encode(genotype)])
+    pareto_dir = out / "pareto"
+    write_result(front, pareto_dir)
+    fileio.write_json(pareto_dir / "pareto.json", {
+        "format_version": 1, "space": final.name, "config": final.config(), "objectives": objectives.names,
+        "device": table.device_id, "benchmark": None, "seed": seed, "pop_size": 40,
+        "evaluations": pareto_evaluations, "reference_point": front.reference_point.tolist(),
+        "searched": [genotype_to_json(genotype)], "runs": [str(out / "search")]})
+    plot_run(pareto_dir)
+    say(f"[3/5] Pareto front: {len(front.front)} genotypes of {len(front.evaluated)} evaluated (one-shot error); "
+        f"{pareto_dir / 'pareto.csv'}")
+    t = lap("pareto", t)
+
+    train_cfg = TrainConfig(dataset="digits", epochs=train_epochs, seed=seed)
+    train_splits = load_splits("digits", val_fraction=train_cfg.val_fraction, seed=seed, augment=True)
+    trainer = Trainer(final, genotype, train_cfg, train_splits, out / "train", make_loader)
+    trained = trainer.run(on_epoch=lambda r: say(f"      train epoch {r['epoch']}/{train_epochs}: val acc "
+                                                  f"{r['val_acc']:.3f}") if r["epoch"] % 5 == 0 else None)
+    say(f"[4/5] trained from scratch for {train_epochs} epochs: test accuracy {trained.test_acc:.4f}")
+    t = lap("train", t)
+
+    model = trainer.model.eval()
+    onnx_path = out / "model.onnx"
+    _, report = export_network(model, final.input_shape, onnx_path)
+    measured = measure_exported(onnx_path, final, genotype, device, tables_dir=tables_dir)
+    say(f"[5/5] exported {onnx_path} (ONNX Runtime vs PyTorch max abs diff {report.max_abs_diff:.1e}); "
+        f"{measured.describe()}")
+    lap("export", t)
+    total = time.perf_counter() - started
+
+    params, flops = count_params(model), count_flops(model, final.input_shape)
+    within = measured.measured.median_ms <= budget
+    raw = validation.get("raw", {})
+    lines = [
+        "# hwnas demo report", "",
+        f"Offline digits data (scikit-learn, 8x8), DARTS space, final network C={final.config()['init_channels']}, "
+        f"{final.config()['layers']} cells; device `{table.device_id}` (ONNX Runtime, "
+        f"{table.meta['device']['provider']}, {table.meta['device']['intra_op_threads']} thread(s)).", "",
+        "| | |", "| --- | --- |",
+        f"| latency budget | {budget} ms ({int(100 * budget_fraction)}% of the way from the cheapest network, "
+        f"{low:.3f} ms, to the dearest, {high:.3f} ms) |",
+        f"| predicted latency (table) | {result.latency_ms:.3f} ms{' (after repair)' if result.repaired else ''} |",
+        f"| measured latency (exported ONNX, median of {measured.measured.repeats}) | "
+        f"{measured.measured.median_ms:.3f} ms ({'within' if within else 'over'} the budget; table error "
+        f"{measured.error_pct:+.1f}%) |",
+        f"| table accuracy on validation networks | MAPE {raw.get('mape_pct', float('nan')):.1f}% raw; "
+        f"calibrated: {'yes' if validation.get('calibrated') else 'no'} |",
+        f"| parameters | {params:,} |",
+        f"| FLOPs (multiply-adds) | {flops:,} |",
+        f"| test accuracy (trained {train_epochs} epochs from scratch) | {100 * trained.test_acc:.2f}% |",
+        f"| ONNX parity (max abs diff) | {report.max_abs_diff:.1e} |",
+        f"| wall time | {', '.join(f'{k} {v:.0f} s' for k, v in times.items())}; total {total:.0f} s |", "",
+        "Genotype (`search/genotype.json`):", "", "```json", genotype_to_json(genotype), "```", "",
+        f"## Pareto front ({len(front.front)} of {len(front.evaluated)} evaluated genotypes; error is one-shot)", "",
+        "![error vs latency](pareto/front_error_vs_latency.png)", "",
+        front.front[objectives.names].to_markdown(index=False, floatfmt=".4g")
+        if _has_tabulate() else front.front[objectives.names].to_string(index=False), "",
+    ]
+    fileio.write_text(out / "report.md", "\n".join(lines) + "\n")
+    return out / "report.md"
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True

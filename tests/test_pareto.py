@@ -1,0 +1,93 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hwnas.cli import main
+from hwnas.genotype import NB201Genotype, PUBLISHED, save_genotype
+from hwnas.pareto import Objectives, run_nsga2
+from hwnas.spaces import make_space
+
+SPACE = make_space("nb201", init_channels=4, layers=1, input_size=8)
+
+
+def toy_objectives():
+    """A tabular toy with a known front: f1 + f2 = 8 exactly when edges 2..5 are `none`."""
+    def f1(x):
+        return (x[:, 0] + x[:, 1]).astype(float)
+
+    def f2(x):
+        return (8 - x[:, 0] - x[:, 1]) + 10.0 * (x[:, 2:] != 0).sum(axis=1)
+
+    return Objectives({"f1": f1, "f2": f2})
+
+
+def test_finds_the_known_front_exactly():
+    result = run_nsga2(SPACE, toy_objectives(), pop_size=20, evaluations=400, seed=0)
+    points = {tuple(p) for p in result.front[["f1", "f2"]].to_numpy().tolist()}
+    assert points == {(float(k), float(8 - k)) for k in range(9)}
+
+
+def test_offspring_are_valid_and_counted_once():
+    result = run_nsga2(SPACE, toy_objectives(), pop_size=20, evaluations=200, seed=1)
+    vectors = np.array([list(map(int, v.split())) for v in result.evaluated["vector"]])
+    lower, upper = SPACE.bounds
+    assert np.all(vectors >= lower) and np.all(vectors <= upper)
+    assert len({tuple(v) for v in vectors}) == len(vectors) >= 200
+    for v, text in zip(vectors[:20], result.evaluated["genotype"][:20]):
+        assert SPACE.decode(v).to_dict() == json.loads(text)
+    assert (result.history["evaluations"].diff().dropna() >= 0).all()
+
+
+def test_same_seed_same_front_and_seeding():
+    seed_vec = SPACE.encode(NB201Genotype.from_ops(["none"] * 6))
+    a = run_nsga2(SPACE, toy_objectives(), pop_size=20, evaluations=100, seed=3, initial=[seed_vec])
+    b = run_nsga2(SPACE, toy_objectives(), pop_size=20, evaluations=100, seed=3, initial=[seed_vec])
+    pd.testing.assert_frame_equal(a.front, b.front)
+    assert a.evaluated["vector"].iloc[0] == " ".join(map(str, seed_vec))
+
+
+def test_constraints_exclude_infeasible_from_the_front():
+    objectives = toy_objectives()
+    objectives.constraints["f1_at_most_4"] = lambda x: (x[:, 0] + x[:, 1]) - 4.0
+    result = run_nsga2(SPACE, objectives, pop_size=20, evaluations=300, seed=0)
+    assert result.front["f1"].max() <= 4
+
+
+def test_nb201_table_objectives(nb201_csv):
+    from hwnas.nb201_bench import NB201Benchmark
+
+    bench = NB201Benchmark(nb201_csv)
+    df = pd.read_csv(nb201_csv).sample(20, random_state=0)
+    space = make_space("nb201")
+    x = np.stack([space.encode(NB201Genotype(a)) for a in df["arch_str"]])
+    objectives = bench.objectives(["error", "latency_pixel3", "params"])
+    np.testing.assert_allclose(objectives["error"](x), 100 - df["test_acc_cifar10"].to_numpy())
+    np.testing.assert_allclose(objectives["latency_pixel3"](x), df["latency_ms_pixel3"].to_numpy())
+    np.testing.assert_allclose(objectives["params"](x), df["params_cifar10"].to_numpy())
+
+
+def test_cli_pareto_nb201_writes_csvs_and_plots(nb201_csv, tmp_path, capsys):
+    out = tmp_path / "front"
+    assert main(["pareto", "--space", "nb201", "--benchmark", "nb201", "--benchmark-file", str(nb201_csv),
+                 "--objectives", "error", "latency_raspi4", "params", "--evaluations", "120", "--out", str(out)]) == 0
+    for name in ("pareto.csv", "evaluated.csv", "history.csv", "pareto.json", "hypervolume.png", "hypervolume.svg",
+                 "front_error_vs_latency_raspi4.png", "front_error_vs_params.svg"):
+        assert (out / name).stat().st_size > 0, name
+    front = pd.read_csv(out / "pareto.csv")
+    assert {"error", "latency_raspi4", "params", "genotype"} <= set(front.columns)
+    assert "Pareto front" in capsys.readouterr().out
+
+
+def test_runs_of_different_spaces_are_refused(tmp_path, capsys):
+    for name, genotype in (("a", PUBLISHED["darts_v2"]), ("b", PUBLISHED["fbnet_a"])):
+        (tmp_path / name).mkdir()
+        save_genotype(genotype, tmp_path / name / "genotype.json")
+    assert main(["pareto", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert "different spaces" in capsys.readouterr().err
+
+
+def test_benchmark_needs_nb201_space(tmp_path, capsys):
+    assert main(["pareto", "--space", "darts", "--benchmark", "nb201"]) == 2
+    assert "needs the nb201 space" in capsys.readouterr().err

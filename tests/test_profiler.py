@@ -1,0 +1,112 @@
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from hwnas.device import resolve_device
+from hwnas.onnx_utils import check_onnx, export_onnx, ort_session
+from hwnas.profiler import Timing, measure_overhead, time_model, time_module, time_session
+
+CPU = resolve_device("cpu")
+
+
+def conv_bn_relu(c_in: int = 3, c_out: int = 8) -> nn.Module:
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+    module.train()
+    with torch.no_grad():  # non-trivial BN statistics, so folding them is actually tested
+        module(torch.randn(8, c_in, 6, 6) * 2 + 1)
+    return module
+
+
+def test_export_matches_pytorch_and_restores_mode():
+    module = conv_bn_relu()
+    x = torch.randn(2, 3, 6, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # no deprecation spam in normal use
+        model = export_onnx(module, (x,))
+        session = ort_session(model, CPU)
+    check_onnx(model)
+    assert module.training  # the previous mode is restored
+    got = session.run(None, {"input": x.numpy()})[0]
+    want = module.eval()(x).detach().numpy()
+    assert np.abs(got - want).max() < 1e-4
+    assert [o.name for o in session.get_outputs()] == ["output"]
+
+
+def test_dynamic_batch_and_input_names():
+    module = conv_bn_relu().eval()
+    session = ort_session(export_onnx(module, (torch.zeros(1, 3, 6, 6),), dynamic_batch=True), CPU)
+    for batch in (1, 3):
+        x = torch.randn(batch, 3, 6, 6)
+        got = session.run(None, {"input": x.numpy()})[0]
+        assert got.shape == (batch, 8, 6, 6) and np.abs(got - module(x).detach().numpy()).max() < 1e-4
+
+    class Add(nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    two = ort_session(export_onnx(Add(), (torch.zeros(1, 2), torch.zeros(1, 2))), CPU)
+    assert [i.name for i in two.get_inputs()] == ["input_0", "input_1"]
+
+
+def test_check_onnx_rejects_garbage():
+    with pytest.raises(ValueError, match="invalid"):
+        check_onnx(b"not a model")
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    path = tmp_path / "sub" / "m.onnx"
+    path.parent.mkdir()
+    path.write_bytes(b"old")
+    model = export_onnx(conv_bn_relu(), (torch.zeros(1, 3, 6, 6),), path=path)
+    assert path.read_bytes() == model and onnx.load(str(path)).graph.node
+    assert [p.name for p in path.parent.iterdir()] == ["m.onnx"]
+
+
+def test_time_module_summary():
+    timing = time_module(nn.Conv2d(8, 8, 3, padding=1), [(1, 8, 16, 16)], CPU, warmup=3, repeats=25)
+    assert timing.median_ms > 0 and timing.p10_ms <= timing.median_ms <= timing.p90_ms
+    assert timing.repeats == 25 and timing.spread_ms == pytest.approx(timing.p90_ms - timing.p10_ms)
+    assert Timing(**timing.to_dict()) == timing
+
+
+def test_time_module_needs_the_device_batch():
+    with pytest.raises(ValueError, match="batch size 1"):
+        time_module(nn.Conv2d(1, 1, 1), [(2, 1, 4, 4)], CPU)
+
+
+def test_time_session_min_time_and_plain_run():
+    model = export_onnx(nn.Conv2d(1, 1, 1), (torch.zeros(1, 1, 4, 4),))
+    session = ort_session(model, CPU)
+    feeds = {"input": np.zeros((1, 1, 4, 4), np.float32)}
+    timing = time_session(session, feeds, warmup=1, repeats=5, min_time_s=0.02)
+    assert 5 < timing.repeats <= 50  # went on past `repeats`, up to the 10x cap
+    assert time_session(session, feeds, warmup=1, repeats=7, io_binding=False).repeats == 7
+    with pytest.raises(ValueError, match="repeats"):
+        time_session(session, feeds, repeats=0)
+
+
+def test_bigger_op_is_slower_and_overhead_is_smaller():
+    small = time_module(nn.Conv2d(1, 1, 3, padding=1), [(1, 1, 4, 4)], CPU, warmup=5, repeats=40)
+    big = time_module(nn.Conv2d(64, 64, 3, padding=1), [(1, 64, 32, 32)], CPU, warmup=3, repeats=20)
+    # ~75 MFLOP against ~150 FLOP: the big conv takes ~0.5 ms or more, the tiny one microseconds.
+    assert big.median_ms > 5 * small.median_ms
+    overhead = measure_overhead(CPU)
+    assert 0 < overhead.median_ms < big.median_ms / 5 and overhead.repeats == 200
+    assert overhead.median_ms < 1.0  # a do-nothing run costs microseconds, not milliseconds
+
+
+def test_overhead_graph_runs_at_other_shapes():
+    timing = measure_overhead(CPU, input_shape=(2, 3), warmup=2, repeats=10)
+    assert timing.median_ms > 0 and timing.repeats == 10
+
+
+def test_time_model_seeded_feeds_and_wrong_shape_count():
+    model = export_onnx(nn.ReLU(), (torch.zeros(1, 4),))
+    assert time_model(model, [(1, 4)], CPU, warmup=1, repeats=3).repeats == 3
+    with pytest.raises(ValueError, match="takes 1 input"):
+        time_model(model, [(1, 4), (1, 4)], CPU)
