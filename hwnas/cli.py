@@ -7,7 +7,7 @@ import importlib
 import json
 import logging
 import sys
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 log = logging.getLogger("hwnas")
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, Dict, List
-
-import numpy as np
 
 OBJECTIVES = ("error", "latency", "params", "flops", "latency_fpga", "latency_raspi4", "latency_eyeriss",
               "latency_pixel3")

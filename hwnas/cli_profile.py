@@ -30,7 +30,7 @@ def _print_validation(result: dict) -> None:
         return (f"  {label:<22}: MAPE {m['mape_pct']:5.1f}%, within +-10%: {100 * m['within_10pct']:3.0f}%, "
                 f"bias {m['bias_pct']:+5.1f}%, Spearman {m['spearman']:.3f} (n={m['n']})")
 
-    print(f"validation: table prediction vs whole networks measured end to end")
+    print("validation: table prediction vs whole networks measured end to end")
     print(line("raw sum, all", result["raw"]))
     if "raw_heldout" in result:
         print(line("raw sum, held-out", result["raw_heldout"]))

@@ -125,16 +125,8 @@ def run_demo(out: str | Path = "runs/demo", device: str = "cpu", budget_fraction
         "Genotype (`search/genotype.json`):", "", "```json", genotype_to_json(genotype), "```", "",
         f"## Pareto front ({len(front.front)} of {len(front.evaluated)} evaluated genotypes; error is one-shot)", "",
         "![error vs latency](pareto/front_error_vs_latency.png)", "",
-        front.front[objectives.names].to_markdown(index=False, floatfmt=".4g")
-        if _has_tabulate() else front.front[objectives.names].to_string(index=False), "",
+        front.front[objectives.names].to_markdown(index=False, floatfmt=".4g"), "",
     ]
     fileio.write_text(out / "report.md", "\n".join(lines) + "\n")
     return out / "report.md"
 
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -7,7 +7,7 @@ and it is evaluated on a fixed held-out validation subset. Results are cached by
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 import torch

@@ -128,7 +128,6 @@ def run_nsga2(space: SearchSpace, objectives: Objectives, pop_size: int = 40, ev
     from pymoo.operators.crossover.sbx import SBX
     from pymoo.operators.mutation.pm import PM
     from pymoo.operators.repair.rounding import RoundingRepair
-    from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
     cache = EvaluationCache(objectives)
     problem = make_problem(space, cache)

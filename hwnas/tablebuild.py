@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from hwnas import __version__
 from hwnas.device import DeviceSpec, host_info
-from hwnas.lut import COLUMNS, LatencyTable, rows_frame, sidecar_path, table_path
+from hwnas.lut import LatencyTable, rows_frame, table_path
 from hwnas.profiler import Timing, measure_overhead, time_module
 from hwnas.spaces import Piece, SearchSpace
 

@@ -17,8 +17,6 @@ from hwnas.data import DATASETS, dataset_info, extract_archive, load_splits, mak
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HWNAS_SHARED_DATA", REPO.parent / "shared" / "data"))
-CIFAR_ARCHIVE = SHARED_DATA / "cifar10-jpeg.tar.gz"
-CIFAR_CACHE = REPO / ".data" / "cifar10-jpeg"  # git-ignored
 
 
 def _indices(subset) -> set[int]:
@@ -285,16 +283,6 @@ def test_extract_archive_errors(tmp_path):
 
 
 # -- the real CIFAR-10 JPEG copy -----------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def cifar10_jpeg_dir(tmp_path_factory) -> Path:
-    if not CIFAR_ARCHIVE.is_file():
-        pytest.skip(f"CIFAR-10 archive not found at {CIFAR_ARCHIVE}: set HWNAS_SHARED_DATA to the shared data folder")
-    try:
-        return Path(extract_archive(str(CIFAR_ARCHIVE), str(CIFAR_CACHE)))
-    except OSError:  # repository not writable: extract for this session only
-        return Path(extract_archive(str(CIFAR_ARCHIVE), str(tmp_path_factory.mktemp("data") / "cifar10-jpeg")))
-
-
 def test_cifar10_jpeg_archive(cifar10_jpeg_dir):
     s = load_splits("cifar10", data_dir=str(cifar10_jpeg_dir), val_fraction=0.5, seed=0)
     assert s.classes == data.CIFAR10_CLASSES

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 import hwnas.tablebuild as tablebuild
-from hwnas.device import DeviceSpec, DeviceUnavailableError, resolve_device
+from hwnas.device import DeviceUnavailableError, resolve_device
 from hwnas.genotype import NB201Genotype
 from hwnas.lut import LatencyTable, MissingRowsError, load_table_for, table_path
 from hwnas.spaces import make_space

@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from hwnas.cli import main
 from hwnas.genotype import NB201Genotype, PUBLISHED, save_genotype

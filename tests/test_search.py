@@ -6,7 +6,7 @@ from torch.func import functional_call
 from torch.utils.data import TensorDataset
 
 from hwnas.data import make_loader
-from hwnas.genotype import DARTS_OPS, NB201Genotype
+from hwnas.genotype import DARTS_OPS
 from hwnas.search.arch import Architecture
 from hwnas.search.config import SearchConfig
 from hwnas.search.loop import Interrupted, Searcher

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, Type
 
 from hwnas.genotype import Genotype
 from hwnas.spaces.base import Piece, SearchSpace
