@@ -1,13 +1,11 @@
 """ONNX export and ONNX Runtime sessions, shared by the profiler and the exporter.
 
-Imports nothing from hwnas: the device argument is duck-typed (see :func:`ort_session`).
+Imports only :mod:`hwnas.fileio` from hwnas: the device argument is duck-typed (see :func:`ort_session`).
 """
 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence, Tuple, Union
@@ -15,28 +13,9 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from hwnas import fileio
+
 Inputs = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``.
-
-    An interrupted export leaves the old file or the complete new one, never half a model.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def export_onnx(module: nn.Module, example_inputs: Inputs, path: Optional[Union[str, Path]] = None,
@@ -77,7 +56,7 @@ def export_onnx(module: nn.Module, example_inputs: Inputs, path: Optional[Union[
         module.train(was_training)
     data = buffer.getvalue()
     if path is not None:
-        _write_atomic(Path(path), data)
+        fileio.write_bytes(path, data)
     return data
 
 

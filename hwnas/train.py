@@ -9,7 +9,6 @@ full state for ``--resume``); both load with ``torch.load(..., weights_only=True
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -22,6 +21,7 @@ from torch import nn
 
 from hwnas import __version__, fileio
 from hwnas.genotype import Genotype, genotype_to_dict
+from hwnas.interrupts import StopRequests
 from hwnas.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.spaces import SearchSpace
 
@@ -100,7 +100,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs, eta_min=cfg.lr_min)
         self.epoch, self.best_val = 0, -1.0
         self.metrics: List[Dict[str, Any]] = []
-        self._stop = False
+        self.stop = StopRequests()
 
     # -- files -----------------------------------------------------------------------------------
     def _save_last(self) -> None:
@@ -128,11 +128,6 @@ class Trainer:
         set_rng_state(state["rng"])
 
     # -- loop ------------------------------------------------------------------------------------
-    def _on_signal(self, signum, frame) -> None:
-        if self._stop and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self._stop = True
-
     def _train_epoch(self, progress) -> Dict[str, float]:
         cfg = self.cfg
         self.model.train()
@@ -157,7 +152,7 @@ class Trainer:
             loss_sum += float(loss.detach()) * len(y)
             if progress:
                 progress({"epoch": self.epoch + 1, "loss": float(loss.detach()), "acc": correct / total})
-            if self._stop:
+            if self.stop.requested:
                 break
         return {"train_loss": loss_sum / max(total, 1), "train_acc": correct / max(total, 1)}
 
@@ -169,42 +164,42 @@ class Trainer:
             fileio.write_json(self.run_dir / "config.json", {
                 "format_version": 1, "hwnas_version": __version__, "torch_version": torch.__version__,
                 "train": self.cfg.to_dict(), "space": self.space.config(), "genotype": genotype_to_dict(self.genotype)})
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         val_loader = self.make_loader(self.splits.val, 256, shuffle=False)
         try:
-            while self.epoch < self.cfg.epochs:
-                seed_everything(self.cfg.seed * 1000 + self.epoch)
-                started = time.perf_counter()
-                row = self._train_epoch(progress)
-                if self._stop:  # an epoch cut short is redone on --resume
-                    raise Interrupted(f"interrupted in epoch {self.epoch + 1}; {self.run_dir / 'last.pt'} holds the "
-                                      f"last finished epoch; continue with --resume")
-                val = evaluate(self.model, val_loader, self.device) if len(self.splits.val) else {"loss": 0, "acc": 0}
-                row = {"epoch": self.epoch + 1, **row, "val_loss": val["loss"], "val_acc": val["acc"],
-                       "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - started}
-                self.scheduler.step()
-                self.epoch += 1
-                self.metrics.append(row)
-                if val["acc"] > self.best_val:
-                    self.best_val = val["acc"]
-                    fileio.save_torch(self.run_dir / "best.pt", {"model": self.model.state_dict()})
-                with fileio.atomic_open(self.run_dir / "metrics.csv", "w") as handle:
-                    pd.DataFrame(self.metrics).to_csv(handle, index=False)
-                self._save_last()
-                if on_epoch:
-                    on_epoch(row)
+            with self.stop:
+                self._epochs(val_loader, progress, on_epoch)
         except KeyboardInterrupt:
             raise Interrupted(f"stopped at once; {self.run_dir / 'last.pt'} holds the last finished epoch; "
                               f"continue with --resume") from None
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
         best = torch.load(self.run_dir / "best.pt", map_location=self.device, weights_only=True)["model"]
         self.model.load_state_dict(best)
         test = evaluate(self.model, self.make_loader(self.splits.test, 256, shuffle=False), self.device)
         fileio.write_json(self.run_dir / "result.json", {"test_acc": test["acc"], "test_loss": test["loss"],
                                                          "best_val_acc": self.best_val, "epochs": self.epoch})
         return TrainResult(test["acc"], self.best_val, pd.DataFrame(self.metrics), self.run_dir)
+
+    def _epochs(self, val_loader, progress, on_epoch) -> None:
+        while self.epoch < self.cfg.epochs:
+            seed_everything(self.cfg.seed * 1000 + self.epoch)
+            started = time.perf_counter()
+            row = self._train_epoch(progress)
+            if self.stop.requested:  # an epoch cut short is redone on --resume
+                raise Interrupted(f"interrupted in epoch {self.epoch + 1}; {self.run_dir / 'last.pt'} holds the "
+                                  f"last finished epoch; continue with --resume")
+            val = evaluate(self.model, val_loader, self.device) if len(self.splits.val) else {"loss": 0, "acc": 0}
+            row = {"epoch": self.epoch + 1, **row, "val_loss": val["loss"], "val_acc": val["acc"],
+                   "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - started}
+            self.scheduler.step()
+            self.epoch += 1
+            self.metrics.append(row)
+            if val["acc"] > self.best_val:
+                self.best_val = val["acc"]
+                fileio.save_torch(self.run_dir / "best.pt", {"model": self.model.state_dict()})
+            with fileio.atomic_open(self.run_dir / "metrics.csv", "w") as handle:
+                pd.DataFrame(self.metrics).to_csv(handle, index=False)
+            self._save_last()
+            if on_epoch:
+                on_epoch(row)
 
 
 def prepare_training(genotype: Genotype, cfg: TrainConfig, run_dir: str | Path, **network: Any) -> Trainer:

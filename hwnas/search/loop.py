@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import signal
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from torch import nn
 from hwnas import __version__, fileio
 from hwnas.counting import count_params
 from hwnas.genotype import Genotype, genotype_to_json, save_genotype
+from hwnas.interrupts import StopRequests
 from hwnas.search.arch import Architecture, temperature
 from hwnas.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.search.config import SearchConfig
@@ -89,7 +89,7 @@ class Searcher:
         self.epoch, self.step_in_epoch = 0, 0
         self.lat_multiplier, self.param_multiplier, self.target_scale = 1.0, 1.0, 1.0
         self.metrics: List[Dict[str, Any]] = []
-        self._stop = False
+        self.stop = StopRequests()
 
     # -- checkpoints ---------------------------------------------------------------------------
     @property
@@ -298,11 +298,6 @@ class Searcher:
                                num_workers=self.cfg.num_workers, drop_last=True)
         return train, val
 
-    def _on_signal(self, signum, frame) -> None:
-        if self._stop and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self._stop = True
-
     def run(self, resume: bool = False, progress: Optional[StepProgress] = None,
             on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None) -> SearchResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -316,16 +311,13 @@ class Searcher:
             })
         # The first Ctrl-C / SIGTERM stops at the end of the current step (so the checkpoint is
         # consistent); a second Ctrl-C stops at once, keeping the last periodic checkpoint.
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self._run_epochs(progress, on_epoch)
+            with self.stop:
+                self._run_epochs(progress, on_epoch)
         except KeyboardInterrupt:
             raise Interrupted(f"stopped at once; the last checkpoint in {self.checkpoint_path} is kept; "
                               f"continue with --resume") from None
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        if self._stop:
+        if self.stop.requested:
             self.save_checkpoint()
             raise Interrupted(f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; checkpoint saved "
                               f"to {self.checkpoint_path}; continue with --resume")
@@ -365,7 +357,7 @@ class Searcher:
                     with torch.no_grad():
                         e_lat = float(self.latency.expected(self.arch.probs())) if self.latency else float("nan")
                     progress({"epoch": self.epoch + 1, "step": self.step_in_epoch, **stats, "e_lat_ms": e_lat})
-                if self._stop:
+                if self.stop.requested:
                     return
                 if time.perf_counter() - last_save > cfg.checkpoint_every_s:
                     self.save_checkpoint()

@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from hwnas.genotype import NB201Genotype
+from hwnas.train import Interrupted, TrainConfig, prepare_training
+
+GENOTYPE = NB201Genotype("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|")
+
+
+def trainer(run_dir, **kw):
+    cfg = TrainConfig(epochs=2, batch_size=32, limit=96, **kw)
+    return prepare_training(GENOTYPE, cfg, run_dir, init_channels=4, layers=1)
+
+
+def test_train_writes_checkpoints_that_load_weights_only(tmp_path):
+    result = trainer(tmp_path / "a").run()
+    assert 0.0 <= result.test_acc <= 1.0 and len(result.metrics) == 2
+    for name in ("best.pt", "last.pt"):
+        torch.load(tmp_path / "a" / name, weights_only=True)
+    assert (tmp_path / "a" / "metrics.csv").is_file() and (tmp_path / "a" / "result.json").is_file()
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
+    full = trainer(tmp_path / "full")
+    expected = full.run()
+    cut = trainer(tmp_path / "cut")
+    calls = []
+
+    def stop_in_second_epoch(stats):
+        calls.append(stats)
+        if stats["epoch"] == 2:
+            cut.stop.requested = True
+
+    with pytest.raises(Interrupted, match="--resume"):
+        cut.run(progress=stop_in_second_epoch)
+    resumed = trainer(tmp_path / "cut")
+    result = resumed.run(resume=True)
+    assert result.test_acc == expected.test_acc
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    trainer(tmp_path).run()
+    with pytest.raises(ValueError, match="different genotype or settings"):
+        trainer(tmp_path, lr=0.1).run(resume=True)
+
+
+def test_auxiliary_head_and_drop_path_train(tmp_path):
+    from hwnas.genotype import PUBLISHED
+
+    cfg = TrainConfig(epochs=1, batch_size=32, limit=64, drop_path=0.2)
+    t = prepare_training(PUBLISHED["darts_v2"], cfg, tmp_path, init_channels=8, layers=3, auxiliary=True)
+    assert t.run().test_acc >= 0.0
