@@ -119,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     report = run_demo(args.out, device=args.device, budget_fraction=args.budget_fraction,
                       search_epochs=args.search_epochs, train_epochs=args.train_epochs,
-                      pareto_evaluations=args.pareto_evaluations, seed=args.seed)
+                      pareto_evaluations=args.pareto_evaluations, seed=args.seed, say=print)
     print(f"\nreport: {report}")
     return 0
 

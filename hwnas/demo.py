@@ -8,18 +8,20 @@ parity check -> measure it -> ``runs/demo/report.md``.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
 from hwnas import fileio
 
+log = logging.getLogger(__name__)
 Say = Callable[[str], None]
 
 
 def run_demo(out: str | Path = "runs/demo", device: str = "cpu", budget_fraction: float = 0.4,
              search_epochs: int = 5, train_epochs: int = 15, pareto_evaluations: int = 200, seed: int = 0,
-             say: Say = print, tables_dir: Optional[str] = None) -> Path:
+             say: Say = log.info, tables_dir: Optional[str] = None) -> Path:
     import numpy as np
 
     from hwnas.counting import count_flops, count_params

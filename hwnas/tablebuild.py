@@ -134,13 +134,15 @@ def measure_network(space: SearchSpace, genotype, device: DeviceSpec, warmup: in
 
 
 def validate_table(table: LatencyTable, device: DeviceSpec, n: int = 30, seed: int = 0,
-                   warmup: int = 5, repeats: int = 20, progress: Optional[Progress] = None) -> Validation:
-    """Measure ``n`` random networks of the table's space end to end; compare with the raw sum."""
+                   warmup: int = 5, repeats: int = 20, progress: Optional[Progress] = None,
+                   genotypes: Optional[List[Any]] = None) -> Validation:
+    """Measure ``n`` random networks (or the given ones) end to end; compare with the raw sum."""
     from hwnas.genotype import genotype_to_json
 
     space = table.space
     rng = np.random.default_rng(seed)
-    genotypes = [space.sample(rng) for _ in range(n)]
+    genotypes = genotypes if genotypes is not None else [space.sample(rng) for _ in range(n)]
+    n = len(genotypes)
     predicted, measured = [], []
     for i, g in enumerate(genotypes):
         predicted.append(table.predict_raw(g))
@@ -148,6 +150,23 @@ def validate_table(table: LatencyTable, device: DeviceSpec, n: int = 30, seed: i
         if progress:
             progress(i + 1, n, f"measured {measured[-1]:.3f} ms, table {predicted[-1]:.3f} ms")
     return Validation(np.array(predicted), np.array(measured), [genotype_to_json(g) for g in genotypes])
+
+
+def single_op_genotypes(space: SearchSpace, seed: int = 0) -> List[Any]:
+    """One genotype per operation, using it at every position (inputs of DARTS cells random)."""
+    rng = np.random.default_rng(seed)
+    lower, upper = space.bounds
+    genotypes = []
+    for op in range(len(space.ops)):
+        x = rng.integers(lower, upper + 1)
+        x[space.op_variables()] = op
+        genotypes.append(space.decode(x))
+    return genotypes
+
+
+def _join(a: Validation, b: Validation) -> Validation:
+    return Validation(np.concatenate([a.predicted_ms, b.predicted_ms]), np.concatenate([a.measured_ms, b.measured_ms]),
+                      a.genotypes + b.genotypes)
 
 
 def _op_features(table: LatencyTable, genotypes: List[str]) -> Tuple[List[str], np.ndarray]:
@@ -202,14 +221,18 @@ def validate_and_calibrate(table: LatencyTable, path: Path, device: DeviceSpec, 
     validation = validate_table(table, device, n=n, seed=seed, progress=progress)
     result: Dict[str, Any] = {"raw": validation.metrics(), "seed": seed, "calibrated": False}
     if n >= 6:
+        # Networks made of one operation each pin down each operation's scale; they join the
+        # fitting half of the random networks, never the half the calibration is scored on.
+        anchors = validate_table(table, device, genotypes=single_op_genotypes(table.space, seed))
         half = n // 2
-        fit = Validation(validation.predicted_ms[:half], validation.measured_ms[:half], validation.genotypes[:half])
+        fit = _join(anchors, Validation(validation.predicted_ms[:half], validation.measured_ms[:half],
+                                        validation.genotypes[:half]))
         test = Validation(validation.predicted_ms[half:], validation.measured_ms[half:], validation.genotypes[half:])
         cal = fit_calibration(table, fit)
         result["raw_heldout"] = test.metrics()
         result["calibrated_heldout"] = test.metrics(calibrated_predictions(table, cal, test.genotypes))
         if result["calibrated_heldout"]["mape_pct"] < result["raw_heldout"]["mape_pct"]:
-            result["calibration"] = fit_calibration(table, validation)
+            result["calibration"] = fit_calibration(table, _join(anchors, validation))
             result["calibrated"] = True
             table.set_calibration(result["calibration"])
     result["networks"] = [{"genotype": g, "table_ms": float(p), "measured_ms": float(m)}

@@ -170,6 +170,10 @@ class SearchSpace(ABC):
         # Every module of the final network is one piece, so pieces' parameters add up exactly.
         return self.latency_many(x, lookup)
 
+    def op_variables(self) -> np.ndarray:
+        """Indices of the variables that choose an operation (the others choose inputs)."""
+        return np.arange(self.num_vars)
+
     def var_groups(self) -> List[List[int]]:
         """Groups of variables whose latency contributions add up independently across groups."""
         return [[i] for i in range(self.num_vars)]

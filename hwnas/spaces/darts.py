@@ -231,6 +231,9 @@ class DartsSpace(SearchSpace):
                  for start in (0, half)]
         return DartsGenotype(normal=cells[0], reduce=cells[1])
 
+    def op_variables(self) -> np.ndarray:
+        return np.arange(0, self.num_vars, 2)
+
     def var_groups(self) -> List[List[int]]:
         """Each (operation, input) pair: the input decides the stride in reduction cells."""
         return [[2 * k, 2 * k + 1] for k in range(self.num_vars // 2)]
