@@ -71,7 +71,7 @@ def load_search_supernet(run_dir, device: str = "cpu"):
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     proxy = space_from_config(config["proxy"])
-    ckpt = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=False)
+    ckpt = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=True)
     net = proxy.supernet()
     net.load_state_dict(ckpt["supernet"])
     return proxy, net, SearchConfig.from_dict(config["search"])

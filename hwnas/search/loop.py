@@ -104,13 +104,13 @@ class Searcher:
             "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
             "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
             "multipliers": [self.lat_multiplier, self.param_multiplier, self.target_scale],
-            "metrics": self.metrics, "arch_probs": self.arch.numpy_probs(),
+            "metrics": self.metrics, "arch_probs": {k: p.detach().cpu() for k, p in self.arch.probs().items()},
         })
 
     def load_checkpoint(self) -> None:
         if not self.checkpoint_path.is_file():
             raise FileNotFoundError(f"nothing to resume: {self.checkpoint_path} does not exist")
-        ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
         if ckpt.get("format_version") != CHECKPOINT_VERSION:
             raise ValueError(f"{self.checkpoint_path} has checkpoint format {ckpt.get('format_version')!r}, "
                              f"this hwnas reads {CHECKPOINT_VERSION}")
