@@ -34,6 +34,15 @@ def add_network_options(parser: argparse.ArgumentParser, space_required: bool = 
     group.add_argument("--head-channels", type=int, help="FBNet: width of the last 1x1 conv (1504)")
 
 
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default="digits", help="digits (offline, default), cifar10, cifar100, mnist, "
+                        "fashion_mnist, svhn, imagefolder")
+    parser.add_argument("--data-dir", help="dataset folder (cifar10 etc. also read train/<class>/*.jpg folders)")
+    parser.add_argument("--download", action="store_true", help="let torchvision download the dataset")
+    parser.add_argument("--limit", type=int, help="use at most this many images per split (quick runs)")
+    parser.add_argument("--image-size", type=int, default=32, help="imagefolder: resize images to this side (32)")
+
+
 def network_options(args: argparse.Namespace) -> Dict[str, Any]:
     keys = ("init_channels", "layers", "input_size", "in_channels", "num_classes", "auxiliary", "variant",
             "head_channels")
@@ -41,13 +50,16 @@ def network_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def space_and_genotype(args: argparse.Namespace):
-    from hwnas.genotype import load_genotype
+    from hwnas.genotype import PUBLISHED_NETWORK, load_genotype
     from hwnas.spaces import make_space
 
     genotype = load_genotype(args.genotype)
     if args.space and args.space != genotype.space:
         raise CLIError(f"--space {args.space} does not match the genotype, which is of space {genotype.space}")
-    return make_space(genotype.space, **network_options(args)), genotype
+    options = network_options(args)
+    for key, value in PUBLISHED_NETWORK.get(args.genotype, {}).items():
+        options[key] = value if options.get(key) is None else options[key]
+    return make_space(genotype.space, **options), genotype
 
 
 # ---------------------------------------------------------------------------------------------

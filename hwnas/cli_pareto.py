@@ -61,7 +61,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 
         proxy, supernet, cfg = load_search_supernet(args.runs[0])
         splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
-                             limit=cfg.limit)
+                             limit=cfg.limit, image_size=cfg.image_size)
         _, space = spaces_for(cfg, splits.info.input_size, splits.info.in_channels, splits.info.num_classes)
         if "error" in names:
             functions["error"] = OneShotEvaluator(proxy, supernet, splits.train, splits.val, make_loader,

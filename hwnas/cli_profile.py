@@ -84,7 +84,7 @@ def register(sub: Any) -> None:
     p.add_argument("--tables-dir", help="where tables live (default: the shipped latency_tables/)")
     p.add_argument("--force", action="store_true", help="re-measure every row")
     p.add_argument("--warmup", type=int, default=5, help="warm-up runs per piece (5)")
-    p.add_argument("--repeats", type=int, default=30, help="timed runs per piece (30)")
+    p.add_argument("--repeats", type=int, default=100, help="timed runs per piece (100)")
     p.add_argument("--validate", type=int, default=0, metavar="N",
                    help="then measure N random whole networks and fit/report the calibration")
     p.add_argument("--seed", type=int, default=0, help="seed of the validation networks (0)")

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hwnas.cli import add_data_options
+
 
 def cmd_search(args: argparse.Namespace) -> int:
     from tqdm import tqdm
@@ -27,11 +29,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         budget = parse_latency_ms(args.latency_budget) if args.latency_budget else None
         cfg = SearchConfig(
             space=args.space, dataset=args.dataset, data_dir=args.data_dir, download=args.download, limit=args.limit,
+            image_size=args.image_size,
             init_channels=args.init_channels, layers=args.layers, final_init_channels=args.final_init_channels,
             final_layers=args.final_layers, relax=args.relax, optimizer=args.optimizer, epochs=args.epochs,
             batch_size=args.batch_size, w_lr=args.w_lr, a_lr=args.a_lr, warmup_epochs=args.warmup_epochs,
             device=args.device, tables_dir=args.tables_dir, latency_budget_ms=budget,
-            latency_loss=args.latency_loss or ("budget" if budget else None), latency_weight=args.latency_weight,
+            latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None), latency_weight=args.latency_weight,
             param_budget=parse_count(args.param_budget) if args.param_budget else None,
             max_skip=None if args.max_skip < 0 else args.max_skip, seed=args.seed, torch_device=args.torch_device)
     searcher = prepare(cfg, run_dir)
@@ -77,11 +80,7 @@ def register(sub: Any) -> None:
                        "the device table's differentiable latency (and parameter) penalty for the final network; "
                        "writes runs/NAME/{config.json,metrics.csv,genotype.json,checkpoint.pt}.")
     p.add_argument("--space", choices=["darts", "nb201", "fbnet"], default="darts", help="search space (darts)")
-    p.add_argument("--dataset", default="digits", help="digits (offline, default), cifar10, cifar100, mnist, "
-                   "fashion_mnist, svhn, imagefolder")
-    p.add_argument("--data-dir", help="dataset folder")
-    p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
-    p.add_argument("--limit", type=int, help="use at most this many images per split (quick runs)")
+    add_data_options(p)
     p.add_argument("--epochs", type=int, default=5, help="search epochs (5: about a minute on digits)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (64)")
     p.add_argument("--device", default="cpu", help="target device whose latency table is used (cpu)")
@@ -89,7 +88,8 @@ def register(sub: Any) -> None:
     p.add_argument("--latency-budget", help="latency the derived network must meet, e.g. 10ms, 0.01s")
     p.add_argument("--latency-loss", choices=["budget", "fbnet", "mnas", "linear"],
                    help="latency loss form (budget when --latency-budget is given)")
-    p.add_argument("--latency-weight", type=float, default=0.0, help="weight of --latency-loss linear (per ms)")
+    p.add_argument("--latency-weight", type=float, default=0.0,
+                   help="weight per ms of the linear latency loss (given alone, it selects --latency-loss linear)")
     p.add_argument("--param-budget", help="parameter budget of the final network, e.g. 1.5M, 800k")
     p.add_argument("--relax", choices=["softmax", "gumbel", "gdas"], default="softmax", help="relaxation (softmax)")
     p.add_argument("--optimizer", choices=["first", "second", "one-level"], default="first",

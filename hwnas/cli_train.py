@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli import add_network_options
+from hwnas.cli import add_data_options, add_network_options
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -16,11 +16,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hwnas.train import Interrupted, TrainConfig, prepare_training
 
     genotype = load_genotype(args.genotype)
+    if args.space and args.space != genotype.space:
+        raise ValueError(f"--space {args.space} does not match the genotype, which is of space {genotype.space}")
+    for option in ("input_size", "in_channels", "num_classes"):
+        if getattr(args, option) is not None:
+            raise ValueError(f"--{option.replace('_', '-')}: in hwnas train the data set decides the image shape and "
+                             f"classes; leave it out (for imagefolder, --image-size sets the side)")
     run_dir = Path(args.runs_dir) / args.name
     if (run_dir / "last.pt").exists() and not (args.resume or args.overwrite):
         raise ValueError(f"{run_dir} already holds a training run; continue it with --resume, or pass --overwrite "
                          f"or another --name")
     cfg = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, download=args.download, limit=args.limit,
+                      image_size=args.image_size,
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                       grad_clip=args.grad_clip, cutout=args.cutout, drop_path=args.drop_path,
                       auxiliary_weight=args.auxiliary_weight, seed=args.seed, torch_device=args.torch_device)
@@ -55,11 +62,7 @@ def register(sub: Any) -> None:
                        "clipping); writes runs/NAME/{config.json,metrics.csv,best.pt,last.pt,result.json}.")
     p.add_argument("genotype", help="a genotype JSON file (e.g. runs/search/genotype.json), JSON text or a "
                    "published name")
-    p.add_argument("--dataset", default="digits", help="digits (offline, default), cifar10, cifar100, mnist, "
-                   "fashion_mnist, svhn, imagefolder")
-    p.add_argument("--data-dir", help="dataset folder")
-    p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
-    p.add_argument("--limit", type=int, help="use at most this many images per split")
+    add_data_options(p)
     p.add_argument("--epochs", type=int, default=20, help="epochs (20; DARTS trains 600 on CIFAR-10)")
     p.add_argument("--batch-size", type=int, default=96, help="batch size (96)")
     p.add_argument("--lr", type=float, default=0.025, help="SGD learning rate, cosine to 0 (0.025)")

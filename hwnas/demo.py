@@ -51,6 +51,11 @@ def run_demo(out: str | Path = "runs/demo", device: str = "cpu", budget_fraction
     probe = SearchConfig(space="darts", dataset="digits", device=device, tables_dir=tables_dir, seed=seed)
     _, final = spaces_for(probe, splits.info.input_size, splits.info.in_channels, splits.info.num_classes)
     table = load_table_for(device, final, tables_dir=tables_dir)
+    if not table.profiled_here():
+        tables_dir = str(out / "tables")
+        say(f"[1/5] the table was profiled on another machine ({table.meta.get('host', {}).get('cpu')}); "
+            f"profiling this one into {tables_dir} (a minute)")
+        table = profile_here(final, device, tables_dir, seed)
     validation = table.meta.get("validation", {})
     best, worst = final.latency_extremes(table.lookup)
     low, high = (float(v) for v in table.predict_many(np.stack([best, worst])))
@@ -132,3 +137,15 @@ def run_demo(out: str | Path = "runs/demo", device: str = "cpu", budget_fraction
     fileio.write_text(out / "report.md", "\n".join(lines) + "\n")
     return out / "report.md"
 
+
+def profile_here(space, device: str, tables_dir: str, seed: int, validate: int = 20):
+    """Profile ``space`` on this machine into ``tables_dir`` (resuming), validated and calibrated."""
+    from hwnas.device import resolve_device
+    from hwnas.lut import table_path
+    from hwnas.tablebuild import build_table, validate_and_calibrate
+
+    spec = resolve_device(device)
+    table = build_table(space, spec, tables_dir=tables_dir)
+    if not table.meta.get("validation"):
+        validate_and_calibrate(table, table_path(spec.id, space, tables_dir), spec, n=validate, seed=seed)
+    return table

@@ -9,6 +9,7 @@ because a table measured on the wrong device is worse than no table.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import platform
@@ -262,6 +263,7 @@ def resolve_device(spec: Union[str, Path, DeviceSpec], devices_dir: Union[str, P
                      f"or a path to a device YAML file (see {DEVICES_DIR.name}/*.yaml for the format)")
 
 
+@functools.lru_cache(maxsize=None)
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
@@ -272,6 +274,7 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.lru_cache(maxsize=None)
 def _gpu_name() -> Optional[str]:
     if not shutil.which("nvidia-smi"):
         return None
@@ -283,6 +286,11 @@ def _gpu_name() -> Optional[str]:
         return None
     names = out.stdout.strip().splitlines() if out.returncode == 0 else []
     return names[0].strip() if names else None
+
+
+def same_host(recorded: Mapping[str, Any], gpu: bool = False) -> bool:
+    """Whether a recorded :func:`host_info` names this machine's CPU model (or GPU model, with ``gpu``)."""
+    return recorded.get("gpu") == _gpu_name() if gpu else recorded.get("cpu") == _cpu_name()
 
 
 def host_info() -> Dict[str, Any]:

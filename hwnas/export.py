@@ -19,7 +19,7 @@ from hwnas.device import DeviceSpec, resolve_device
 from hwnas.onnx_utils import check_onnx, export_onnx, ort_session
 
 
-class ExportMismatchError(RuntimeError):
+class ExportMismatchError(ValueError):
     """ONNX Runtime's output differs from PyTorch's beyond the tolerance."""
 
 
@@ -47,6 +47,9 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
+    if not any(k.startswith("aux_head.") for k in model.state_dict()):
+        # the auxiliary head only helps training; a deployed network leaves it out
+        state = {k: v for k, v in state.items() if not k.startswith("aux_head.")}
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

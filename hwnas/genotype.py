@@ -278,3 +278,7 @@ PUBLISHED: dict[str, Genotype] = {
                       " | k5_e6 k5_e6 k5_e6 k5_e3 | k5_e6 k5_e6 k5_e6 k5_e6 | k3_e6"),
 }
 PUBLISHED["darts"] = PUBLISHED["darts_v2"]
+
+# Network options a published genotype was defined with, where they differ from the space's
+# defaults: mobile-vision builds FBNet-B and FBNet-C with a 1984-channel last 1x1 conv.
+PUBLISHED_NETWORK: dict[str, dict] = {"fbnet_b": {"head_channels": 1984}, "fbnet_c": {"head_channels": 1984}}

@@ -10,6 +10,7 @@ latencies, optionally corrected by a linear calibration fitted on measured whole
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
@@ -18,9 +19,11 @@ import numpy as np
 import pandas as pd
 
 from hwnas import fileio
-from hwnas.device import DeviceSpec, resolve_device
+from hwnas.device import DeviceSpec, resolve_device, same_host
 from hwnas.genotype import Genotype
 from hwnas.spaces import Piece, SearchSpace
+
+log = logging.getLogger(__name__)
 
 TABLE_FORMAT_VERSION = 1
 COLUMNS = ["key", "op", "c_in", "c_out", "stride", "size", "arity", "latency_ms", "median_ms", "p10_ms", "p90_ms",
@@ -154,6 +157,11 @@ class LatencyTable:
         self.require(self.space.all_pieces())
         return self.overhead_ms + self.space.latency_many(np.asarray(x), self.lookup)
 
+    def profiled_here(self) -> bool:
+        """Whether the table was measured on this machine's model of CPU (of GPU, for a GPU device)."""
+        on_gpu = "CPU" not in str(self.meta.get("provider", "CPUExecutionProvider"))
+        return same_host(self.meta.get("host", {}), gpu=on_gpu)
+
     # -- files -------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write the CSV and its JSON sidecar atomically."""
@@ -203,4 +211,8 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
     if require_complete and not table.meta.get("complete", False):
         raise ValueError(f"the table {path} is incomplete (profiling was interrupted); finish it with: "
                          f"{profile_command(spec.id, space)}")
+    if not table.profiled_here():
+        log.warning("the table %s was profiled on another machine (%s): its latencies describe that one; for "
+                    "this machine, profile into another folder: %s --tables-dir DIR", path,
+                    table.meta.get("host", {}).get("cpu"), profile_command(spec.id, space))
     return table

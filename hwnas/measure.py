@@ -42,12 +42,12 @@ class Measurement:
 def measure_exported(onnx_path: str | Path, space: SearchSpace, genotype: Genotype, device: str | DeviceSpec,
                      tables_dir: Optional[str | Path] = None, warmup: int = 10, repeats: int = 100) -> Measurement:
     """Time the ONNX file with the device's settings; add the table's prediction when a table exists."""
-    from hwnas.lut import load_table_for
+    from hwnas.lut import MissingRowsError, load_table_for
 
     spec = resolve_device(device)
     timing = time_model(Path(onnx_path).read_bytes(), [(spec.batch_size, *space.input_shape)], spec, warmup, repeats)
     try:
         predicted, note = load_table_for(spec, space, tables_dir).predict(genotype), ""
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, MissingRowsError) as exc:
         predicted, note = None, f"no table prediction ({exc})"
     return Measurement(spec.id, timing, predicted, note)

@@ -9,6 +9,8 @@ from typing import List, Optional
 
 import pandas as pd
 
+from hwnas import fileio
+
 LABELS = {"error": "error (%)", "latency": "latency (ms)", "params": "parameters (M)", "flops": "FLOPs (M)"}
 SCALE = {"params": 1e-6, "flops": 1e-6}
 
@@ -41,7 +43,8 @@ def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
     def save(fig, stem: str) -> None:
         for fmt in formats:
             path = run_dir / f"{stem}.{fmt}"
-            fig.savefig(path, dpi=130, bbox_inches="tight")
+            with fileio.atomic_open(path, "wb", encoding=None) as handle:
+                fig.savefig(handle, format=fmt, dpi=130, bbox_inches="tight")
             written.append(path)
         plt.close(fig)
 

@@ -54,7 +54,7 @@ def time_piece(space: SearchSpace, piece: Piece, device: DeviceSpec, warmup: int
 
 
 def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str | Path] = None,
-                force: bool = False, warmup: int = 5, repeats: int = 30, opset: int = 17,
+                force: bool = False, warmup: int = 5, repeats: int = 100, opset: int = 17,
                 progress: Optional[Progress] = None) -> LatencyTable:
     """Profile every piece of ``space`` on ``device``; resume from the rows already saved."""
     device.check_available()

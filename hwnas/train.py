@@ -35,6 +35,7 @@ class TrainConfig:
     data_dir: Optional[str] = None
     download: bool = False
     limit: Optional[int] = None
+    image_size: int = 32  # imagefolder only: images are resized to this side
     val_fraction: float = 0.1
     epochs: int = 20
     batch_size: int = 96
@@ -208,7 +209,8 @@ def prepare_training(genotype: Genotype, cfg: TrainConfig, run_dir: str | Path, 
     from hwnas.spaces import make_space
 
     splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, val_fraction=cfg.val_fraction,
-                         seed=cfg.seed, augment=cfg.augment, cutout=cfg.cutout, limit=cfg.limit)
+                         seed=cfg.seed, augment=cfg.augment, cutout=cfg.cutout, limit=cfg.limit,
+                         image_size=cfg.image_size)
     info = splits.info
     network = {k: v for k, v in network.items() if v is not None}
     network.update(input_size=info.input_size, in_channels=info.in_channels, num_classes=info.num_classes)

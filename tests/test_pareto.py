@@ -90,3 +90,21 @@ def test_runs_of_different_spaces_are_refused(tmp_path, capsys):
 def test_benchmark_needs_nb201_space(tmp_path, capsys):
     assert main(["pareto", "--space", "darts", "--benchmark", "nb201"]) == 2
     assert "needs the nb201 space" in capsys.readouterr().err
+
+
+def test_plots_are_written_and_non_empty_offline(tmp_path):
+    from hwnas.fileio import write_json
+    from hwnas.pareto import write_result
+    from hwnas.plots import plot_run
+
+    objectives = toy_objectives()
+    objectives.functions["params"] = SPACE.params_many
+    result = run_nsga2(SPACE, objectives, pop_size=10, evaluations=40, seed=0)
+    write_result(result, tmp_path)
+    write_json(tmp_path / "pareto.json", {"space": "nb201", "objectives": objectives.names, "device": "cpu",
+                                          "searched": []})
+    written = plot_run(tmp_path)
+    names = {p.name for p in written}
+    assert {"hypervolume.png", "hypervolume.svg", "front_f1_vs_f2.png", "front_f2_vs_params.svg"} <= names
+    assert all(p.stat().st_size > 1000 for p in written)
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -224,3 +224,57 @@ def test_recomputed_cells_give_the_same_step(tmp_path):
     assert torch.allclose(a0, a1, atol=1e-6)
     assert all(torch.allclose(u, v, atol=1e-5) for u, v in zip(p0, p1))
     assert all(torch.allclose(u, v, atol=1e-6) for u, v in zip(b0, b1))
+
+
+def test_budget_hinge_takes_the_derived_networks_value_and_the_expectations_gradient(tmp_path):
+    s = searcher(tmp_path, "nb201")
+    derived = s._derived_step_costs()["params"]
+    s.cfg.param_budget = int(derived / 2)
+    loss = s._penalised(torch.tensor(0.0))
+    assert float(loss.detach()) == pytest.approx(derived / s.cfg.param_budget - 1.0, rel=1e-6)
+    loss.backward()
+    e_params = s.params.expected(s.arch.probs())
+    expected_grads = torch.autograd.grad(e_params / s.cfg.param_budget, list(s.arch.parameters()))
+    for alpha, g in zip(s.arch.parameters(), expected_grads):
+        assert torch.allclose(alpha.grad, g)
+    s.cfg.param_budget = int(derived * 2)  # the derived network keeps the budget: no penalty
+    assert float(s._penalised(torch.tensor(0.0)).detach()) == 0.0
+
+
+def test_multipliers_double_over_budget_and_relax_within_it(tmp_path):
+    s = searcher(tmp_path, "nb201", param_budget=1000)
+    s._adapt_multipliers({"derived_params": 2000.0})
+    s._adapt_multipliers({"derived_params": 2000.0})
+    assert s.param_multiplier == 4.0
+    s._adapt_multipliers({"derived_params": 500.0})
+    assert s.param_multiplier == 2.0
+    for _ in range(3):
+        s._adapt_multipliers({"derived_params": 500.0})
+    assert s.param_multiplier == 1.0
+
+
+def test_repair_meets_the_budget_and_keeps_the_others():
+    from hwnas.search.repair import repair_to_budget
+
+    space = make_space("nb201", **TINY["nb201"])
+    dearest = space.decode(space.latency_extremes(fake_lookup)[1])
+    latency = lambda x: space.latency_many(x, fake_lookup)  # noqa: E731
+    start = float(latency(space.encode(dearest)[None])[0])
+    params_limit = float(space.params_many(space.encode(dearest))[0])
+    probs = {"cell": np.full((6, 5), 0.2)}
+    repaired, swaps = repair_to_budget(space, latency, dearest, probs, start * 0.6,
+                                       keep=[(space.params_many, params_limit)])
+    x = space.encode(repaired)[None]
+    assert swaps and float(latency(x)[0]) <= start * 0.6
+    assert float(space.params_many(x)[0]) <= params_limit
+    with pytest.raises(ValueError, match="out of reach"):
+        repair_to_budget(space, latency, dearest, probs, -1.0)
+
+
+def test_param_budget_below_the_smallest_network_is_an_error():
+    from hwnas.search.setup import check_param_budget
+
+    space = make_space("nb201", **TINY["nb201"])
+    with pytest.raises(ValueError, match="below the smallest network of this space: [0-9,]+ parameters"):
+        check_param_budget(space, SearchConfig(space="nb201", param_budget=10))
+    check_param_budget(space, SearchConfig(space="nb201", param_budget=10**9))

@@ -52,3 +52,25 @@ def test_auxiliary_head_and_drop_path_train(tmp_path):
     cfg = TrainConfig(epochs=1, batch_size=32, limit=64, drop_path=0.2)
     t = prepare_training(PUBLISHED["darts_v2"], cfg, tmp_path, init_channels=8, layers=3, auxiliary=True)
     assert t.run().test_acc >= 0.0
+
+
+def test_weights_trained_with_the_auxiliary_head_load_into_the_deployed_network(tmp_path):
+    from hwnas.export import load_weights
+    from hwnas.genotype import PUBLISHED
+    from hwnas.spaces import make_space
+
+    cfg = TrainConfig(epochs=1, batch_size=32, limit=64)
+    t = prepare_training(PUBLISHED["darts_v2"], cfg, tmp_path, init_channels=8, layers=3, auxiliary=True)
+    t.run()
+    deployed = make_space("darts", init_channels=8, layers=3, input_size=8, in_channels=1).build(PUBLISHED["darts_v2"])
+    load_weights(deployed, tmp_path / "best.pt")
+    trained = {k: v for k, v in t.model.state_dict().items() if not k.startswith("aux_head.")}
+    best = torch.load(tmp_path / "best.pt", weights_only=True)["model"]
+    assert all(torch.equal(deployed.state_dict()[k], best[k]) for k in trained)
+
+
+def test_cli_train_refuses_shape_options_the_data_decides(tmp_path, capsys):
+    from hwnas.cli import main
+
+    assert main(["train", "darts_v2", "--input-size", "32", "--runs-dir", str(tmp_path)]) == 2
+    assert "the data set decides" in capsys.readouterr().err

@@ -16,6 +16,7 @@ class SearchConfig:
     data_dir: Optional[str] = None
     download: bool = False
     limit: Optional[int] = None
+    image_size: int = 32  # imagefolder only: images are resized to this side
     val_fraction: float = 0.5
     # the proxy network that is trained during the search (None: the space's search default)
     init_channels: Optional[int] = None

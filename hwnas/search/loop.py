@@ -38,7 +38,7 @@ from hwnas.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 StepProgress = Callable[[Dict[str, float]], None]
 
 
@@ -87,7 +87,8 @@ class Searcher:
                                       weight_decay=config.a_weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, config.epochs, eta_min=config.w_lr_min)
         self.epoch, self.step_in_epoch = 0, 0
-        self.lat_multiplier, self.param_multiplier, self.target_scale = 1.0, 1.0, 1.0
+        self.lat_multiplier, self.param_multiplier = 1.0, 1.0
+        self._derived_cache: Dict[str, Dict[str, float]] = {}
         self.metrics: List[Dict[str, Any]] = []
         self.stop = StopRequests()
 
@@ -103,7 +104,7 @@ class Searcher:
             "supernet": self.net.state_dict(), "arch": self.arch.state_dict(),
             "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
             "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
-            "multipliers": [self.lat_multiplier, self.param_multiplier, self.target_scale],
+            "multipliers": [self.lat_multiplier, self.param_multiplier],
             "metrics": self.metrics, "arch_probs": {k: p.detach().cpu() for k, p in self.arch.probs().items()},
         })
 
@@ -124,7 +125,7 @@ class Searcher:
         self.a_opt.load_state_dict(ckpt["a_opt"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch, self.step_in_epoch = ckpt["epoch"], ckpt["step_in_epoch"]
-        self.lat_multiplier, self.param_multiplier, self.target_scale = ckpt["multipliers"]
+        self.lat_multiplier, self.param_multiplier = ckpt["multipliers"]
         self.metrics = ckpt["metrics"]
         self._resume_rng = ckpt["rng"]
 
@@ -133,17 +134,41 @@ class Searcher:
         return temperature(self.epoch, self.cfg.epochs, self.cfg.tau_max, self.cfg.tau_min)
 
     def _penalised(self, ce: torch.Tensor) -> torch.Tensor:
+        """CE plus the latency / parameter penalties.
+
+        A budget binds the *derived* network, so its hinge is straight-through: its value is the
+        derived network's cost (table latency, exact parameters), its gradient that of the
+        expectation. The expectation over near-uniform weights sits far above what the argmax
+        derivation picks, so a hinge on it alone pushes the derived network well under budget.
+        """
         cfg = self.cfg
         probs = self.arch.probs()
         loss = ce
+        budgets = cfg.latency_loss == "budget" or cfg.param_budget
+        derived = self._derived_step_costs() if budgets else {}
         if self.latency is not None and cfg.latency_loss:
             lat = self.latency.expected(probs)
-            target = cfg.latency_budget_ms * self.target_scale if cfg.latency_budget_ms else None
-            loss = penalty_loss(ce, lat, cfg.latency_loss, target, cfg.latency_weight, self.lat_multiplier)
+            if cfg.latency_loss == "budget":
+                lat = lat - lat.detach() + derived["latency_ms"]
+            loss = penalty_loss(ce, lat, cfg.latency_loss, cfg.latency_budget_ms, cfg.latency_weight,
+                                self.lat_multiplier)
         if self.params is not None and cfg.param_budget:
             e_params = self.params.expected(probs)
-            loss = loss + self.param_multiplier * F.relu(e_params / (cfg.param_budget * self.target_scale) - 1.0)
+            e_params = e_params - e_params.detach() + derived["params"]
+            loss = loss + self.param_multiplier * F.relu(e_params / cfg.param_budget - 1.0)
         return loss
+
+    def _derived_step_costs(self) -> Dict[str, float]:
+        """Table latency and parameters of the network derived now (cached by genotype)."""
+        genotype = self.derive()
+        key = genotype_to_json(genotype)
+        if key not in self._derived_cache:
+            x = self.final.encode(genotype)[None]
+            self._derived_cache[key] = {
+                "latency_ms": float(self.table.predict_many(x)[0]) if self.table is not None else math.nan,
+                "params": float(self.final.params_many(x)[0]),
+            }
+        return self._derived_cache[key]
 
     def _arch_step(self, xv, yv, xt, yt) -> None:
         self.a_opt.zero_grad(set_to_none=True)
@@ -277,17 +302,18 @@ class Searcher:
         return out
 
     def _adapt_multipliers(self, costs: Dict[str, float]) -> None:
-        """Tighten the penalties while the derived network breaks a budget (a dual-ascent step)."""
+        """A dual step at each epoch end: double a penalty's multiplier while the derived network
+        breaks its budget, halve it (not below 1) while the budget holds, so a penalty that has
+        done its work stops pushing the network further under the budget."""
         cfg = self.cfg
-        over = False
-        if cfg.latency_budget_ms and cfg.latency_loss == "budget" and costs.get("derived_latency_ms", 0) > cfg.latency_budget_ms:
-            self.lat_multiplier *= 2.0
-            over = True
-        if cfg.param_budget and costs["derived_params"] > cfg.param_budget:
-            self.param_multiplier *= 2.0
-            over = True
-        if over:
-            self.target_scale = max(0.5, self.target_scale * 0.95)
+
+        def step(multiplier: float, over: bool) -> float:
+            return multiplier * 2.0 if over else max(1.0, multiplier / 2.0)
+
+        if cfg.latency_budget_ms and cfg.latency_loss == "budget" and "derived_latency_ms" in costs:
+            self.lat_multiplier = step(self.lat_multiplier, costs["derived_latency_ms"] > cfg.latency_budget_ms)
+        if cfg.param_budget:
+            self.param_multiplier = step(self.param_multiplier, costs["derived_params"] > cfg.param_budget)
 
     # -- the loop ----------------------------------------------------------------------------------
     def _loaders(self, epoch: int):
@@ -401,19 +427,28 @@ class Searcher:
         from hwnas.search.repair import repair_to_budget
 
         genotype = self.derive()
+        cfg = self.cfg
+        # (name, cost of encoded genotypes, budget, unit) of every budget the derived net must keep
+        budgets = []
+        if cfg.latency_budget_ms and self.table is not None:
+            budgets.append(("latency", self.table.predict_many, cfg.latency_budget_ms, "ms"))
+        if cfg.param_budget:
+            budgets.append(("parameters", self.final.params_many, float(cfg.param_budget), "params"))
         repaired = False
+        for name, cost_many, budget, unit in budgets:
+            before = float(cost_many(self.final.encode(genotype)[None])[0])
+            if before > budget:
+                others = [(c, b) for n, c, b, _ in budgets if n != name]
+                genotype, swaps = repair_to_budget(self.proxy, cost_many, genotype, self.arch.numpy_probs(), budget,
+                                                   unit=unit, keep=others)
+                log.warning("the derived genotype breaks its %s budget (%.4g %s > %.4g %s); repaired with %d "
+                            "cheapest swap(s): %s", name, before, unit, budget, unit, len(swaps), "; ".join(swaps))
+                repaired = True
         latency = self.table.predict(genotype) if self.table is not None else None
-        if self.cfg.latency_budget_ms and self.table is not None and latency > self.cfg.latency_budget_ms:
-            genotype, swaps = repair_to_budget(self.proxy, self.table, genotype, self.arch.numpy_probs(),
-                                               self.cfg.latency_budget_ms)
-            log.warning("the derived genotype took %.3f ms > budget %.3f ms; repaired with %d cheapest swap(s): %s",
-                        latency, self.cfg.latency_budget_ms, len(swaps), "; ".join(swaps))
-            latency = self.table.predict(genotype)
-            repaired = True
         save_genotype(genotype, self.run_dir / "genotype.json")
         fileio.write_json(self.run_dir / "result.json", {
             "genotype": genotype.to_dict(), "latency_ms": latency, "repaired": repaired,
-            "latency_budget_ms": self.cfg.latency_budget_ms, "param_budget": self.cfg.param_budget,
-            "params": count_params(self.final.build(genotype)), "device": self.cfg.device,
+            "latency_budget_ms": cfg.latency_budget_ms, "param_budget": cfg.param_budget,
+            "params": count_params(self.final.build(genotype)), "device": cfg.device,
         })
         return SearchResult(genotype, pd.DataFrame(self.metrics), self.run_dir, latency, repaired)

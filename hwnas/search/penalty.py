@@ -29,7 +29,10 @@ class CostModel:
         self._none = space.candidates.index("none") if "none" in space.candidates else None
 
     def expected(self, probs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        total = torch.tensor(self.fixed)
+        device = next(iter(probs.values())).device
+        if next(iter(self.costs.values())).device != device:  # once: the costs follow the weights
+            self.costs = {k: v.to(device) for k, v in self.costs.items()}
+        total = torch.tensor(self.fixed, device=device)
         for name, cost in self.costs.items():
             p = probs[name]
             if self.space.name == "darts":
@@ -39,7 +42,7 @@ class CostModel:
         return total
 
     def _without_none(self, p: torch.Tensor) -> torch.Tensor:
-        mask = torch.ones(p.shape[1])
+        mask = torch.ones(p.shape[1], device=p.device)
         mask[self._none] = 0.0
         q = p * mask
         return q / q.sum(dim=1, keepdim=True).clamp_min(1e-12)
@@ -48,7 +51,7 @@ class CostModel:
         """P(edge kept) ~ 2 x its share of its node's edge strengths (strength: best non-none prob)."""
         from hwnas.spaces.darts import darts_edges
 
-        mask = torch.ones(p.shape[1], dtype=torch.bool)
+        mask = torch.ones(p.shape[1], dtype=torch.bool, device=p.device)
         mask[self._none] = False
         strength = p[:, mask].max(dim=1).values
         keep = torch.zeros_like(strength)
@@ -56,7 +59,7 @@ class CostModel:
         for node in sorted({n for n, _ in edges}):
             idx = [e for e, (n, _) in enumerate(edges) if n == node]
             s = strength[idx]
-            keep = keep.index_put((torch.tensor(idx),), (2 * s / s.sum()).clamp(max=1.0))
+            keep = keep.index_put((torch.tensor(idx, device=p.device),), (2 * s / s.sum()).clamp(max=1.0))
         return keep
 
 
@@ -92,14 +95,15 @@ def penalty_loss(ce: torch.Tensor, lat: torch.Tensor, form: str, target_ms: Opti
 
     - ``budget``: CE + multiplier * relu(LAT / T - 1), the multiplier adapted by the loop until
       the derived network keeps the budget;
-    - ``fbnet``: CE * alpha * log(LAT) ** beta (FBNet, eq. 2);
+    - ``fbnet``: CE * alpha * log(1 + LAT) ** beta (FBNet, eq. 2, with log(1 + LAT) so that the
+      term keeps its gradient for networks under 1 ms; for FBNet's 10-30 ms it is log(LAT));
     - ``mnas``: MnasNet's soft target ACC * (LAT / T) ** w as a loss: CE - w * log(LAT / T);
     - ``linear``: CE + weight * LAT.
     """
     if form == "budget":
         return ce + multiplier * F.relu(lat / target_ms - 1.0)
     if form == "fbnet":
-        return ce * alpha * torch.log(lat.clamp_min(1.0 + 1e-6)) ** beta
+        return ce * alpha * torch.log1p(lat) ** beta
     if form == "mnas":
         return ce - mnas_w * torch.log(lat / target_ms)
     if form == "linear":

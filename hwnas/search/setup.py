@@ -45,15 +45,27 @@ def check_budget(final: SearchSpace, table, cfg: SearchConfig) -> Dict[str, floa
     return {"min_latency_ms": low, "max_latency_ms": high}
 
 
+def check_param_budget(final: SearchSpace, cfg: SearchConfig) -> None:
+    """A parameter budget below the smallest network of the space is an error that gives the minimum."""
+    if cfg.param_budget is None:
+        return
+    smallest, _ = final.latency_extremes(final.piece_params)  # parameters add up over pieces like latency
+    low = int(final.params_many(smallest)[0])
+    if cfg.param_budget < low:
+        raise ValueError(f"--param-budget {cfg.param_budget:,} is below the smallest network of this space: "
+                         f"{low:,} parameters")
+
+
 def prepare(cfg: SearchConfig, run_dir: str | Path) -> Searcher:
     from hwnas.data import load_splits, make_loader
     from hwnas.lut import load_table_for
 
     cfg.validate()
     splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, val_fraction=cfg.val_fraction,
-                         seed=cfg.seed, limit=cfg.limit)
+                         seed=cfg.seed, limit=cfg.limit, image_size=cfg.image_size)
     info = splits.info
     proxy, final = spaces_for(cfg, info.input_size, info.in_channels, info.num_classes)
+    check_param_budget(final, cfg)
     table = None
     try:
         table = load_table_for(cfg.device, final, tables_dir=cfg.tables_dir)
