@@ -66,9 +66,11 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         if "error" in names:
             functions["error"] = OneShotEvaluator(proxy, supernet, splits.train, splits.val, make_loader,
                                                   val_images=args.val_images, seed=args.seed)
-    else:
+    elif "error" in names:
         raise ValueError("an error estimate needs search runs (one-shot, from the first run's supernet) or "
                          "--benchmark nb201")
+    else:
+        space = make_space(space_name)
     if "latency" in names or args.latency_budget:
         from hwnas.lut import load_table_for
 
@@ -78,10 +80,12 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             functions["latency"] = table.predict_many
     if ("params" in names or args.param_budget) and "params" not in functions:
         functions["params"] = space.params_many
+    if "flops" in names and "flops" not in functions:
+        functions["flops"] = space.flops_many
     missing = [n for n in names if n not in functions]
     if missing:
-        raise ValueError(f"objective(s) {', '.join(missing)} are not available here (latency_<device> needs "
-                         f"--benchmark nb201)")
+        raise ValueError(f"objective(s) {', '.join(missing)} need --benchmark nb201 (the benchmark's device "
+                         f"latencies)")
     constraints = {}
     if args.latency_budget:
         budget = parse_latency_ms(args.latency_budget)

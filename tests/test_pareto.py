@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from hwnas.cli import main
-from hwnas.genotype import NB201Genotype, PUBLISHED, save_genotype
+from hwnas.genotype import NB201Genotype, PUBLISHED, genotype_from_dict, save_genotype
 from hwnas.pareto import Objectives, run_nsga2
 from hwnas.spaces import make_space
 
@@ -108,3 +108,13 @@ def test_plots_are_written_and_non_empty_offline(tmp_path):
     assert {"hypervolume.png", "hypervolume.svg", "front_f1_vs_f2.png", "front_f2_vs_params.svg"} <= names
     assert all(p.stat().st_size > 1000 for p in written)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cli_pareto_latency_and_flops_need_no_search_run(tmp_path, capsys):
+    out = tmp_path / "front"
+    assert main(["pareto", "--space", "darts", "--objectives", "latency", "flops", "--pop-size", "10",
+                 "--evaluations", "30", "--out", str(out)]) == 0
+    front = pd.read_csv(out / "pareto.csv")
+    space = make_space("darts")
+    x = np.stack([space.encode(genotype_from_dict(json.loads(g))) for g in front["genotype"]])
+    np.testing.assert_allclose(front["flops"], space.flops_many(x))

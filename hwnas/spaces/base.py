@@ -166,6 +166,21 @@ class SearchSpace(ABC):
         """Parameter counts of the final networks of many encoded genotypes, without building them."""
         return self._params_from_pieces(np.atleast_2d(np.asarray(x)), self.piece_params)
 
+    def piece_flops(self, piece: Piece) -> float:
+        """Multiply-adds of one piece (cached), counted with fvcore like whole networks."""
+        from hwnas.counting import count_flops
+
+        cache = self.__dict__.setdefault("_piece_flops", {})
+        if piece.key not in cache:
+            module, shapes = self.build_piece(piece)
+            # sums and concatenations do no multiply-adds (fvcore does not count them either)
+            cache[piece.key] = float(count_flops(module, shapes[0][1:])) if len(shapes) == 1 else 0.0
+        return cache[piece.key]
+
+    def flops_many(self, x: np.ndarray) -> np.ndarray:
+        """FLOPs (multiply-adds) of the final networks of many encoded genotypes, without building them."""
+        return self.latency_many(np.atleast_2d(np.asarray(x)), self.piece_flops)
+
     def _params_from_pieces(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
         # Every module of the final network is one piece, so pieces' parameters add up exactly.
         return self.latency_many(x, lookup)
