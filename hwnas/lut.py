@@ -200,8 +200,9 @@ def rows_frame(records: Sequence[Dict[str, Any]]) -> pd.DataFrame:
 
 
 def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Optional[str | Path] = None,
-                   require_complete: bool = True) -> LatencyTable:
-    """The table of ``space``'s configuration on ``device``; a clear error if there is none."""
+                   require_complete: bool = True, warn_other_host: bool = True) -> LatencyTable:
+    """The table of ``space``'s configuration on ``device``; a clear error if there is none, and a
+    warning if it was profiled on another machine."""
     spec = device if isinstance(device, DeviceSpec) else resolve_device(device)
     path = table_path(spec.id, space, tables_dir)
     if not path.is_file():
@@ -211,7 +212,7 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
     if require_complete and not table.meta.get("complete", False):
         raise ValueError(f"the table {path} is incomplete (profiling was interrupted); finish it with: "
                          f"{profile_command(spec.id, space)}")
-    if not table.profiled_here():
+    if warn_other_host and not table.profiled_here():
         log.warning("the table %s was profiled on another machine (%s): its latencies describe that one; for "
                     "this machine, profile into another folder: %s --tables-dir DIR", path,
                     table.meta.get("host", {}).get("cpu"), profile_command(spec.id, space))
