@@ -10,8 +10,8 @@ On a CIFAR-10 subset (the archive is extracted once into .data/), training a sma
 each genotype than the deployed one, as DARTS does for its proxies:
 
     python scripts/search_vs_random.py --dataset cifar10 --data-dir ../shared/data/cifar10-jpeg.tar.gz \\
-        --limit 2000 --init-channels 8 --layers 5 --search-epochs 3 --train-epochs 10 \
-        --train-init-channels 16 --train-layers 8
+        --limit 1500 --init-channels 8 --layers 5 --search-epochs 2 --train-epochs 8 \
+        --train-init-channels 8 --train-layers 5
 """
 
 from __future__ import annotations
