@@ -57,8 +57,9 @@ def space_and_genotype(args: argparse.Namespace):
     if args.space and args.space != genotype.space:
         raise CLIError(f"--space {args.space} does not match the genotype, which is of space {genotype.space}")
     options = network_options(args)
-    for key, value in PUBLISHED_NETWORK.get(args.genotype, {}).items():
-        options[key] = value if options.get(key) is None else options[key]
+    for key, value in PUBLISHED_NETWORK.get(args.genotype, {}).items():  # unless given on the command line
+        if options.get(key) is None:
+            options[key] = value
     return make_space(genotype.space, **options), genotype
 
 
