@@ -34,7 +34,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             final_layers=args.final_layers, relax=args.relax, optimizer=args.optimizer, epochs=args.epochs,
             batch_size=args.batch_size, w_lr=args.w_lr, a_lr=args.a_lr, warmup_epochs=args.warmup_epochs,
             device=args.device, tables_dir=args.tables_dir, latency_budget_ms=budget,
-            latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None), latency_weight=args.latency_weight,
+            latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None),
+            latency_weight=args.latency_weight,
             param_budget=parse_count(args.param_budget) if args.param_budget else None,
             max_skip=None if args.max_skip < 0 else args.max_skip, seed=args.seed, torch_device=args.torch_device)
     searcher = prepare(cfg, run_dir)

@@ -228,7 +228,7 @@ def test_recomputed_cells_give_the_same_step(tmp_path):
 
 def test_budget_hinge_takes_the_derived_networks_value_and_the_expectations_gradient(tmp_path):
     s = searcher(tmp_path, "nb201")
-    derived = s._derived_step_costs()["params"]
+    derived = s.derived_costs(s.derive())["derived_params"]
     s.cfg.param_budget = int(derived / 2)
     loss = s._penalised(torch.tensor(0.0))
     assert float(loss.detach()) == pytest.approx(derived / s.cfg.param_budget - 1.0, rel=1e-6)

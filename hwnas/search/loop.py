@@ -145,30 +145,18 @@ class Searcher:
         probs = self.arch.probs()
         loss = ce
         budgets = cfg.latency_loss == "budget" or cfg.param_budget
-        derived = self._derived_step_costs() if budgets else {}
+        derived = self.derived_costs(self.derive()) if budgets else {}
         if self.latency is not None and cfg.latency_loss:
             lat = self.latency.expected(probs)
             if cfg.latency_loss == "budget":
-                lat = lat - lat.detach() + derived["latency_ms"]
+                lat = lat - lat.detach() + derived["derived_latency_ms"]
             loss = penalty_loss(ce, lat, cfg.latency_loss, cfg.latency_budget_ms, cfg.latency_weight,
                                 self.lat_multiplier)
         if self.params is not None and cfg.param_budget:
             e_params = self.params.expected(probs)
-            e_params = e_params - e_params.detach() + derived["params"]
+            e_params = e_params - e_params.detach() + derived["derived_params"]
             loss = loss + self.param_multiplier * F.relu(e_params / cfg.param_budget - 1.0)
         return loss
-
-    def _derived_step_costs(self) -> Dict[str, float]:
-        """Table latency and parameters of the network derived now (cached by genotype)."""
-        genotype = self.derive()
-        key = genotype_to_json(genotype)
-        if key not in self._derived_cache:
-            x = self.final.encode(genotype)[None]
-            self._derived_cache[key] = {
-                "latency_ms": float(self.table.predict_many(x)[0]) if self.table is not None else math.nan,
-                "params": float(self.final.params_many(x)[0]),
-            }
-        return self._derived_cache[key]
 
     def _arch_step(self, xv, yv, xt, yt) -> None:
         self.a_opt.zero_grad(set_to_none=True)
@@ -296,10 +284,16 @@ class Searcher:
         return self.proxy.derive(self.arch.numpy_probs(), max_skip=self.cfg.max_skip)
 
     def derived_costs(self, genotype: Genotype) -> Dict[str, float]:
-        out: Dict[str, float] = {"derived_params": float(count_params(self.final.build(genotype)))}
-        if self.table is not None:
-            out["derived_latency_ms"] = self.table.predict(genotype)
-        return out
+        """Exact parameters and table latency of a genotype's final network (cached: the budget
+        penalties ask for them at every step)."""
+        key = genotype_to_json(genotype)
+        if key not in self._derived_cache:
+            x = self.final.encode(genotype)[None]
+            out = {"derived_params": float(self.final.params_many(x)[0])}
+            if self.table is not None:
+                out["derived_latency_ms"] = float(self.table.predict_many(x)[0])
+            self._derived_cache[key] = out
+        return self._derived_cache[key]
 
     def _adapt_multipliers(self, costs: Dict[str, float]) -> None:
         """A dual step at each epoch end: double a penalty's multiplier while the derived network
