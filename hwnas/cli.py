@@ -181,8 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "network, Pareto front, training, ONNX export and measurement; writes OUT/report.md.")
     p.add_argument("--out", default="runs/demo", help="output folder (runs/demo)")
     p.add_argument("--device", default="cpu", help="device (cpu)")
-    p.add_argument("--budget-fraction", type=float, default=0.4,
-                   help="budget position between the cheapest (0) and dearest (1) network (0.4)")
+    p.add_argument("--budget-fraction", type=float, default=0.15,
+                   help="budget position between the cheapest (0) and dearest (1) network (0.15: tight enough to "
+                   "bind, below what the search would pick without a budget)")
     p.add_argument("--search-epochs", type=int, default=5, help="search epochs (5)")
     p.add_argument("--train-epochs", type=int, default=15, help="training epochs (15)")
     p.add_argument("--pareto-evaluations", type=int, default=200, help="genotypes the Pareto stage evaluates (200)")

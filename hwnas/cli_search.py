@@ -37,7 +37,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None),
             latency_weight=args.latency_weight,
             param_budget=parse_count(args.param_budget) if args.param_budget else None,
-            max_skip=None if args.max_skip < 0 else args.max_skip, seed=args.seed, torch_device=args.torch_device)
+            max_skip=None if args.max_skip < 0 else args.max_skip, seed=args.seed, torch_device=args.torch_device,
+            measure_budget=not args.no_measure)
     searcher = prepare(cfg, run_dir)
     if searcher.latency_range:
         r = searcher.latency_range
@@ -68,10 +69,15 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 130
     bar.close()
     print(f"search done in {time.perf_counter() - started:.0f} s; genotype: {run_dir / 'genotype.json'}")
+    if result.measured is not None:
+        print(f"latency on {cfg.device}: {result.measured.describe()}")
+        return 0 if result.measured.within else 1
     if result.latency_ms is not None:
         budget = f" (budget {cfg.latency_budget_ms:g} ms{', repaired' if result.repaired else ''})" \
             if cfg.latency_budget_ms else ""
         print(f"table latency on {cfg.device}: {result.latency_ms:.3f} ms{budget}")
+    if result.measure_note:
+        print(f"the budget was {result.measure_note}")
     return 0
 
 
@@ -92,6 +98,9 @@ def register(sub: Any) -> None:
     p.add_argument("--latency-weight", type=float, default=0.0,
                    help="weight per ms of the linear latency loss (given alone, it selects --latency-loss linear)")
     p.add_argument("--param-budget", help="parameter budget of the final network, e.g. 1.5M, 800k")
+    p.add_argument("--no-measure", action="store_true",
+                   help="keep the latency budget in the table only: do not export and time the derived network on "
+                   "the device (by default it is measured and repaired until its measured latency keeps the budget)")
     p.add_argument("--relax", choices=["softmax", "gumbel", "gdas"], default="softmax", help="relaxation (softmax)")
     p.add_argument("--optimizer", choices=["first", "second", "one-level"], default="first",
                    help="bi-level first order, DARTS second order, or one-level (first)")

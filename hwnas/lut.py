@@ -4,7 +4,9 @@ On disk: ``latency_tables/<device-id>/<space-config>.csv`` (one row per piece, r
 pandas) and a JSON sidecar beside it (device spec, host, ONNX Runtime version and provider,
 opset, batch, the subtracted per-run overhead, validation results and calibration). A table
 predicts a genotype's end-to-end latency as the per-run overhead plus the sum of its pieces'
-latencies, optionally corrected by a linear calibration fitted on measured whole networks.
+latencies, corrected by a linear calibration fitted on measured whole networks (per-class
+scales and an intercept; see :mod:`hwnas.calibrate`). Every prediction, one genotype, many, or
+the search's expectation, reads the space's one cost structure through :meth:`cost_arrays`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from hwnas import fileio
 from hwnas.device import DeviceSpec, resolve_device, same_host
 from hwnas.genotype import Genotype
 from hwnas.spaces import Piece, SearchSpace
+from hwnas.spaces.base import CostArrays
 
 log = logging.getLogger(__name__)
 
@@ -86,21 +89,25 @@ class LatencyTable:
 
     def __post_init__(self) -> None:
         self._raw = dict(zip(self.rows["key"], self.rows["latency_ms"].astype(float)))
-        self._ops = dict(zip(self.rows["key"], self.rows["op"]))
+        self._pieces = {row.key: Piece(row.op, int(row.c_in), int(row.c_out), int(row.stride), int(row.size),
+                                       int(row.arity)) for row in self.rows.itertuples()}
         self.set_calibration(self.meta.get("calibration"))
 
     def set_calibration(self, calibration: Optional[Dict[str, Any]]) -> None:
-        """Use (or, with ``None``, drop) a calibration: per-op scales and an intercept (ms).
+        """Use (or, with ``None``, drop) a calibration: per-class scales and an intercept (ms).
 
-        A calibrated table predicts ``intercept + overhead + sum(scale[op] * latency)``; every
-        prediction (one genotype, many, the search's expected latency) goes through it.
+        A calibrated table predicts ``intercept + overhead + sum(scale[class] * latency)``, the
+        class of a piece given by the calibration's ``features`` (see :func:`piece_class`).
         """
         if calibration:
             self.meta["calibration"] = calibration
         else:
             self.meta.pop("calibration", None)
         scale = (calibration or {}).get("scale", {})
-        self._latency = {k: v * float(scale.get(self._ops[k], 1.0)) for k, v in self._raw.items()}
+        features = (calibration or {}).get("features", "op")
+        self._latency = {k: v * float(scale.get(piece_class(self._pieces[k], features), 1.0))
+                         for k, v in self._raw.items()}
+        self._arrays: Dict[bool, CostArrays] = {}
 
     # -- lookups -----------------------------------------------------------------------------
     @property
@@ -136,26 +143,33 @@ class LatencyTable:
 
     def raw_lookup(self, piece: Piece) -> float:
         """Measured latency (ms) of one piece, overhead subtracted, no calibration."""
-        self.require([piece])
-        return self._raw[piece.key]
+        try:
+            return self._raw[piece.key]
+        except KeyError:
+            self.require([piece])
+            raise
 
     # -- prediction --------------------------------------------------------------------------
+    def cost_arrays(self, calibrated: bool = True) -> CostArrays:
+        """Every choice's latency (ms) in the space's cost structure, the per-run overhead included."""
+        if calibrated not in self._arrays:
+            self.require(self.space.all_pieces())
+            lookup = self.lookup if calibrated else self.raw_lookup
+            overhead = self.overhead_ms if calibrated else float(self.meta.get("overhead_ms", 0.0))
+            self._arrays[calibrated] = self.space.cost_arrays(lookup).shifted(overhead)
+        return self._arrays[calibrated]
+
     def predict_raw(self, genotype: Genotype) -> float:
         """Per-run overhead + sum of measured piece latencies, before calibration."""
-        pieces = self.space.pieces(genotype)
-        self.require(pieces)
-        return float(self.meta.get("overhead_ms", 0.0)) + float(sum(self._raw[p.key] for p in pieces))
+        return float(self.space.cost_many(self.space.encode(genotype)[None], self.cost_arrays(False))[0])
 
     def predict(self, genotype: Genotype) -> float:
         """Predicted end-to-end latency (ms) of the genotype's final network."""
-        pieces = self.space.pieces(genotype)
-        self.require(pieces)
-        return self.overhead_ms + float(sum(self._latency[p.key] for p in pieces))
+        return float(self.predict_many(self.space.encode(genotype)[None])[0])
 
     def predict_many(self, x: np.ndarray) -> np.ndarray:
         """Predicted latency (ms) of many integer-encoded genotypes (rows of ``x``), vectorised."""
-        self.require(self.space.all_pieces())
-        return self.overhead_ms + self.space.latency_many(np.asarray(x), self.lookup)
+        return self.space.cost_many(np.asarray(x), self.cost_arrays())
 
     def profiled_here(self) -> bool:
         """Whether the table was measured on this machine's model of CPU (of GPU, for a GPU device)."""
@@ -188,6 +202,20 @@ class LatencyTable:
         if lacking:
             raise ValueError(f"{path} lacks column(s) {lacking}; it is not an hwnas latency table")
         return cls(meta["device_id"], space_from_config(meta["space"]), rows, meta)
+
+
+FEATURES = ("op", "op_stride", "op_size")
+
+
+def piece_class(piece: Piece, features: str) -> str:
+    """The class whose calibration scale a piece takes: by op, by (op, stride) or by (op, input size)."""
+    if features == "op":
+        return piece.op
+    if features == "op_stride":
+        return f"{piece.op}|s{piece.stride}"
+    if features == "op_size":
+        return f"{piece.op}|{piece.size}x{piece.size}"
+    raise ValueError(f"unknown calibration features {features!r}; one of {', '.join(FEATURES)}")
 
 
 def sidecar_path(path: str | Path) -> Path:

@@ -8,7 +8,7 @@ from typing import Optional
 
 from hwnas.device import DeviceSpec, resolve_device
 from hwnas.genotype import Genotype
-from hwnas.profiler import Timing, time_model
+from hwnas.profiler import LATENCY_STATISTIC, Timing, model_runner, time_interleaved
 from hwnas.spaces import SearchSpace
 
 
@@ -23,11 +23,12 @@ class Measurement:
     def error_pct(self) -> Optional[float]:
         if self.predicted_ms is None:
             return None
-        return 100.0 * (self.predicted_ms - self.measured.median_ms) / self.measured.median_ms
+        return 100.0 * (self.predicted_ms - self.measured.latency_ms) / self.measured.latency_ms
 
     def describe(self) -> str:
-        text = (f"measured on {self.device}: {self.measured.median_ms:.3f} ms median "
-                f"(p10 {self.measured.p10_ms:.3f}, p90 {self.measured.p90_ms:.3f}, {self.measured.repeats} runs)")
+        m = self.measured
+        text = (f"measured on {self.device}: {m.latency_ms:.3f} ms ({LATENCY_STATISTIC} of {m.repeats} interleaved "
+                f"runs; median {m.median_ms:.3f}, p90 {m.p90_ms:.3f})")
         if self.predicted_ms is not None:
             text += f"; table predicts {self.predicted_ms:.3f} ms ({self.error_pct:+.1f}%)"
         elif self.table_note:
@@ -45,7 +46,8 @@ def measure_exported(onnx_path: str | Path, space: SearchSpace, genotype: Genoty
     from hwnas.lut import MissingRowsError, load_table_for
 
     spec = resolve_device(device)
-    timing = time_model(Path(onnx_path).read_bytes(), [(spec.batch_size, *space.input_shape)], spec, warmup, repeats)
+    run = model_runner(Path(onnx_path).read_bytes(), [(spec.batch_size, *space.input_shape)], spec)
+    timing = time_interleaved([run], repeats=repeats, warmup=warmup).timings[0]
     try:
         predicted, note = load_table_for(spec, space, tables_dir).predict(genotype), ""
     except (FileNotFoundError, ValueError, MissingRowsError) as exc:

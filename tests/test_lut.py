@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import hwnas.calibrate as calibrate
 import hwnas.tablebuild as tablebuild
 from hwnas.device import DeviceUnavailableError, resolve_device
 from hwnas.genotype import NB201Genotype
@@ -64,25 +65,26 @@ def test_no_table_is_a_clear_error(tmp_path):
 def test_resume_keeps_measured_rows(tmp_path, monkeypatch):
     space = make_space("nb201", **TINY)
     device = resolve_device("cpu")
-    real = tablebuild.time_piece
+    real = tablebuild.piece_runner
     calls = []
 
     def flaky(*args, **kwargs):
         calls.append(args[1].key)
-        if len(calls) == 6:
+        if len(calls) == 6:  # in the second chunk of 4 pieces: the first chunk is kept
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tablebuild, "time_piece", flaky)
+    monkeypatch.setattr(tablebuild, "CHUNK", 4)
+    monkeypatch.setattr(tablebuild, "piece_runner", flaky)
     with pytest.raises(KeyboardInterrupt):
-        tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=3)
+        tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=5)
     saved = LatencyTable.load(table_path("cpu", space, tmp_path))
-    assert len(saved.rows) == 5 and not saved.meta["complete"]
+    assert len(saved.rows) == 4 and not saved.meta["complete"]
     with pytest.raises(ValueError, match="incomplete"):
         load_table_for("cpu", space, tables_dir=tmp_path)
     calls.clear()
-    monkeypatch.setattr(tablebuild, "time_piece", real)
-    done = tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=3)
+    monkeypatch.setattr(tablebuild, "piece_runner", real)
+    done = tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=5)
     assert done.meta["complete"] and len(done.rows) == len(space.all_pieces())
     kept = done.rows.set_index("key").loc[saved.rows["key"], "median_ms"].to_numpy()
     np.testing.assert_allclose(kept, saved.rows["median_ms"].to_numpy(), rtol=1e-5)
@@ -97,15 +99,51 @@ def test_unavailable_provider_is_an_error_not_a_fallback(tmp_path):
         tablebuild.build_table(make_space("nb201", **TINY), resolve_device("cuda:0"), tables_dir=tmp_path)
 
 
+def test_too_few_repeats_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="--repeats must be at least 5"):
+        tablebuild.build_table(make_space("nb201", **TINY), resolve_device("cpu"), tables_dir=tmp_path, repeats=2)
+    assert not list(tmp_path.rglob("*.csv"))
+
+
 def test_validation_reports_metrics(tiny_table, tmp_path):
     space, table, tables = tiny_table
-    result = tablebuild.validate_and_calibrate(table, table_path("cpu", space, tables), resolve_device("cpu"), n=6)
+    result = calibrate.validate_and_calibrate(table, table_path("cpu", space, tables), resolve_device("cpu"), n=12,
+                                              repeats=8)
     raw = result["raw"]
-    assert raw["n"] == 6 and 0 <= raw["within_10pct"] <= 1 and -1 <= raw["spearman"] <= 1
-    # the calibration is kept only when it predicts the held-out half better (noise decides on 6 networks)
-    assert ("calibration" in table.meta) == result["calibrated"]
-    assert "mape_pct" in result["raw_heldout"] and "mape_pct" in result["calibrated_heldout"]
-    assert LatencyTable.load(table_path("cpu", space, tables)).meta["validation"]
+    assert raw["n"] == 12 and 0 <= raw["within_10pct"] <= 1 and -1 <= raw["spearman"] <= 1
+    assert result["raw_heldout"]["n"] == 4 and "mape_pct" in result["calibrated_heldout"]
+    # the model with the lowest cross-validated error is kept; "raw" means no calibration
+    best = min(result["cv_mape_pct"], key=result["cv_mape_pct"].get)
+    assert result["calibrated"] == (best != "raw") == ("calibration" in table.meta)
+    assert set(result["cv_mape_pct"]) == {"raw", "op", "op_stride", "op_size"}
+    assert 0 <= result["noise"]["remeasure_within_10pct"] <= 1
+    saved = LatencyTable.load(table_path("cpu", space, tables))
+    assert saved.meta["validation"]["networks"][0]["measured_ms"] > 0
+    if result["calibrated"]:
+        assert saved.calibration["features"] == best
+
+
+def test_class_features_add_up_to_the_raw_prediction(tiny_table):
+    space, table, _ = tiny_table
+    x = np.stack([space.encode(space.sample(np.random.default_rng(i))) for i in range(10)])
+    for features in ("op", "op_stride", "op_size"):
+        classes, f = calibrate.class_features(table, x, features)
+        assert f.shape == (10, len(classes))
+        raw = table.space.cost_many(x, table.cost_arrays(calibrated=False)) - table.meta["overhead_ms"]
+        np.testing.assert_allclose(f.sum(axis=1), raw, rtol=1e-9)
+
+
+def test_search_like_genotypes_are_dominated_by_few_ops():
+    space = make_space("darts", init_channels=4, layers=3, input_size=8, in_channels=1)
+    rng = np.random.default_rng(0)
+
+    def top_share(genotypes):
+        x = np.stack([space.encode(g) for g in genotypes])[:, space.op_variables()]
+        return np.mean([np.bincount(row, minlength=len(space.ops)).max() / len(row) for row in x])
+
+    peaked = calibrate.search_like_genotypes(space, 50, rng)
+    uniform = [space.sample(rng) for _ in range(50)]
+    assert top_share(peaked) > top_share(uniform) + 0.2
 
 
 def test_a_table_from_another_machine_warns_with_the_profile_command(tiny_table, tmp_path, caplog):

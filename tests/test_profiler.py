@@ -110,3 +110,47 @@ def test_time_model_seeded_feeds_and_wrong_shape_count():
     assert time_model(model, [(1, 4)], CPU, warmup=1, repeats=3).repeats == 3
     with pytest.raises(ValueError, match="takes 1 input"):
         time_model(model, [(1, 4), (1, 4)], CPU)
+
+
+def test_interleaved_timing_gives_every_graph_its_runs_and_two_halves():
+    from hwnas.profiler import time_interleaved
+
+    calls = []
+    runs = [lambda i=i: calls.append(i) for i in range(3)]
+    result = time_interleaved(runs, repeats=8, rounds=4, warmup=2)
+    assert [t.repeats for t in result.timings] == [8, 8, 8]
+    assert all(a.repeats == 4 and b.repeats == 4 for a, b in result.halves)
+    assert result.remeasure_diff().shape == (3,)
+    # round-robin: graph 0's runs of round 1 come before graph 1's, and graph 2's before round 2
+    first_round = calls[:3 * (2 + 2)]
+    assert first_round == [0] * 4 + [1] * 4 + [2] * 4
+    with pytest.raises(ValueError, match="at least 2 rounds"):
+        time_interleaved(runs, repeats=3, rounds=4)
+
+
+def test_the_headline_latency_is_the_tenth_percentile():
+    timing = Timing.from_samples(list(range(1, 101)))
+    assert timing.latency_ms == timing.p10_ms == pytest.approx(10.9) and timing.min_ms == 1
+
+
+def test_load_monitor_sees_another_busy_process():
+    import multiprocessing as mp
+    import os
+
+    from hwnas.machine_load import sample_load
+
+    if not os.path.exists("/proc/stat"):
+        pytest.skip("the load of other processes is read from /proc/stat (Linux)")
+    hog = mp.Process(target=_spin, daemon=True)
+    hog.start()
+    try:
+        load = sample_load(1.0)
+    finally:
+        hog.terminate()
+        hog.join()
+    assert load.other_cores > 0.5 and load.busy and "cores busy" in load.describe()
+
+
+def _spin() -> None:
+    while True:
+        pass

@@ -48,6 +48,7 @@ class SearchConfig:
     latency_loss: Optional[str] = None  # budget | fbnet | mnas | linear
     latency_weight: float = 0.0
     param_budget: Optional[int] = None
+    measure_budget: bool = True  # export and time the derived network; repair until it keeps the budget
     max_skip: Optional[int] = 2
     # run
     # DARTS supernet: recompute the first N cells in backward instead of storing them (memory; None: 3)

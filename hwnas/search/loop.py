@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 import pandas as pd
 import torch
@@ -35,6 +35,9 @@ from hwnas.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.search.config import SearchConfig
 from hwnas.search.penalty import CostModel, penalty_loss
 from hwnas.spaces import SearchSpace
+
+if TYPE_CHECKING:
+    from hwnas.search.measured import MeasuredBudget
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,8 @@ class SearchResult:
     run_dir: Path
     latency_ms: Optional[float]
     repaired: bool
+    measured: Optional["MeasuredBudget"] = None  # the budget checked on the device, where it could be
+    measure_note: Optional[str] = None  # why it was not
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -91,6 +96,7 @@ class Searcher:
         self._derived_cache: Dict[str, Dict[str, float]] = {}
         self.metrics: List[Dict[str, Any]] = []
         self.stop = StopRequests()
+        self.measure_note: Optional[str] = None
 
     # -- checkpoints ---------------------------------------------------------------------------
     @property
@@ -438,11 +444,45 @@ class Searcher:
                 log.warning("the derived genotype breaks its %s budget (%.4g %s > %.4g %s); repaired with %d "
                             "cheapest swap(s): %s", name, before, unit, budget, unit, len(swaps), "; ".join(swaps))
                 repaired = True
+        measured = self._measured_budget(genotype, [(c, b) for n, c, b, _ in budgets if n != "latency"])
+        if measured is not None:
+            genotype = measured.genotype
         latency = self.table.predict(genotype) if self.table is not None else None
         save_genotype(genotype, self.run_dir / "genotype.json")
         fileio.write_json(self.run_dir / "result.json", {
             "genotype": genotype.to_dict(), "latency_ms": latency, "repaired": repaired,
             "latency_budget_ms": cfg.latency_budget_ms, "param_budget": cfg.param_budget,
             "params": count_params(self.final.build(genotype)), "device": cfg.device,
+            "measured_latency_ms": measured.measured["measured_ms"] if measured else None,
+            "measured_budget": measured.to_dict() if measured else None,
+            "measured_note": self.measure_note,
         })
-        return SearchResult(genotype, pd.DataFrame(self.metrics), self.run_dir, latency, repaired)
+        return SearchResult(genotype, pd.DataFrame(self.metrics), self.run_dir, latency, repaired, measured,
+                            self.measure_note)
+
+    def _measured_budget(self, genotype: Genotype, keep) -> Optional["MeasuredBudget"]:
+        """Measure the derived network on the table's device and repair until it keeps the budget
+        (see :mod:`hwnas.search.measured`); ``None`` where it cannot be measured here (why: in
+        :attr:`measure_note`)."""
+        from hwnas.device import DeviceUnavailableError, resolve_device
+        from hwnas.search.measured import keep_measured_budget
+
+        cfg = self.cfg
+        self.measure_note = None
+        if not (cfg.latency_budget_ms and self.table is not None):
+            return None
+        if not cfg.measure_budget:
+            self.measure_note = "not measured (--no-measure)"
+            return None
+        if not self.table.profiled_here():
+            self.measure_note = (f"not measured: the table describes {self.table.meta.get('host', {}).get('cpu')}, "
+                                 f"not this machine; measure there with hwnas export --measure")
+            return None
+        try:
+            device = resolve_device(cfg.device)
+            device.check_available()
+        except (ValueError, DeviceUnavailableError) as exc:
+            self.measure_note = f"not measured: {exc}"
+            return None
+        return keep_measured_budget(self.final, genotype, self.table.predict_many, device, cfg.latency_budget_ms,
+                                    self.arch.numpy_probs(), keep=keep, say=log.warning)

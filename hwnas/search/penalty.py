@@ -1,91 +1,47 @@
 """Differentiable expected latency and parameters of the *final* network, from the table.
 
-The costs of every (position, candidate) pair come from the space's ``edge_costs`` over the
-final configuration (e.g. DARTS C=36, 20 cells), while the search trains a small proxy. For a
-DARTS cell, where derivation keeps only 2 incoming edges per node, each edge's expected cost is
-weighted by how likely it is to be kept, and its op distribution excludes ``none`` (derivation
-never picks it); so E[LAT] at the end tracks the derived network's table latency.
+The costs of every (position, candidate) pair come from the space's one cost structure over
+the final configuration (e.g. DARTS C=36, 20 cells), while the search trains a small proxy; the
+space's :meth:`~hwnas.spaces.SearchSpace.expected_cost` turns architecture probabilities into
+the expected cost by the same rule that prices a genotype, so at a one-hot architecture E[LAT]
+is exactly the table's prediction of that genotype.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
 
-from hwnas.spaces import Piece, SearchSpace
+from hwnas.spaces import SearchSpace
+from hwnas.spaces.base import CostArrays
 
 LOSS_FORMS = ("budget", "fbnet", "mnas", "linear")
 
 
 class CostModel:
-    """E[cost](weights) = fixed + sum over positions of P(kept) * sum_op p(op) * cost(op)."""
+    """E[cost](architecture probabilities) of the final network, read from the space's structure."""
 
-    def __init__(self, space: SearchSpace, lookup: Callable[[Piece], float], fixed: float) -> None:
-        self.space = space
-        self.costs = {k: torch.tensor(v, dtype=torch.float32) for k, v in space.edge_costs(lookup).items()}
-        self.fixed = float(fixed)
-        self._none = space.candidates.index("none") if "none" in space.candidates else None
+    def __init__(self, space: SearchSpace, costs: CostArrays, built: bool = False) -> None:
+        self.space, self.costs, self.built = space, costs, built
+        self._torch = costs.to_torch()
 
     def expected(self, probs: Dict[str, torch.Tensor]) -> torch.Tensor:
         device = next(iter(probs.values())).device
-        if next(iter(self.costs.values())).device != device:  # once: the costs follow the weights
-            self.costs = {k: v.to(device) for k, v in self.costs.items()}
-        total = torch.tensor(self.fixed, device=device)
-        for name, cost in self.costs.items():
-            p = probs[name]
-            if self.space.name == "darts":
-                total = total + (self._darts_keep(p).unsqueeze(1) * self._without_none(p) * cost).sum()
-            else:
-                total = total + (p * cost).sum()
-        return total
-
-    def _without_none(self, p: torch.Tensor) -> torch.Tensor:
-        mask = torch.ones(p.shape[1], device=p.device)
-        mask[self._none] = 0.0
-        q = p * mask
-        return q / q.sum(dim=1, keepdim=True).clamp_min(1e-12)
-
-    def _darts_keep(self, p: torch.Tensor) -> torch.Tensor:
-        """P(edge kept) ~ 2 x its share of its node's edge strengths (strength: best non-none prob)."""
-        from hwnas.spaces.darts import darts_edges
-
-        mask = torch.ones(p.shape[1], dtype=torch.bool, device=p.device)
-        mask[self._none] = False
-        strength = p[:, mask].max(dim=1).values
-        keep = torch.zeros_like(strength)
-        edges = darts_edges()
-        for node in sorted({n for n, _ in edges}):
-            idx = [e for e, (n, _) in enumerate(edges) if n == node]
-            s = strength[idx]
-            keep = keep.index_put((torch.tensor(idx, device=p.device),), (2 * s / s.sum()).clamp(max=1.0))
-        return keep
+        if next(iter(self._torch.choice.values())).device != device:  # once: the costs follow the weights
+            self._torch = self.costs.to_torch(device=device)
+        return self.space.expected_cost(probs, self._torch, built=self.built)
 
 
 def latency_model(final_space: SearchSpace, table) -> CostModel:
     """E[LAT] in ms, from a :class:`~hwnas.lut.LatencyTable` of ``final_space``."""
-    table.require(final_space.all_pieces())
-    fixed = table.overhead_ms + sum(table.lookup(p) for p in _fixed_pieces(final_space))
-    return CostModel(final_space, table.lookup, fixed)
+    return CostModel(final_space, table.cost_arrays())
 
 
 def params_model(final_space: SearchSpace) -> CostModel:
     """E[P] in parameters of the final network."""
-    lookup = final_space.piece_params
-    return CostModel(final_space, lookup, sum(lookup(p) for p in _fixed_pieces(final_space)))
-
-
-def _fixed_pieces(space: SearchSpace):
-    pieces = list(space.fixed_pieces())
-    if space.name == "nb201":  # sums inside cells depend on the genotype; count the full DAG's
-        from hwnas.genotype import NB201_EDGES, NB201_NODES
-
-        for c, size in space.stages():
-            for to in range(2, NB201_NODES):
-                fan_in = sum(1 for t, _ in NB201_EDGES if t == to)
-                pieces += [Piece("add", c, c, 1, size, arity=fan_in)] * space.config()["cells_per_stage"]
-    return pieces
+    return CostModel(final_space, final_space.params_costs(), built=True)
 
 
 def penalty_loss(ce: torch.Tensor, lat: torch.Tensor, form: str, target_ms: Optional[float],

@@ -10,7 +10,7 @@ penalty and the Pareto stage all rest on it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -77,6 +77,44 @@ class ClassifierHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.pool(self.pre(x)), 1))
+
+
+@dataclass(frozen=True)
+class CostArrays:
+    """Costs read from a space's structure: what every network pays, each choice's cost
+    (group -> [position, candidate]) and space-specific extras (see :meth:`SearchSpace.extra_pieces`)."""
+
+    fixed: float
+    choice: Dict[str, np.ndarray]
+    extra: Dict[str, np.ndarray] = field(default_factory=dict)
+
+    def to_torch(self, dtype: torch.dtype = torch.float32, device: Any = None) -> "TorchCosts":
+        def t(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a, dtype=dtype, device=device)
+
+        return TorchCosts(self.fixed, {k: t(v) for k, v in self.choice.items()}, {k: t(v) for k, v in self.extra.items()})
+
+    def shifted(self, fixed: float) -> "CostArrays":
+        """The same choice costs with ``fixed`` added to what every network pays (a per-run overhead)."""
+        return CostArrays(self.fixed + fixed, self.choice, self.extra)
+
+
+@dataclass(frozen=True)
+class TorchCosts:
+    """:class:`CostArrays` as tensors, for the differentiable expectation."""
+
+    fixed: float
+    choice: Dict[str, torch.Tensor]
+    extra: Dict[str, torch.Tensor]
+
+
+def linear_cost(weights: Dict[str, torch.Tensor], costs: TorchCosts) -> torch.Tensor:
+    """fixed + sum over positions and candidates of weight * cost (choices that add up alone)."""
+    total = None
+    for group, w in weights.items():
+        term = (w * costs.choice[group].to(w.dtype)).sum(dim=(-2, -1))
+        total = term if total is None else total + term
+    return total + costs.fixed
 
 
 def conv_out(size: int, stride: int) -> int:
@@ -153,6 +191,73 @@ class SearchSpace(ABC):
                                 f"{getattr(genotype, 'space', type(genotype).__name__)!r}; pass --space "
                                 f"{getattr(genotype, 'space', '')} or a {self.name} genotype")
 
+    # -- costs: one structure says which pieces each choice runs ---------------------------------
+    @abstractmethod
+    def fixed_pieces(self) -> List[Piece]:
+        """Pieces every genotype runs (stem, head, cell glue)."""
+
+    @abstractmethod
+    def choice_pieces(self) -> Dict[str, List[List[List[Piece]]]]:
+        """group -> position -> candidate -> the pieces the final network runs for that choice.
+
+        The one map of costs: prediction, the vectorised prediction, the search's differentiable
+        expectation, parameters and FLOPs all read it through :meth:`cost_arrays` and
+        :meth:`expected_cost`.
+        """
+
+    def extra_pieces(self) -> Dict[str, List[List[Piece]]]:
+        """Pieces that depend on several choices at once (NB201: a node's sum, by fan-in)."""
+        return {}
+
+    def cost_arrays(self, lookup: Callable[[Piece], float]) -> CostArrays:
+        """Every choice's cost under ``lookup`` (ms, parameters, FLOPs), summed over its pieces."""
+        def total(pieces: List[Piece]) -> float:
+            return float(sum(lookup(p) for p in pieces))
+
+        structure = self._structure()
+        return CostArrays(
+            fixed=total(self.fixed_pieces()),
+            choice={g: np.array([[total(c) for c in pos] for pos in positions]) for g, positions in structure.items()},
+            extra={name: np.array([total(group) for group in groups]) for name, groups in self.extra_pieces().items()})
+
+    def _structure(self) -> Dict[str, List[List[List[Piece]]]]:
+        cached = self.__dict__.get("_choice_pieces")
+        if cached is None:
+            cached = self.__dict__["_choice_pieces"] = self.choice_pieces()
+        return cached
+
+    def choice_weights(self, x: np.ndarray) -> Dict[str, np.ndarray]:
+        """Architecture weights (rows of ``x``: encoded genotypes) that run exactly those genotypes:
+        group -> array (genotypes, positions, candidates) of how often each choice is made.
+
+        This default serves spaces with one group whose variables each choose one candidate.
+        """
+        x = np.atleast_2d(np.asarray(x))
+        (group, (positions, candidates)), = self.arch_shapes().items()
+        column = np.array([self.candidates.index(op) for op in self.ops])
+        w = np.zeros((len(x), positions, candidates))
+        w[np.arange(len(x))[:, None], np.arange(positions)[None, :], column[x]] = 1.0
+        return {group: w}
+
+    @abstractmethod
+    def expected_cost(self, weights: Dict[str, torch.Tensor], costs: TorchCosts, built: bool = False) -> torch.Tensor:
+        """The cost of the network(s) that architecture weights describe; differentiable in them.
+
+        ``weights`` hold probabilities (the search) or :meth:`choice_weights` (genotypes, where
+        the result is exact); leading dimensions are batch dimensions. ``built`` counts what the
+        network builds (parameters) instead of what it runs (latency, FLOPs).
+        """
+
+    def cost_many(self, x: np.ndarray, costs: CostArrays, built: bool = False) -> np.ndarray:
+        """The exact cost of many encoded genotypes (rows of ``x``), vectorised."""
+        weights = {g: torch.from_numpy(w) for g, w in self.choice_weights(np.atleast_2d(np.asarray(x))).items()}
+        with torch.no_grad():
+            return self.expected_cost(weights, costs.to_torch(torch.float64), built=built).numpy()
+
+    def latency_many(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
+        """Sum of ``lookup`` over the pieces of many encoded genotypes (rows of ``x``), vectorised."""
+        return self.cost_many(x, self.cost_arrays(lookup))
+
     def piece_params(self, piece: Piece) -> float:
         """Parameter count of one piece (cached): the size counterpart of a latency lookup."""
         from hwnas.counting import count_params
@@ -161,10 +266,6 @@ class SearchSpace(ABC):
         if piece.key not in cache:
             cache[piece.key] = float(count_params(self.build_piece(piece)[0]))
         return cache[piece.key]
-
-    def params_many(self, x: np.ndarray) -> np.ndarray:
-        """Parameter counts of the final networks of many encoded genotypes, without building them."""
-        return self._params_from_pieces(np.atleast_2d(np.asarray(x)), self.piece_params)
 
     def piece_flops(self, piece: Piece) -> float:
         """Multiply-adds of one piece (cached), counted with fvcore like whole networks."""
@@ -177,13 +278,22 @@ class SearchSpace(ABC):
             cache[piece.key] = float(count_flops(module, shapes[0][1:])) if len(shapes) == 1 else 0.0
         return cache[piece.key]
 
+    def params_costs(self) -> CostArrays:
+        """Parameters of every choice (cached)."""
+        if "_params_costs" not in self.__dict__:
+            self.__dict__["_params_costs"] = self.cost_arrays(self.piece_params)
+        return self.__dict__["_params_costs"]
+
+    def params_many(self, x: np.ndarray) -> np.ndarray:
+        """Parameter counts of the final networks of many encoded genotypes, without building them."""
+        # Every module of the final network is one piece, so pieces' parameters add up exactly.
+        return self.cost_many(x, self.params_costs(), built=True)
+
     def flops_many(self, x: np.ndarray) -> np.ndarray:
         """FLOPs (multiply-adds) of the final networks of many encoded genotypes, without building them."""
-        return self.latency_many(np.atleast_2d(np.asarray(x)), self.piece_flops)
-
-    def _params_from_pieces(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
-        # Every module of the final network is one piece, so pieces' parameters add up exactly.
-        return self.latency_many(x, lookup)
+        if "_flops_costs" not in self.__dict__:
+            self.__dict__["_flops_costs"] = self.cost_arrays(self.piece_flops)
+        return self.cost_many(x, self.__dict__["_flops_costs"])
 
     def op_variables(self) -> np.ndarray:
         """Indices of the variables that choose an operation (the others choose inputs)."""
@@ -224,28 +334,8 @@ class SearchSpace(ABC):
         """The genotype the space's rule derives from architecture weights."""
 
     @abstractmethod
-    def edge_costs(self, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
-        """cost[group][position, candidate] of the final network under ``lookup``."""
-
-    def one_hot_weights(self, genotype: Genotype) -> Dict[str, np.ndarray]:
-        """Architecture weights that make the supernet compute exactly ``genotype``."""
-        x = self.encode(genotype)
-        (group, (positions, candidates)), = self.arch_shapes().items()
-        w = np.zeros((positions, candidates))
-        w[np.arange(positions), [self.candidates.index(self.ops[v]) for v in x]] = 1.0
-        return {group: w}
-
-    @abstractmethod
     def choice_score(self, genotype: Genotype, probs: Dict[str, np.ndarray]) -> float:
         """Sum of log-probabilities of the genotype's choices under architecture probabilities."""
-
-    @abstractmethod
-    def fixed_pieces(self) -> List[Piece]:
-        """Pieces every genotype runs (stem, head, cell glue)."""
-
-    @abstractmethod
-    def latency_many(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
-        """Sum of ``lookup`` over the pieces of many encoded genotypes (rows of ``x``), vectorised."""
 
     # -- networks ----------------------------------------------------------------------------
     @abstractmethod
@@ -253,13 +343,26 @@ class SearchSpace(ABC):
         """The final network of ``genotype`` (weights freshly initialised)."""
 
     # -- latency-table keys ------------------------------------------------------------------
-    @abstractmethod
+    def one_hot_weights(self, genotype: Genotype) -> Dict[str, np.ndarray]:
+        """Architecture weights that make the supernet compute exactly ``genotype``."""
+        return {g: w[0] for g, w in self.choice_weights(self.encode(genotype)[None]).items()}
+
     def pieces(self, genotype: Genotype) -> List[Piece]:
         """Every piece the final network of ``genotype`` runs, with repeats (one per use)."""
+        pieces = list(self.fixed_pieces())
+        structure = self._structure()
+        for group, w in self.one_hot_weights(genotype).items():
+            for pos, cand in zip(*np.nonzero(w)):
+                pieces += structure[group][pos][cand] * int(w[pos, cand])
+        return pieces
 
-    @abstractmethod
     def all_pieces(self) -> List[Piece]:
         """Every distinct piece any genotype of this configuration can use (what to profile)."""
+        pieces = set(self.fixed_pieces())
+        for positions in self._structure().values():
+            pieces.update(p for pos in positions for cand in pos for p in cand)
+        pieces.update(p for groups in self.extra_pieces().values() for group in groups for p in group)
+        return sorted(pieces)
 
     def build_piece(self, piece: Piece) -> Tuple[nn.Module, List[Shape]]:
         """The module of one piece and the shapes (batch 1) of its inputs."""

@@ -12,12 +12,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from hwnas.genotype import DARTS_CELL_OPS, DARTS_OPS, DARTS_STEPS, DartsGenotype, Genotype
 from hwnas.ops import build_op
-from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, check_positive, conv_out
+from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, check_positive, conv_out
 
 VARIANTS = ("cifar", "imagenet")
 
@@ -287,36 +288,58 @@ class DartsSpace(SearchSpace):
             pieces += self._cell_fixed_pieces(shape)
         return pieces + [self._head_piece()]
 
-    def pieces(self, genotype: Genotype) -> List[Piece]:
-        self.check_genotype(genotype)
-        pieces = self.fixed_pieces()
-        for shape in self._shapes:
-            pairs = genotype.reduce if shape.reduction else genotype.normal
-            pieces += [self._edge_piece(shape, op, src) for op, src in pairs]
-        return pieces
+    def choice_pieces(self) -> Dict[str, List[List[List[Piece]]]]:
+        """Per cell type, per supernet edge (node, input), per candidate: its piece in every such cell."""
+        out: Dict[str, List[List[List[Piece]]]] = {}
+        for name, reduction in (("normal", False), ("reduce", True)):
+            shapes = [s for s in self._shapes if s.reduction == reduction]
+            out[name] = [[[] if op == "none" else [self._edge_piece(shape, op, src) for shape in shapes]
+                          for op in DARTS_OPS] for _, src in darts_edges()]
+        return out
 
-    def all_pieces(self) -> List[Piece]:
-        pieces = set(self.fixed_pieces())
-        for shape in self._shapes:
-            for op in self.ops:
-                pieces.update(self._edge_piece(shape, op, src) for src in (0, 2))
-        return sorted(pieces)
-
-    def latency_many(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
-        """Table latency of many encoded genotypes at once (rows of ``x``), vectorised."""
+    def choice_weights(self, x: np.ndarray) -> Dict[str, np.ndarray]:
+        """Each chosen (op, input) pair counted on its edge; edges no node takes hold ``none``."""
         x = np.atleast_2d(np.asarray(x))
-        # cost[cell type, op, strided]: the op's latency summed over all cells of that type.
-        cost = np.zeros((2, len(self.ops), 2))
-        for shape in self._shapes:
-            for o, op in enumerate(self.ops):
-                for strided, src in ((1, 0), (0, 2)):
-                    cost[int(shape.reduction), o, strided] += lookup(self._edge_piece(shape, op, src))
-        fixed = sum(lookup(p) for p in self.fixed_pieces())
+        edges = darts_edges()
+        edge_of = {edge: i for i, edge in enumerate(edges)}
+        column = np.array([DARTS_OPS.index(op) for op in self.ops])
         half = 2 * DARTS_STEPS
-        ops, srcs = x[:, 0::2], x[:, 1::2]
-        normal = cost[0, ops[:, :half], 0].sum(axis=1)
-        reduce = cost[1, ops[:, half:], (srcs[:, half:] < 2).astype(int)].sum(axis=1)
-        return fixed + normal + reduce
+        out = {}
+        for name, start in (("normal", 0), ("reduce", half)):
+            w = np.zeros((len(x), len(edges), len(DARTS_OPS)))
+            rows = np.arange(len(x))
+            for k in range(half):
+                ops, srcs = x[:, 2 * (start + k)], x[:, 2 * (start + k) + 1]
+                edge = np.array([edge_of[(k // 2, int(src))] for src in srcs])
+                np.add.at(w, (rows, edge, column[ops]), 1.0)  # the same input twice: counted twice
+            w[..., DARTS_OPS.index("none")] = (w.sum(axis=-1) == 0)
+            out[name] = w
+        return out
+
+    def expected_cost(self, weights: Dict[str, torch.Tensor], costs: TorchCosts, built: bool = False) -> torch.Tensor:
+        """Each edge's cost weighted by how likely derivation keeps it.
+
+        Derivation keeps 2 incoming edges per node, ranked by their strongest non-``none``
+        weight: P(kept) ~ 2 x the edge's share of its node's strengths (at most 1). The op
+        distribution of a kept edge excludes ``none``. For a genotype's weights every kept edge
+        has share 1/2 (P = 1) and the rest 0: exact; an input taken twice counts twice.
+        """
+        none = DARTS_OPS.index("none")
+        node_of = torch.tensor([node for node, _ in darts_edges()])
+        total = None
+        for name, w in weights.items():
+            cost = costs.choice[name].to(w.dtype)
+            mask = torch.ones(w.shape[-1], dtype=w.dtype, device=w.device)
+            mask[none] = 0.0
+            ops = w * mask
+            strength = ops.max(dim=-1).values
+            members = F.one_hot(node_of, DARTS_STEPS).to(w.dtype).to(w.device)  # edge -> node
+            node_total = (strength @ members) @ members.T
+            keep = (2 * strength / node_total.clamp_min(1e-12)).clamp(max=1.0)
+            mass = ops.sum(dim=-1)
+            term = (keep * mass.clamp_min(1.0) * (ops * cost).sum(dim=-1) / mass.clamp_min(1e-12)).sum(dim=-1)
+            total = term if total is None else total + term
+        return total + costs.fixed
 
     # -- search ------------------------------------------------------------------------------
     def supernet(self) -> nn.Module:
@@ -327,24 +350,6 @@ class DartsSpace(SearchSpace):
 
     def derive(self, weights: Dict[str, np.ndarray], max_skip: Optional[int] = None) -> DartsGenotype:
         return _darts_derive(weights, max_skip)
-
-    def edge_costs(self, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
-        return _darts_edge_costs(self, lookup)
-
-    def one_hot_weights(self, genotype: Genotype) -> Dict[str, np.ndarray]:
-        """Each chosen (op, input) pair one-hot on its edge; every other edge `none`."""
-        self.check_genotype(genotype)
-        edges = darts_edges()
-        out = {}
-        for name in ("normal", "reduce"):
-            w = np.zeros((len(edges), len(DARTS_OPS)))
-            w[:, DARTS_OPS.index("none")] = 1.0
-            for k, (op, src) in enumerate(getattr(genotype, name)):
-                e = edges.index((k // 2, src))
-                w[e] = 0.0
-                w[e, DARTS_OPS.index(op)] += 1.0  # the same input twice in one node: counted twice
-            out[name] = w
-        return out
 
     def choice_score(self, genotype: Genotype, probs: Dict[str, np.ndarray]) -> float:
         edge = {e: i for i, e in enumerate(darts_edges())}
@@ -457,18 +462,3 @@ def _darts_derive(weights: Dict[str, np.ndarray], max_skip: Optional[int] = None
                 pairs[i] = (DARTS_OPS[int(row.argmax())], pairs[i][1], pairs[i][2])
         cells[name] = tuple((op, src) for op, src, _ in pairs)
     return DartsGenotype(normal=cells["normal"], reduce=cells["reduce"])
-
-
-def _darts_edge_costs(space: DartsSpace, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
-    """cost[cell type][edge, op]: the op's cost on that edge summed over all cells of the type."""
-    edges = darts_edges()
-    costs = {"normal": np.zeros((len(edges), len(DARTS_OPS))), "reduce": np.zeros((len(edges), len(DARTS_OPS)))}
-    for shape in space.cell_shapes():
-        cost = costs["reduce" if shape.reduction else "normal"]
-        for e, (_, src) in enumerate(edges):
-            for o, op in enumerate(DARTS_OPS):
-                if op != "none":
-                    cost[e, o] += lookup(DartsSpace._edge_piece(shape, op, src))
-    return costs
-
-

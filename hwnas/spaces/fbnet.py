@@ -20,7 +20,7 @@ from torch import nn
 
 from hwnas.genotype import FBNET_OPS, FBNetGenotype, Genotype, GenotypeError
 from hwnas.ops import build_op, conv_bn_relu
-from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, check_positive, conv_out
+from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, check_positive, conv_out, linear_cost
 
 # (output channels, layers, stride of the first layer) per stage.
 STAGES: Tuple[Tuple[int, int, int], ...] = ((16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (112, 4, 1),
@@ -151,19 +151,12 @@ class FBNetSpace(SearchSpace):
     def _layer_piece(op: str, s: LayerShape) -> Piece:
         return Piece(op, s.c_in, s.c_out, s.stride, s.size)
 
-    def pieces(self, genotype: Genotype) -> List[Piece]:
-        self.check_genotype(genotype)
-        return self.fixed_pieces() + [self._layer_piece(op, s) for op, s in zip(genotype.ops, self._shapes)]
+    def choice_pieces(self) -> Dict[str, List[List[List[Piece]]]]:
+        return {"layers": [[[self._layer_piece(op, s)] for op in self.candidates] for s in self._shapes]}
 
-    def all_pieces(self) -> List[Piece]:
-        return sorted(set(self.fixed_pieces()) | {self._layer_piece(op, s) for s in self._shapes for op in self.ops})
-
-    def latency_many(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
-        """Table latency of many encoded genotypes at once (rows of ``x``), vectorised."""
-        x = np.atleast_2d(np.asarray(x))
-        cost = np.array([[lookup(self._layer_piece(op, s)) for op in self.ops] for s in self._shapes])
-        fixed = sum(lookup(p) for p in self.fixed_pieces())
-        return fixed + cost[np.arange(len(self._shapes)), x].sum(axis=1)
+    def expected_cost(self, weights: Dict[str, torch.Tensor], costs: TorchCosts, built: bool = False) -> torch.Tensor:
+        """Layers add up alone: sum of weight * cost."""
+        return linear_cost(weights, costs)
 
     # -- search ------------------------------------------------------------------------------
     def supernet(self) -> nn.Module:
@@ -179,9 +172,6 @@ class FBNetSpace(SearchSpace):
     def choice_score(self, genotype: Genotype, probs: Dict[str, np.ndarray]) -> float:
         x = self.encode(genotype)
         return float(np.log(np.maximum(probs["layers"][np.arange(len(x)), x], 1e-12)).sum())
-
-    def edge_costs(self, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
-        return {"layers": np.array([[lookup(self._layer_piece(op, s)) for op in self.ops] for s in self._shapes])}
 
     def _fixed_builders(self) -> Dict[str, Callable[[Piece], nn.Module]]:
         head_channels = self._config["head_channels"]

@@ -16,7 +16,7 @@ from torch import nn
 
 from hwnas.genotype import NB201_EDGES, NB201_NODES, NB201_OPS, Genotype, NB201Genotype
 from hwnas.ops import build_op, relu_conv_bn
-from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, check_positive, conv_out
+from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, check_positive, conv_out, linear_cost
 
 
 class ResidualReduction(nn.Module):
@@ -136,6 +136,16 @@ class NB201Supernet(nn.Module):
         return self.head(x)
 
 
+def _count_distribution(probs: List[torch.Tensor]) -> torch.Tensor:
+    """P(exactly k of independent events happen), k = 0..len(probs), along a new last axis."""
+    dist = torch.ones_like(probs[0]).unsqueeze(-1)
+    for p in probs:
+        p = p.unsqueeze(-1)
+        dist = torch.cat([dist * (1 - p), torch.zeros_like(p)], dim=-1) + \
+            torch.cat([torch.zeros_like(p), dist * p], dim=-1)
+    return dist
+
+
 class NB201Space(SearchSpace):
     """NAS-Bench-201 at one configuration; defaults are the benchmark's CIFAR-10 network."""
 
@@ -177,14 +187,6 @@ class NB201Space(SearchSpace):
         x = self.check_vector(x)
         return NB201Genotype.from_ops([self.ops[int(v)] for v in x])
 
-    def _params_from_pieces(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
-        # Dead edges run nothing but are built (as in the benchmark): count every non-none edge.
-        total = np.full(len(x), sum(lookup(p) for p in self.fixed_pieces()), dtype=float)
-        for c, size in self.stages():
-            op_params = np.array([0.0 if op == "none" else lookup(Piece(op, c, c, 1, size)) for op in self.ops])
-            total += self._config["cells_per_stage"] * op_params[x].sum(axis=1)
-        return total
-
     def var_groups(self) -> List[List[int]]:
         """One group: which edges are live depends on all of them (15,625 cells, enumerated)."""
         return [list(range(self.num_vars))]
@@ -220,35 +222,43 @@ class NB201Space(SearchSpace):
             pieces += self._cell_pieces(genotype.ops, c, size) * self._config["cells_per_stage"]
         return pieces
 
-    def all_pieces(self) -> List[Piece]:
-        pieces = set(self.fixed_pieces())
-        for c, size in self.stages():
-            pieces.update(Piece(op, c, c, 1, size) for op in self.ops if op != "none")
-            pieces.update(Piece("add", c, c, 1, size, arity=n) for n in (2, 3))
-        return sorted(pieces)
-
-    def latency_many(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
-        """Table latency of many encoded genotypes at once (rows of ``x``), vectorised."""
-        x = np.atleast_2d(np.asarray(x))
-        none = self.ops.index("none")
-        on = x != none
-        # Liveness of nodes 2 and 1 (node 3 is the output), as in `live_edges`.
-        e = {edge: i for i, edge in enumerate(NB201_EDGES)}
-        live2 = on[:, e[(3, 2)]]
-        live1 = on[:, e[(3, 1)]] | (on[:, e[(2, 1)]] & live2)
-        live_node = {1: live1, 2: live2, 3: np.ones(len(x), dtype=bool)}
-        live = np.stack([on[:, i] & live_node[to] for i, (to, _) in enumerate(NB201_EDGES)], axis=1)
+    def choice_pieces(self) -> Dict[str, List[List[List[Piece]]]]:
         n = self._config["cells_per_stage"]
-        total = np.full(len(x), sum(lookup(p) for p in self.fixed_pieces()), dtype=float)
-        for c, size in self.stages():
-            op_cost = np.array([0.0 if op == "none" else lookup(Piece(op, c, c, 1, size)) for op in self.ops])
-            add_cost = np.array([0.0, 0.0] + [lookup(Piece("add", c, c, 1, size, arity=k)) for k in (2, 3)])
-            cell = (op_cost[x] * live).sum(axis=1)
-            for to in range(1, NB201_NODES):
-                fan_in = live[:, [i for i, (t, _) in enumerate(NB201_EDGES) if t == to]].sum(axis=1)
-                cell = cell + add_cost[fan_in]
-            total += n * cell
-        return total
+        per_op = [[] if op == "none" else [Piece(op, c, c, 1, size) for c, size in self.stages()] * n
+                  for op in self.candidates]
+        return {"cell": [per_op for _ in NB201_EDGES]}
+
+    def extra_pieces(self) -> Dict[str, List[List[Piece]]]:
+        """``add``: the sum a node runs for each number of live inputs (0 to 3), over all cells."""
+        n = self._config["cells_per_stage"]
+        return {"add": [[] if k < 2 else [Piece("add", c, c, 1, size, arity=k) for c, size in self.stages()] * n
+                        for k in range(NB201_NODES)]}
+
+    def expected_cost(self, weights: Dict[str, torch.Tensor], costs: TorchCosts, built: bool = False) -> torch.Tensor:
+        """Every non-``none`` edge is built; only live edges run, and a node sums its live inputs.
+
+        With edges independent, an edge is live with probability P(not none) x P(its target
+        node reaches the output), as in :func:`live_edges`; a node's sum costs by how many of
+        its inputs are live. For a genotype's weights every probability is 0 or 1: exact.
+        """
+        if built:
+            return linear_cost(weights, costs)
+        w = weights["cell"]
+        cost = costs.choice["cell"].to(w.dtype)
+        none = self.candidates.index("none")
+        on = w.sum(dim=-1) - w[..., none]  # P(edge not none), per edge
+        e = {edge: i for i, edge in enumerate(NB201_EDGES)}
+        live2 = on[..., e[(3, 2)]]
+        live1 = 1 - (1 - on[..., e[(3, 1)]]) * (1 - on[..., e[(2, 1)]] * live2)
+        node_live = {1: live1, 2: live2, 3: torch.ones_like(live2)}
+        # (w * cost) over candidates is P(not none) x E[cost | not none]; times P(target live)
+        edge_cost = (w * cost).sum(dim=-1)
+        total = sum(edge_cost[..., i] * node_live[to] for i, (to, _) in enumerate(NB201_EDGES))
+        add = costs.extra["add"].to(w.dtype)
+        for to in range(2, NB201_NODES):  # given a live node, its inputs are live when not none
+            incoming = [on[..., i] for i, (t, _) in enumerate(NB201_EDGES) if t == to]
+            total = total + node_live[to] * (_count_distribution(incoming) * add[:len(incoming) + 1]).sum(dim=-1)
+        return total + costs.fixed
 
     # -- search ------------------------------------------------------------------------------
     def supernet(self) -> nn.Module:
@@ -264,15 +274,6 @@ class NB201Space(SearchSpace):
     def choice_score(self, genotype: Genotype, probs: Dict[str, np.ndarray]) -> float:
         x = self.encode(genotype)
         return float(np.log(np.maximum(probs["cell"][np.arange(len(x)), x], 1e-12)).sum())
-
-    def edge_costs(self, lookup: Callable[[Piece], float]) -> Dict[str, np.ndarray]:
-        """cost[edge, op] summed over every cell; sums of edges are left to the fixed part."""
-        cost = np.zeros((len(NB201_EDGES), len(self.ops)))
-        for c, size in self.stages():
-            for o, op in enumerate(self.ops):
-                if op != "none":
-                    cost[:, o] += self._config["cells_per_stage"] * lookup(Piece(op, c, c, 1, size))
-        return {"cell": cost}
 
     def _fixed_builders(self) -> Dict[str, Callable[[Piece], nn.Module]]:
         def stem(p: Piece) -> nn.Module:

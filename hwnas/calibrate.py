@@ -1,0 +1,262 @@
+"""Fit a latency table to whole networks measured end to end, and say how well it predicts them.
+
+Pieces timed alone describe a network well on a quiet machine, but not exactly: a whole network
+runs some operations faster or slower than alone (fusions across pieces, per-node costs, caches
+shared by neighbours), by amounts that differ between operations and input sizes. Whole networks
+cost milliseconds to measure on a CPU, so the table measures many: uniformly random ones and
+search-like ones (cells dominated by a few operations, as cheap pooling- and skip-heavy searches
+produce), plus one network per operation. The model stays the table's: per-class scales of the
+measured piece latencies and an intercept, linear in the pieces and so differentiable in the
+architecture weights, with the class (op; op and stride; op and input size) chosen by
+cross-validated error. Its held-out error and this machine's re-measure noise are recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from hwnas.device import DeviceSpec
+from hwnas.genotype import genotype_from_dict, genotype_to_json
+from hwnas.lut import FEATURES, LatencyTable, piece_class
+from hwnas.machine_load import LoadMonitor
+from hwnas.onnx_utils import export_onnx
+from hwnas.profiler import Interleaved, model_runner, time_interleaved
+from hwnas.spaces import SearchSpace
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+FOLDS = 5
+RIDGE = 0.05  # pulls scales towards 1 (the table as measured), relative to the networks' latency
+
+
+# ---------------------------------------------------------------------------------------------
+# Which networks to measure
+
+
+def search_like_genotypes(space: SearchSpace, n: int, rng: np.random.Generator) -> List[Any]:
+    """Genotypes whose operations follow a random, peaked mixture (Dirichlet 0.3) per genotype.
+
+    Searches end in such networks: cells dominated by a few operations (pooling and skips under
+    tight budgets, convolutions without one), which uniform sampling almost never produces.
+    """
+    out = []
+    ops = space.op_variables()
+    for _ in range(n):
+        x = space.encode(space.sample(rng))
+        mixture = rng.dirichlet(np.full(len(space.ops), 0.3))
+        x[ops] = rng.choice(len(space.ops), size=len(ops), p=mixture)
+        out.append(space.decode(x))
+    return out
+
+
+def single_op_genotypes(space: SearchSpace, seed: int = 0) -> List[Any]:
+    """One genotype per operation, using it at every position (inputs of DARTS cells random)."""
+    rng = np.random.default_rng(seed)
+    lower, upper = space.bounds
+    genotypes = []
+    for op in range(len(space.ops)):
+        x = rng.integers(lower, upper + 1)
+        x[space.op_variables()] = op
+        genotypes.append(space.decode(x))
+    return genotypes
+
+
+def fitting_genotypes(space: SearchSpace, n: int, seed: int) -> List[Any]:
+    """``n`` networks: half uniformly random, half search-like, in a seeded shuffled order."""
+    rng = np.random.default_rng(seed)
+    genotypes = [space.sample(rng) for _ in range(n - n // 2)] + search_like_genotypes(space, n // 2, rng)
+    return [genotypes[i] for i in rng.permutation(len(genotypes))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring them
+
+
+def measure_genotypes(space: SearchSpace, genotypes: Sequence[Any], device: DeviceSpec, repeats: int = 40,
+                      rounds: int = 4, opset: int = 17, progress: Optional[Progress] = None) -> Interleaved:
+    """Export each genotype's network and time them all in interleaved rounds."""
+    shape = (device.batch_size, *space.input_shape)
+    runs = []
+    for i, g in enumerate(genotypes):
+        torch.manual_seed(i)
+        runs.append(model_runner(export_onnx(space.build(g).eval(), (torch.zeros(shape),), opset=opset), [shape], device))
+        if progress:
+            progress(i + 1, len(genotypes) + rounds, "exported")
+    return time_interleaved(runs, repeats=repeats, rounds=rounds,
+                            progress=(lambda r, n: progress(len(genotypes) + r, len(genotypes) + n, f"round {r}/{n}"))
+                            if progress else None)
+
+
+@dataclass
+class Validation:
+    """Predicted and measured latency (ms) of whole networks."""
+
+    predicted_ms: np.ndarray
+    measured_ms: np.ndarray
+    genotypes: List[str]
+
+    def metrics(self, predicted: Optional[np.ndarray] = None) -> Dict[str, float]:
+        return prediction_metrics(self.predicted_ms if predicted is None else predicted, self.measured_ms)
+
+    def subset(self, index: np.ndarray) -> "Validation":
+        return Validation(self.predicted_ms[index], self.measured_ms[index], [self.genotypes[i] for i in index])
+
+
+def prediction_metrics(predicted: np.ndarray, measured: np.ndarray) -> Dict[str, float]:
+    """MAPE, share within +-10%, mean signed error and Spearman rank correlation."""
+    from scipy.stats import spearmanr
+
+    err = (np.asarray(predicted) - measured) / measured
+    return {
+        "n": int(len(err)),
+        "mape_pct": float(100 * np.mean(np.abs(err))),
+        "within_10pct": float(np.mean(np.abs(err) <= 0.10)),
+        "bias_pct": float(100 * np.mean(err)),
+        "spearman": float(spearmanr(predicted, measured).statistic) if len(err) > 2 else float("nan"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The model: per-class scales of the measured pieces and an intercept
+
+
+def class_features(table: LatencyTable, x: np.ndarray, features: str) -> Tuple[List[str], np.ndarray]:
+    """Per-class sums of measured piece latencies of each encoded genotype, read from the space's
+    cost structure (the prediction is linear in the piece latencies, so one class at a time)."""
+    space = table.space
+    classes = sorted({piece_class(p, features) for p in space.all_pieces()})
+    columns = []
+    for cls in classes:
+        arrays = space.cost_arrays(lambda p, c=cls: table.raw_lookup(p) if piece_class(p, features) == c else 0.0)
+        columns.append(space.cost_many(x, arrays))
+    return classes, np.stack(columns, axis=1)
+
+
+def fit_scales(f: np.ndarray, y: np.ndarray, ridge: float = RIDGE) -> Tuple[np.ndarray, float]:
+    """Least squares y ~ intercept + f @ scales on relative errors, scales ridge-pulled towards 1."""
+    w = 1.0 / y  # relative, not absolute, errors: a 10% miss counts alike on fast and slow networks
+    k = f.shape[1]
+    design = np.hstack([f, np.ones((len(y), 1))]) * w[:, None]
+    lam = np.sqrt(ridge * len(y))
+    # the penalty acts on each scale's contribution, so classes of tiny pieces are not pinned
+    size = np.sqrt(np.mean((f * w[:, None]) ** 2, axis=0)) + 1e-12
+    penalty = np.hstack([lam * np.diag(size), np.zeros((k, 1))])
+    coef = np.linalg.lstsq(np.vstack([design, penalty]), np.concatenate([y * w, lam * size]), rcond=None)[0]
+    return coef[:k], float(coef[k])
+
+
+def _cv_mape(f: np.ndarray, y: np.ndarray, folds: int, seed: int) -> float:
+    order = np.random.default_rng(seed).permutation(len(y))
+    errs = np.empty(len(y))
+    for fold in np.array_split(order, folds):
+        train = np.setdiff1d(order, fold)
+        scales, intercept = fit_scales(f[train], y[train])
+        errs[fold] = (intercept + f[fold] @ scales - y[fold]) / y[fold]
+    return float(100 * np.mean(np.abs(errs)))
+
+
+def choose_and_fit(table: LatencyTable, x: np.ndarray, measured: np.ndarray, seed: int = 0
+                   ) -> Tuple[Optional[Dict[str, Any]], Dict[str, float]]:
+    """The calibration with the lowest cross-validated error (``None``: the raw sum is best).
+
+    Returns it and the cross-validated MAPE of each candidate (``raw``: no calibration).
+    """
+    overhead = float(table.meta.get("overhead_ms", 0.0))
+    y = measured - overhead
+    raw = table.space.cost_many(x, table.cost_arrays(calibrated=False)) - overhead
+    scores = {"raw": float(100 * np.mean(np.abs((raw - y) / measured)))}
+    fitted = {}
+    for features in FEATURES:
+        classes, f = class_features(table, x, features)
+        if len(y) >= 2 * FOLDS:
+            scores[features] = _cv_mape(f, y, FOLDS, seed)
+        fitted[features] = (classes, f)
+    best = min(scores, key=scores.get)
+    if best == "raw":
+        return None, scores
+    classes, f = fitted[best]
+    scales, intercept = fit_scales(f, y)
+    return {"features": best, "scale": {c: float(s) for c, s in zip(classes, scales)}, "intercept": intercept,
+            "ridge": RIDGE, "fitted_on": int(len(y))}, scores
+
+
+def calibrated_predictions(table: LatencyTable, calibration: Optional[Dict[str, Any]], x: np.ndarray) -> np.ndarray:
+    """Predictions of encoded genotypes under ``calibration`` (``None``: the raw sum)."""
+    saved = table.calibration
+    table.set_calibration(calibration)
+    try:
+        return table.predict_many(x)
+    finally:
+        table.set_calibration(saved)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole step: measure, fit on part, score on the rest, keep the fit on all
+
+
+def validate_and_calibrate(table: LatencyTable, path: Path, device: DeviceSpec, n: int = 100, seed: int = 0,
+                           repeats: int = 40, progress: Optional[Progress] = None) -> Dict[str, Any]:
+    """Measure ``n`` networks (and one per operation), fit the model, record how well it predicts.
+
+    Two thirds of the ``n`` networks (and the single-operation ones) choose and fit the model;
+    the other third is held out and scores it. The model kept is refitted on all networks. The
+    sidecar records the raw and calibrated held-out metrics, the cross-validated error of each
+    model, the re-measure noise of this machine, the load of other processes while measuring, and
+    every network's measurement.
+    """
+    if n < 3:
+        raise ValueError(f"validation needs at least 3 networks to fit and score a model, got {n}")
+    space = table.space
+    genotypes = fitting_genotypes(space, n, seed) + single_op_genotypes(space, seed)
+    monitor = LoadMonitor().start()
+    timed = measure_genotypes(space, genotypes, device, repeats=repeats, opset=table.meta.get("opset", 17),
+                              progress=progress)
+    load = monitor.stop()
+    measured = np.array([t.latency_ms for t in timed.timings])
+    x = np.stack([space.encode(g) for g in genotypes])
+    table.set_calibration(None)
+    raw_pred = table.predict_many(x)
+    held_out = np.arange(n - n // 3, n)
+    fit_on = np.setdiff1d(np.arange(len(genotypes)), held_out)
+    calibration, cv = choose_and_fit(table, x[fit_on], measured[fit_on], seed)
+    test = Validation(raw_pred, measured, [genotype_to_json(g) for g in genotypes]).subset(held_out)
+    noise = timed.remeasure_diff()[:n]
+    result: Dict[str, Any] = {
+        "seed": seed, "n": n, "statistic": "p10", "repeats": repeats,
+        "raw": Validation(raw_pred[:n], measured[:n], []).metrics(),
+        "raw_heldout": test.metrics(),
+        "calibrated_heldout": test.metrics(calibrated_predictions(table, calibration, x[held_out])),
+        "cv_mape_pct": cv,
+        "noise": {"remeasure_within_10pct": float(np.mean(noise <= 0.10)),
+                  "remeasure_median_pct": float(100 * np.median(noise)),
+                  "remeasure_max_pct": float(100 * np.max(noise))},
+        "load": load.to_dict() if load else None,
+    }
+    if calibration is not None:
+        calibration, _ = choose_and_fit(table, x, measured, seed)
+    result["calibrated"] = calibration is not None
+    if calibration is not None:
+        result["calibration"] = calibration
+    table.set_calibration(calibration)
+    result["networks"] = [{"genotype": genotype_to_json(g), "table_ms": float(p), "measured_ms": float(t.latency_ms),
+                           "median_ms": float(t.median_ms)}
+                          for g, p, t in zip(genotypes, raw_pred, timed.timings)]
+    table.meta["validation"] = result
+    table.save(path)
+    if load is not None and load.busy:
+        log.warning("while validating, %s: the measurements may be slow; validate again on a quiet machine",
+                    load.describe())
+    return result
+
+
+def genotypes_of(result: Dict[str, Any]) -> List[Any]:
+    """The genotypes a validation measured, in order."""
+    return [genotype_from_dict(json.loads(n["genotype"])) for n in result["networks"]]
