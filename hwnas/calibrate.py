@@ -6,14 +6,13 @@ shared by neighbours), by amounts that differ between operations and input sizes
 cost milliseconds to measure on a CPU, so the table measures many: uniformly random ones and
 search-like ones (cells dominated by a few operations, as cheap pooling- and skip-heavy searches
 produce), plus one network per operation. The model stays the table's: per-class scales of the
-measured piece latencies and an intercept, linear in the pieces and so differentiable in the
-architecture weights, with the class (op; op and stride; op and input size) chosen by
-cross-validated error. Its held-out error and this machine's re-measure noise are recorded.
+measured piece latencies, optionally a per-class cost per piece that runs, and an intercept:
+linear in the pieces and so differentiable in the architecture weights, with the class (op; op
+and stride; op and input size) and the offsets chosen by cross-validated error. Its held-out error and this machine's re-measure noise are recorded.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from hwnas.device import DeviceSpec
-from hwnas.genotype import genotype_from_dict, genotype_to_json
+from hwnas.genotype import genotype_to_json
 from hwnas.lut import FEATURES, LatencyTable, piece_class
 from hwnas.machine_load import LoadMonitor
 from hwnas.onnx_utils import export_onnx
@@ -128,38 +127,49 @@ def prediction_metrics(predicted: np.ndarray, measured: np.ndarray) -> Dict[str,
 # The model: per-class scales of the measured pieces and an intercept
 
 
-def class_features(table: LatencyTable, x: np.ndarray, features: str) -> Tuple[List[str], np.ndarray]:
-    """Per-class sums of measured piece latencies of each encoded genotype, read from the space's
-    cost structure (the prediction is linear in the piece latencies, so one class at a time)."""
+def class_features(table: LatencyTable, x: np.ndarray, features: str, offsets: bool = False
+                   ) -> Tuple[List[str], np.ndarray]:
+    """Per-class sums of measured piece latencies of each encoded genotype (and, with ``offsets``,
+    per-class counts of pieces that run), read from the space's cost structure: the prediction
+    is linear in what each piece costs, so one class at a time gives its column."""
     space = table.space
     classes = sorted({piece_class(p, features) for p in space.all_pieces()})
-    columns = []
-    for cls in classes:
-        arrays = space.cost_arrays(lambda p, c=cls: table.raw_lookup(p) if piece_class(p, features) == c else 0.0)
-        columns.append(space.cost_many(x, arrays))
-    return classes, np.stack(columns, axis=1)
+
+    def column(cls: str, count: bool) -> np.ndarray:
+        def lookup(p):
+            if piece_class(p, features) != cls:
+                return 0.0
+            raw = table.raw_lookup(p)
+            return float(raw > 0) if count else raw  # an identity runs nothing: no per-piece cost
+
+        return space.cost_many(x, space.cost_arrays(lookup))
+
+    names = classes + ([f"{c}#count" for c in classes] if offsets else [])
+    columns = [column(c, False) for c in classes] + ([column(c, True) for c in classes] if offsets else [])
+    return names, np.stack(columns, axis=1)
 
 
-def fit_scales(f: np.ndarray, y: np.ndarray, ridge: float = RIDGE) -> Tuple[np.ndarray, float]:
-    """Least squares y ~ intercept + f @ scales on relative errors, scales ridge-pulled towards 1."""
+def fit_model(f: np.ndarray, y: np.ndarray, prior: np.ndarray, ridge: float = RIDGE) -> Tuple[np.ndarray, float]:
+    """Least squares y ~ intercept + f @ coef on relative errors, each coefficient ridge-pulled
+    towards its ``prior`` (1 for a scale: the table as measured; 0 for a per-piece offset)."""
     w = 1.0 / y  # relative, not absolute, errors: a 10% miss counts alike on fast and slow networks
     k = f.shape[1]
     design = np.hstack([f, np.ones((len(y), 1))]) * w[:, None]
     lam = np.sqrt(ridge * len(y))
-    # the penalty acts on each scale's contribution, so classes of tiny pieces are not pinned
+    # the penalty acts on each column's contribution, so classes of tiny pieces are not pinned
     size = np.sqrt(np.mean((f * w[:, None]) ** 2, axis=0)) + 1e-12
     penalty = np.hstack([lam * np.diag(size), np.zeros((k, 1))])
-    coef = np.linalg.lstsq(np.vstack([design, penalty]), np.concatenate([y * w, lam * size]), rcond=None)[0]
+    coef = np.linalg.lstsq(np.vstack([design, penalty]), np.concatenate([y * w, lam * size * prior]), rcond=None)[0]
     return coef[:k], float(coef[k])
 
 
-def _cv_mape(f: np.ndarray, y: np.ndarray, folds: int, seed: int) -> float:
+def _cv_mape(f: np.ndarray, y: np.ndarray, prior: np.ndarray, folds: int, seed: int) -> float:
     order = np.random.default_rng(seed).permutation(len(y))
     errs = np.empty(len(y))
     for fold in np.array_split(order, folds):
         train = np.setdiff1d(order, fold)
-        scales, intercept = fit_scales(f[train], y[train])
-        errs[fold] = (intercept + f[fold] @ scales - y[fold]) / y[fold]
+        coef, intercept = fit_model(f[train], y[train], prior)
+        errs[fold] = (intercept + f[fold] @ coef - y[fold]) / y[fold]
     return float(100 * np.mean(np.abs(errs)))
 
 
@@ -167,7 +177,10 @@ def choose_and_fit(table: LatencyTable, x: np.ndarray, measured: np.ndarray, see
                    ) -> Tuple[Optional[Dict[str, Any]], Dict[str, float]]:
     """The calibration with the lowest cross-validated error (``None``: the raw sum is best).
 
-    Returns it and the cross-validated MAPE of each candidate (``raw``: no calibration).
+    Candidates: per-class scales by each of :data:`~hwnas.lut.FEATURES`, alone or with a
+    per-class offset per piece that runs (``+offset``: per-node costs that do not grow with the
+    piece's own latency). Returns the best and the cross-validated MAPE of each candidate
+    (``raw``: no calibration).
     """
     overhead = float(table.meta.get("overhead_ms", 0.0))
     y = measured - overhead
@@ -175,17 +188,23 @@ def choose_and_fit(table: LatencyTable, x: np.ndarray, measured: np.ndarray, see
     scores = {"raw": float(100 * np.mean(np.abs((raw - y) / measured)))}
     fitted = {}
     for features in FEATURES:
-        classes, f = class_features(table, x, features)
-        if len(y) >= 2 * FOLDS:
-            scores[features] = _cv_mape(f, y, FOLDS, seed)
-        fitted[features] = (classes, f)
+        for offsets in (False, True):
+            name = features + ("+offset" if offsets else "")
+            names, f = class_features(table, x, features, offsets)
+            prior = np.array([0.0 if n.endswith("#count") else 1.0 for n in names])
+            if len(y) >= 2 * FOLDS:
+                scores[name] = _cv_mape(f, y, prior, FOLDS, seed)
+            fitted[name] = (features, names, f, prior)
     best = min(scores, key=scores.get)
     if best == "raw":
         return None, scores
-    classes, f = fitted[best]
-    scales, intercept = fit_scales(f, y)
-    return {"features": best, "scale": {c: float(s) for c, s in zip(classes, scales)}, "intercept": intercept,
-            "ridge": RIDGE, "fitted_on": int(len(y))}, scores
+    features, names, f, prior = fitted[best]
+    coef, intercept = fit_model(f, y, prior)
+    values = dict(zip(names, coef.tolist()))
+    return {"features": features, "model": best,
+            "scale": {n: v for n, v in values.items() if not n.endswith("#count")},
+            "offset": {n[:-len("#count")]: v for n, v in values.items() if n.endswith("#count")},
+            "intercept": intercept, "ridge": RIDGE, "fitted_on": int(len(y))}, scores
 
 
 def calibrated_predictions(table: LatencyTable, calibration: Optional[Dict[str, Any]], x: np.ndarray) -> np.ndarray:
@@ -255,8 +274,3 @@ def validate_and_calibrate(table: LatencyTable, path: Path, device: DeviceSpec, 
         log.warning("while validating, %s: the measurements may be slow; validate again on a quiet machine",
                     load.describe())
     return result
-
-
-def genotypes_of(result: Dict[str, Any]) -> List[Any]:
-    """The genotypes a validation measured, in order."""
-    return [genotype_from_dict(json.loads(n["genotype"])) for n in result["networks"]]

@@ -37,7 +37,7 @@ def _print_validation(result: dict) -> None:
     print(line("calibrated, held-out", result["calibrated_heldout"]))
     cv = ", ".join(f"{k} {v:.1f}%" for k, v in result["cv_mape_pct"].items())
     print(f"  cross-validated MAPE by model: {cv}")
-    print("  the table now uses " + (f"the calibration by {result['calibration']['features']} (refitted on all "
+    print("  the table now uses " + (f"the calibration {result['calibration']['model']} (refitted on all "
                                      f"networks)" if result["calibrated"] else "the raw sum"))
     noise = result["noise"]
     print(f"  noise ceiling: the same networks measured twice agree within +-10% for "

@@ -126,14 +126,14 @@ def run_demo(out: str | Path = "runs/demo", device: str = "cpu", budget_fraction
         f"| measured latency (trained network, exported ONNX; {LATENCY_STATISTIC} of {measured.measured.repeats} runs) | "
         f"{measured.measured.latency_ms:.3f} ms ({'within' if within else 'over'} the budget; median "
         f"{measured.measured.median_ms:.3f} ms; table error {measured.error_pct:+.1f}%) |",
-        f"| measured at the end of the search | " + (
+        "| measured at the end of the search | " + (
             f"{result.measured.describe()} |" if result.measured else f"{result.measure_note} |"),
-        f"| table accuracy on held-out networks | " + (
+        "| table accuracy on held-out networks | " + (
             f"{held_out['n']} networks: MAPE {held_out['mape_pct']:.1f}%, {100 * held_out['within_10pct']:.0f}% "
             f"within +-10%, Spearman {held_out['spearman']:.3f} ({'calibrated' if validation.get('calibrated') else 'raw sum'}"
             f"; raw sum over all {raw.get('n')}: MAPE {raw.get('mape_pct', float('nan')):.1f}%) |"
             if held_out else "not validated |"),
-        f"| noise ceiling (the same networks measured twice) | " + (
+        "| noise ceiling (the same networks measured twice) | " + (
             f"{100 * noise['remeasure_within_10pct']:.0f}% agree within +-10% (median difference "
             f"{noise['remeasure_median_pct']:.1f}%) |" if noise else "not measured |"),
         f"| parameters | {params:,} |",

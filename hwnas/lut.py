@@ -94,19 +94,26 @@ class LatencyTable:
         self.set_calibration(self.meta.get("calibration"))
 
     def set_calibration(self, calibration: Optional[Dict[str, Any]]) -> None:
-        """Use (or, with ``None``, drop) a calibration: per-class scales and an intercept (ms).
+        """Use (or, with ``None``, drop) a calibration: per-class scales, offsets and an intercept (ms).
 
-        A calibrated table predicts ``intercept + overhead + sum(scale[class] * latency)``, the
-        class of a piece given by the calibration's ``features`` (see :func:`piece_class`).
+        A calibrated table predicts ``intercept + overhead + sum(scale[class] * latency +
+        offset[class])`` over the pieces that run, the class of a piece given by the
+        calibration's ``features`` (see :func:`piece_class`).
         """
         if calibration:
             self.meta["calibration"] = calibration
         else:
             self.meta.pop("calibration", None)
         scale = (calibration or {}).get("scale", {})
+        offset = (calibration or {}).get("offset", {})
         features = (calibration or {}).get("features", "op")
-        self._latency = {k: v * float(scale.get(piece_class(self._pieces[k], features), 1.0))
-                         for k, v in self._raw.items()}
+
+        def calibrated(key: str, raw: float) -> float:
+            cls = piece_class(self._pieces[key], features)
+            # an identity (raw 0) runs nothing and stays free
+            return raw * float(scale.get(cls, 1.0)) + (float(offset.get(cls, 0.0)) if raw > 0 else 0.0)
+
+        self._latency = {k: calibrated(k, v) for k, v in self._raw.items()}
         self._arrays: Dict[bool, CostArrays] = {}
 
     # -- lookups -----------------------------------------------------------------------------

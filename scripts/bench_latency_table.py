@@ -38,9 +38,9 @@ def main() -> None:
           f"{', GPU ' + host['gpu'] if host['gpu'] else ''}; device {device.id} ({device.provider}, "
           f"{device.intra_op_threads or 'all'} intra-op thread(s)); {args.n} networks per space, seed {args.seed}")
     print(f"{'space':<6} {'rows':>4} {'build s':>7} {'fit s':>6} | {'raw held-out':^22} | {'calibrated held-out':^22} | "
-          f"{'model':>9} | {'re-measure':>10} | {'predict/s':>9}")
+          f"{'model':>14} | {'re-measure':>10} | {'predict/s':>9}")
     print(f"{'':<6} {'':>4} {'':>7} {'':>6} | {'MAPE':>6} {'<=10%':>6} {'rho':>6}   | {'MAPE':>6} {'<=10%':>6} "
-          f"{'rho':>6}   | {'':>9} | {'<=10%':>10} |")
+          f"{'rho':>6}   | {'':>14} | {'<=10%':>10} |")
     options = {"input_size": 8, "in_channels": 1} if args.digits else {}
     with tempfile.TemporaryDirectory() as tables:
         for name in args.spaces:
@@ -58,10 +58,10 @@ def main() -> None:
             table.predict_many(x)
             rate = len(x) / (time.perf_counter() - started)
             raw, cal = result["raw_heldout"], result["calibrated_heldout"]
-            model = result["calibration"]["features"] if result["calibrated"] else "raw"
+            model = result["calibration"]["model"] if result["calibrated"] else "raw"
             print(f"{name:<6} {len(table.rows):>4} {built:>7.1f} {fitted:>6.0f} | {raw['mape_pct']:>5.1f}% "
                   f"{100 * raw['within_10pct']:>5.0f}% {raw['spearman']:>6.3f}   | {cal['mape_pct']:>5.1f}% "
-                  f"{100 * cal['within_10pct']:>5.0f}% {cal['spearman']:>6.3f}   | {model:>9} | "
+                  f"{100 * cal['within_10pct']:>5.0f}% {cal['spearman']:>6.3f}   | {model:>14} | "
                   f"{100 * result['noise']['remeasure_within_10pct']:>9.0f}% | {rate:>9.2e}", flush=True)
     print("held-out: the last third of the networks, never used to choose or fit the model; re-measure: share of "
           "networks whose two halves of interleaved runs agree within +-10%; statistic: 10th percentile")

@@ -1,10 +1,11 @@
 """What every search space offers, and the unit the latency table is keyed by.
 
 A space knows its searchable positions and their shapes, encodes genotypes as integer vectors
-(for pymoo), samples genotypes, builds the final network of a genotype, and lists the
-:class:`Piece` s that network is made of. :meth:`SearchSpace.pieces` is the one function that
-turns a genotype into latency-table keys: the table's prediction, the search's differentiable
-penalty and the Pareto stage all rest on it.
+(for pymoo), samples genotypes and builds the final network of a genotype. Its one cost
+structure, :meth:`SearchSpace.choice_pieces` with :meth:`SearchSpace.expected_cost`, says which
+:class:`Piece` s the final network runs for each architecture choice and how choices combine:
+the table's prediction of one genotype or of many, the search's differentiable penalty,
+parameters and FLOPs all read it.
 """
 
 from __future__ import annotations
@@ -278,11 +279,15 @@ class SearchSpace(ABC):
             cache[piece.key] = float(count_flops(module, shapes[0][1:])) if len(shapes) == 1 else 0.0
         return cache[piece.key]
 
+    def _cached_costs(self, name: str, lookup: Callable[[Piece], float]) -> CostArrays:
+        cache = self.__dict__.setdefault("_costs", {})
+        if name not in cache:
+            cache[name] = self.cost_arrays(lookup)
+        return cache[name]
+
     def params_costs(self) -> CostArrays:
         """Parameters of every choice (cached)."""
-        if "_params_costs" not in self.__dict__:
-            self.__dict__["_params_costs"] = self.cost_arrays(self.piece_params)
-        return self.__dict__["_params_costs"]
+        return self._cached_costs("params", self.piece_params)
 
     def params_many(self, x: np.ndarray) -> np.ndarray:
         """Parameter counts of the final networks of many encoded genotypes, without building them."""
@@ -291,9 +296,7 @@ class SearchSpace(ABC):
 
     def flops_many(self, x: np.ndarray) -> np.ndarray:
         """FLOPs (multiply-adds) of the final networks of many encoded genotypes, without building them."""
-        if "_flops_costs" not in self.__dict__:
-            self.__dict__["_flops_costs"] = self.cost_arrays(self.piece_flops)
-        return self.cost_many(x, self.__dict__["_flops_costs"])
+        return self.cost_many(x, self._cached_costs("flops", self.piece_flops))
 
     def op_variables(self) -> np.ndarray:
         """Indices of the variables that choose an operation (the others choose inputs)."""

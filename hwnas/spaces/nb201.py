@@ -33,17 +33,23 @@ class ResidualReduction(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
+def live_nodes(ops: Sequence[str]) -> List[bool]:
+    """Which nodes reach the cell output (node 3) through non-``none`` edges."""
+    live_node = [False] * NB201_NODES
+    live_node[-1] = True
+    for node in range(NB201_NODES - 2, 0, -1):
+        live_node[node] = any(live_node[to] and ops[e] != "none"
+                              for e, (to, src) in enumerate(NB201_EDGES) if src == node)
+    return live_node
+
+
 def live_edges(ops: Sequence[str]) -> List[bool]:
     """Which edges reach the cell output (node 3) through non-``none`` edges.
 
     An edge into a node whose value never reaches the output is dead: exporters drop it, so it
     neither changes the output nor costs time.
     """
-    live_node = [False] * NB201_NODES
-    live_node[-1] = True
-    for node in range(NB201_NODES - 2, 0, -1):
-        live_node[node] = any(live_node[to] and ops[e] != "none"
-                              for e, (to, src) in enumerate(NB201_EDGES) if src == node)
+    live_node = live_nodes(ops)
     return [live_node[to] and op != "none" for op, (to, _) in zip(ops, NB201_EDGES)]
 
 
@@ -207,13 +213,21 @@ class NB201Space(SearchSpace):
         ]
 
     def _cell_pieces(self, ops: Sequence[str], c: int, size: int) -> List[Piece]:
-        live = live_edges(ops)
+        live, live_node = live_edges(ops), live_nodes(ops)
         pieces = [Piece(op, c, c, 1, size) for op, alive in zip(ops, live) if alive]
         for to in range(1, NB201_NODES):
-            fan_in = sum(live[e] for e, (t, _) in enumerate(NB201_EDGES) if t == to)
-            if fan_in > 1:
-                pieces.append(Piece("add", c, c, 1, size, arity=fan_in))
+            if live_node[to]:
+                fan_in = sum(live[e] for e, (t, _) in enumerate(NB201_EDGES) if t == to)
+                pieces += self._node_pieces(fan_in, c, size)
         return pieces
+
+    @staticmethod
+    def _node_pieces(fan_in: int, c: int, size: int) -> List[Piece]:
+        """What a live node runs besides its edges: zeros when no input is live (``x * 0``, as in
+        :class:`NB201Cell`), a sum of 2 or 3 inputs."""
+        if fan_in == 0:
+            return [Piece("none", c, c, 1, size)]
+        return [Piece("add", c, c, 1, size, arity=fan_in)] if fan_in > 1 else []
 
     def pieces(self, genotype: Genotype) -> List[Piece]:
         self.check_genotype(genotype)
@@ -229,17 +243,18 @@ class NB201Space(SearchSpace):
         return {"cell": [per_op for _ in NB201_EDGES]}
 
     def extra_pieces(self) -> Dict[str, List[List[Piece]]]:
-        """``add``: the sum a node runs for each number of live inputs (0 to 3), over all cells."""
+        """``node``: what a live node runs for each number of live inputs (0 to 3), over all cells."""
         n = self._config["cells_per_stage"]
-        return {"add": [[] if k < 2 else [Piece("add", c, c, 1, size, arity=k) for c, size in self.stages()] * n
-                        for k in range(NB201_NODES)]}
+        return {"node": [[p for c, size in self.stages() for p in self._node_pieces(k, c, size)] * n
+                         for k in range(NB201_NODES)]}
 
     def expected_cost(self, weights: Dict[str, torch.Tensor], costs: TorchCosts, built: bool = False) -> torch.Tensor:
-        """Every non-``none`` edge is built; only live edges run, and a node sums its live inputs.
+        """Every non-``none`` edge is built; only live edges run, and a live node sums its live
+        inputs (or makes zeros when it has none).
 
         With edges independent, an edge is live with probability P(not none) x P(its target
-        node reaches the output), as in :func:`live_edges`; a node's sum costs by how many of
-        its inputs are live. For a genotype's weights every probability is 0 or 1: exact.
+        node reaches the output), as in :func:`live_edges`; a live node costs by how many of its
+        inputs are live. For a genotype's weights every probability is 0 or 1: exact.
         """
         if built:
             return linear_cost(weights, costs)
@@ -254,10 +269,10 @@ class NB201Space(SearchSpace):
         # (w * cost) over candidates is P(not none) x E[cost | not none]; times P(target live)
         edge_cost = (w * cost).sum(dim=-1)
         total = sum(edge_cost[..., i] * node_live[to] for i, (to, _) in enumerate(NB201_EDGES))
-        add = costs.extra["add"].to(w.dtype)
-        for to in range(2, NB201_NODES):  # given a live node, its inputs are live when not none
+        node = costs.extra["node"].to(w.dtype)
+        for to in range(1, NB201_NODES):  # given a live node, its inputs are live when not none
             incoming = [on[..., i] for i, (t, _) in enumerate(NB201_EDGES) if t == to]
-            total = total + node_live[to] * (_count_distribution(incoming) * add[:len(incoming) + 1]).sum(dim=-1)
+            total = total + node_live[to] * (_count_distribution(incoming) * node[:len(incoming) + 1]).sum(dim=-1)
         return total + costs.fixed
 
     # -- search ------------------------------------------------------------------------------
