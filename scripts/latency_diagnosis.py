@@ -163,14 +163,15 @@ def main() -> None:
     parser.add_argument("--drift", action="store_true", help="only the drift experiment (2 minutes per input size)")
     args = parser.parse_args()
     host = host_info()
+    networks = min(args.networks, 4) if args.drift else args.networks
     print(f"machine: {host['cpu']}, {host['cores']} cores, onnxruntime {host['onnxruntime']}; device cpu "
-          f"(1 thread); {args.networks} random DARTS networks, C=36, 20 cells; {args.rounds} interleaved rounds "
-          f"of {args.per_round} runs per graph")
+          f"(1 thread); {networks} random DARTS networks, C=36, 20 cells" + (
+              "" if args.drift else f"; {args.rounds} interleaved rounds of {args.per_round} runs per graph"))
     base = resolve_device("cpu")
     if args.drift:
         for cfg in ({"input_size": 32, "in_channels": 3}, {"input_size": 8, "in_channels": 1}):
             print(f"drift, input {cfg['input_size']}x{cfg['input_size']}x{cfg['in_channels']} (graph optimisation all):")
-            drift(make_space("darts", **cfg), base, min(args.networks, 4), 2.0, args.seed)
+            drift(make_space("darts", **cfg), base, networks, 2.0, args.seed)
         return
     for level in () if args.only_interference else ("all", "extended"):
         device = DeviceSpec.from_dict({**base.to_dict(), "graph_optimization": level, "name": f"cpu-{level}",

@@ -18,6 +18,7 @@ import torch
 
 from hwnas.device import DeviceSpec
 from hwnas.genotype import Genotype, genotype_to_json
+from hwnas.machine_load import sample_load
 from hwnas.onnx_utils import export_onnx
 from hwnas.profiler import LATENCY_STATISTIC, Timing, model_runner, time_interleaved
 from hwnas.search.repair import CostMany, repair_to_budget
@@ -26,6 +27,7 @@ from hwnas.spaces import SearchSpace
 log = logging.getLogger(__name__)
 
 MAX_CORRECTIONS = 4
+SETTLE_S = 1.0
 MARGIN = 0.01  # a corrected target sits this far under the ratio-corrected budget
 
 
@@ -77,7 +79,12 @@ def keep_measured_budget(space: SearchSpace, genotype: Genotype, predict_many: C
     ``predict_many``: the table's prediction of encoded genotypes; ``probs``: architecture
     probabilities that rank repairs; ``keep``: other budgets no repair may break.
     """
-    measure = measure or (lambda g: measure_genotype(space, g, device))
+    if measure is None:
+        # Let the machine settle after training (threads, clocks) and check nothing else keeps it busy.
+        load = sample_load(SETTLE_S)
+        if load is not None and load.busy:
+            log.warning("measuring the derived network while %s: the measurement may come out slow", load.describe())
+        measure = lambda g: measure_genotype(space, g, device)  # noqa: E731
     outcome = MeasuredBudget(genotype, budget_ms)
     target = budget_ms
     for correction in range(MAX_CORRECTIONS + 1):
