@@ -6,7 +6,9 @@ import argparse
 import importlib
 import json
 import logging
+import signal
 import sys
+import threading
 from typing import Any, Dict, Optional, Sequence
 
 log = logging.getLogger("hwnas")
@@ -144,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hwnas", description="Hardware-aware neural architecture search: profile a device, search under a "
         "latency budget, extract Pareto fronts, train and export.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details; show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -208,14 +210,42 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from hwnas.genotype import GenotypeError
     from hwnas.lut import MissingRowsError
 
+    on_main = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main else None  # a kill stops like Ctrl-C
     try:
         return int(args.func(args) or 0)
     except (CLIError, GenotypeError, DeviceUnavailableError, MissingRowsError, FileNotFoundError, ValueError) as exc:
+        if args.verbose:
+            raise
         print(f"hwnas {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hwnas {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a defect of hwnas, not the user's mistake: keep the details, say where
+        if args.verbose:
+            raise
+        path = _write_traceback(args.command)
+        print(f"hwnas {args.command}: unexpected error ({type(exc).__name__}: {exc}); this is a bug in hwnas. "
+              f"The traceback is in {path}; please report it with that file (or rerun with --verbose)",
+              file=sys.stderr)
+        return 1
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _write_traceback(command: str) -> str:
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix=f"hwnas-{command}-traceback-", suffix=".txt", delete=False) as f:
+        f.write(traceback.format_exc())
+    return f.name
 
 
 if __name__ == "__main__":

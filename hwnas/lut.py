@@ -68,14 +68,24 @@ def table_path(device_id: str, space: SearchSpace, tables_dir: Optional[str | Pa
     return default_tables_dir(tables_dir) / device_id / f"{config_slug(space)}.csv"
 
 
-def profile_command(device_id: str, space: SearchSpace) -> str:
-    """The command that (re)builds this table: quoted in error messages."""
+def profile_command(device: str, space: SearchSpace, tables_dir: Optional[str | Path] = None,
+                    force: bool = False) -> str:
+    """The command that (re)builds this table, as it can be pasted: quoted in error messages.
+
+    ``device`` is what the user named the device by (a name, ``cuda:N`` or a YAML path).
+    """
+    import shlex
+
     cfg = space.config()
     flags = {"init_channels": "--init-channels", "layers": "--layers", "cells_per_stage": "--layers",
              "input_size": "--input-size", "in_channels": "--in-channels", "num_classes": "--num-classes",
              "head_channels": "--head-channels", "variant": "--variant"}
     args = [f"{flags[k]} {v}" for k, v in cfg.items() if k in flags]
-    return f"hwnas profile --device {device_id} --space {cfg['space']} " + " ".join(args)
+    if tables_dir is not None:
+        args.append(f"--tables-dir {shlex.quote(str(tables_dir))}")
+    if force:
+        args.append("--force")
+    return f"hwnas profile --device {shlex.quote(str(device))} --space {cfg['space']} " + " ".join(args)
 
 
 @dataclass
@@ -87,7 +97,11 @@ class LatencyTable:
     rows: pd.DataFrame
     meta: Dict[str, Any] = field(default_factory=dict)
 
+    # how to rebuild this table, for error messages (set by :func:`load_table_for`)
+    rebuild: str = ""
+
     def __post_init__(self) -> None:
+        self.rebuild = self.rebuild or profile_command(self.device_id, self.space)
         self._raw = dict(zip(self.rows["key"], self.rows["latency_ms"].astype(float)))
         self._pieces = {row.key: Piece(row.op, int(row.c_in), int(row.c_out), int(row.stride), int(row.size),
                                        int(row.arity)) for row in self.rows.itertuples()}
@@ -138,7 +152,7 @@ class LatencyTable:
             shown = ", ".join(p.key for p in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise MissingRowsError(
                 f"the {self.device_id} table for {config_slug(self.space)} lacks {len(missing)} row(s): {shown}. "
-                f"Add them with: {profile_command(self.device_id, self.space)}")
+                f"Add them with: {self.rebuild}")
 
     def lookup(self, piece: Piece) -> float:
         """Latency (ms) of one piece, calibrated when the table has a calibration."""
@@ -200,15 +214,30 @@ class LatencyTable:
         meta_path = sidecar_path(path)
         if not path.is_file() or not meta_path.is_file():
             raise FileNotFoundError(f"latency table {path} (with its sidecar {meta_path.name}) not found")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format_version") != TABLE_FORMAT_VERSION:
-            raise ValueError(f"{meta_path} has table format {meta.get('format_version')!r}; this hwnas reads "
-                             f"{TABLE_FORMAT_VERSION}: re-profile the device")
-        rows = pd.read_csv(path)
-        lacking = [c for c in COLUMNS if c not in rows.columns]
-        if lacking:
-            raise ValueError(f"{path} lacks column(s) {lacking}; it is not an hwnas latency table")
-        return cls(meta["device_id"], space_from_config(meta["space"]), rows, meta)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptTableError(f"the table sidecar {meta_path} cannot be read ({exc}); re-profile the table "
+                                    f"with --force") from None
+        if not isinstance(meta, dict) or meta.get("format_version") != TABLE_FORMAT_VERSION:
+            version = meta.get("format_version") if isinstance(meta, dict) else None
+            raise CorruptTableError(f"{meta_path} has table format {version!r}; this hwnas reads "
+                                    f"{TABLE_FORMAT_VERSION}: re-profile the table with --force")
+        try:
+            space = space_from_config(meta["space"])
+            device_id = str(meta["device_id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptTableError(f"{meta_path} does not describe a space and device ({exc}); re-profile the "
+                                    f"table with --force") from None
+        hint = profile_command(device_id, space, path.parent.parent, force=True)
+        try:
+            rows = pd.read_csv(path)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise CorruptTableError(f"the latency table {path} cannot be read ({exc}); rebuild it with: {hint}") from None
+        problem = _check_rows(rows, space)
+        if problem:
+            raise CorruptTableError(f"the latency table {path} {problem}; it is not used. Rebuild it with: {hint}")
+        return cls(device_id, space, rows, meta, rebuild=hint)
 
 
 FEATURES = ("op", "op_stride", "op_size")
@@ -225,6 +254,34 @@ def piece_class(piece: Piece, features: str) -> str:
     raise ValueError(f"unknown calibration features {features!r}; one of {', '.join(FEATURES)}")
 
 
+class CorruptTableError(ValueError):
+    """A table file that cannot be trusted: never partly used."""
+
+
+def _check_rows(rows: pd.DataFrame, space: SearchSpace) -> Optional[str]:
+    """What is wrong with a table's rows (``None``: nothing): columns, values, keys."""
+    lacking = [c for c in COLUMNS if c not in rows.columns]
+    if lacking:
+        return f"lacks column(s) {', '.join(lacking)}"
+    numeric = ["c_in", "c_out", "stride", "size", "arity", "latency_ms"]
+    values = rows[numeric].apply(pd.to_numeric, errors="coerce")
+    bad = ~np.isfinite(values.to_numpy(dtype=float)).all(axis=1) | (values["latency_ms"] < 0).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        return (f"has {int(bad.sum())} row(s) with a missing, non-numeric, infinite or negative value (first: line "
+                f"{i + 2}, {rows['key'].iloc[i]!r}, latency_ms {rows['latency_ms'].iloc[i]!r})")
+    if rows["key"].duplicated().any():
+        return f"repeats the row {rows['key'][rows['key'].duplicated()].iloc[0]!r}"
+    for row in rows.itertuples():
+        piece = Piece(str(row.op), int(row.c_in), int(row.c_out), int(row.stride), int(row.size), int(row.arity))
+        if piece.key != row.key:
+            return f"has a row whose key {row.key!r} does not match its columns ({piece.key!r})"
+    unknown = set(rows["key"]) - {p.key for p in space.all_pieces()}
+    if unknown:
+        return f"has {len(unknown)} row(s) its space configuration never uses (e.g. {sorted(unknown)[0]!r})"
+    return None
+
+
 def sidecar_path(path: str | Path) -> Path:
     path = Path(path)
     return path.with_suffix(".json")
@@ -239,16 +296,20 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
     """The table of ``space``'s configuration on ``device``; a clear error if there is none, and a
     warning if it was profiled on another machine."""
     spec = device if isinstance(device, DeviceSpec) else resolve_device(device)
+    named = spec.id if isinstance(device, DeviceSpec) else str(device)  # as the user named it
     path = table_path(spec.id, space, tables_dir)
     if not path.is_file():
         raise FileNotFoundError(f"no latency table for {config_slug(space)} on device {spec.id} (looked for {path}). "
-                                f"Build it with: {profile_command(spec.id, space)}")
+                                f"Build it with: {profile_command(named, space, tables_dir)}")
     table = LatencyTable.load(path)
+    table.rebuild = profile_command(named, space, tables_dir)
     if require_complete and not table.meta.get("complete", False):
         raise ValueError(f"the table {path} is incomplete (profiling was interrupted); finish it with: "
-                         f"{profile_command(spec.id, space)}")
+                         f"{table.rebuild}")
+    if require_complete:
+        table.require(space.all_pieces())  # a table that claims to be complete but lacks rows is not used
     if warn_other_host and not table.profiled_here():
         log.warning("the table %s was profiled on another machine (%s): its latencies describe that one; for "
-                    "this machine, profile into another folder: %s --tables-dir DIR", path,
-                    table.meta.get("host", {}).get("cpu"), profile_command(spec.id, space))
+                    "this machine, profile into another folder: %s", path, table.meta.get("host", {}).get("cpu"),
+                    profile_command(named, space, "DIR"))
     return table

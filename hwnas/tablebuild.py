@@ -69,6 +69,10 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
         old = LatencyTable.load(path)
         if old.meta.get("device") != device.to_dict():
             raise ValueError(f"{path} was profiled with other device settings; re-run with --force to replace it")
+        if not old.profiled_here():  # rows of two machines would make a table of neither
+            raise ValueError(f"{path} was profiled on {old.meta.get('host', {}).get('cpu')!r}, not on this machine "
+                             f"({host_info()['cpu']!r}); re-run with --force to replace it, or profile into "
+                             f"another --tables-dir")
         done = {row["key"]: row for row in old.rows.to_dict("records")}
         meta = old.meta
     before = sample_load()

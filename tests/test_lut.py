@@ -6,7 +6,7 @@ import hwnas.calibrate as calibrate
 import hwnas.tablebuild as tablebuild
 from hwnas.device import DeviceUnavailableError, resolve_device
 from hwnas.genotype import NB201Genotype
-from hwnas.lut import LatencyTable, MissingRowsError, load_table_for, table_path
+from hwnas.lut import CorruptTableError, LatencyTable, MissingRowsError, load_table_for, table_path
 from hwnas.spaces import make_space
 
 TINY = dict(init_channels=4, layers=1, input_size=8)
@@ -156,3 +156,64 @@ def test_a_table_from_another_machine_warns_with_the_profile_command(tiny_table,
         loaded = load_table_for("cpu", space, tables_dir=tmp_path)
     assert not loaded.profiled_here()
     assert "Some Other CPU" in caplog.text and "hwnas profile --device cpu --space nb201" in caplog.text
+
+
+def _corrupt_copy(tiny_table, tmp_path, edit):
+    space, _, tables = tiny_table
+    src = table_path("cpu", space, tables)
+    dst = table_path("cpu", space, tmp_path)
+    dst.parent.mkdir(parents=True)
+    dst.with_suffix(".json").write_text(src.with_suffix(".json").read_text())
+    dst.write_text(edit(src.read_text()))
+    return space, dst
+
+
+@pytest.mark.parametrize("value", ["nan", "-5", "inf", "abc", ""])
+def test_a_corrupt_latency_is_refused_with_the_file_and_the_fix(tiny_table, tmp_path, value):
+    def edit(text):
+        lines = text.splitlines()
+        cells = lines[3].split(",")
+        cells[7] = value  # latency_ms
+        lines[3] = ",".join(cells)
+        return "\n".join(lines) + "\n"
+
+    space, path = _corrupt_copy(tiny_table, tmp_path, edit)
+    before = path.read_text()
+    with pytest.raises(CorruptTableError, match=rf"{path}.*line 4.*Rebuild it with: hwnas profile --device cpu "
+                                                r"--space nb201 .*--tables-dir .* --force"):
+        load_table_for("cpu", space, tables_dir=tmp_path)
+    assert path.read_text() == before  # nothing rewritten
+
+
+def test_a_table_cut_mid_row_is_refused_and_profile_does_not_resume_over_it(tiny_table, tmp_path):
+    def cut(text):  # five whole lines, then half of the sixth: its latency is gone
+        lines = text.splitlines()
+        return "\n".join(lines[:5] + [",".join(lines[5].split(",")[:6])]) + "\n"
+
+    space, path = _corrupt_copy(tiny_table, tmp_path, cut)
+    with pytest.raises(CorruptTableError, match="missing"):
+        load_table_for("cpu", space, tables_dir=tmp_path)
+    with pytest.raises(CorruptTableError, match="--force"):
+        tablebuild.build_table(space, resolve_device("cpu"), tables_dir=tmp_path, repeats=5)
+
+
+def test_a_table_that_claims_completeness_but_lacks_rows_is_refused(tiny_table, tmp_path):
+    space, path = _corrupt_copy(tiny_table, tmp_path, lambda text: "\n".join(text.splitlines()[:-3]) + "\n")
+    with pytest.raises(MissingRowsError, match=r"lacks 3 row\(s\).*--tables-dir"):
+        load_table_for("cpu", space, tables_dir=tmp_path)
+
+
+def test_a_row_whose_key_does_not_match_its_columns_is_refused(tiny_table, tmp_path):
+    space, path = _corrupt_copy(tiny_table, tmp_path, lambda text: text.replace("|c4-4|s1|8x8", "|c4-4|s1|9x9", 1))
+    with pytest.raises(CorruptTableError, match="does not match its columns"):
+        load_table_for("cpu", space, tables_dir=tmp_path)
+
+
+def test_profile_will_not_mix_rows_of_two_machines(tiny_table, tmp_path):
+    space, _, tables = tiny_table
+    other = LatencyTable.load(table_path("cpu", space, tables))
+    other.meta["host"] = {**other.meta["host"], "cpu": "Some Other CPU"}
+    other.meta["complete"] = False
+    other.save(table_path("cpu", space, tmp_path))
+    with pytest.raises(ValueError, match="profiled on 'Some Other CPU'.*--force"):
+        tablebuild.build_table(space, resolve_device("cpu"), tables_dir=tmp_path, repeats=5)

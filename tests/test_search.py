@@ -281,3 +281,42 @@ def test_param_budget_below_the_smallest_network_is_an_error():
     with pytest.raises(ValueError, match="below the smallest network of this space: [0-9,]+ parameters"):
         check_param_budget(space, SearchConfig(space="nb201", param_budget=10))
     check_param_budget(space, SearchConfig(space="nb201", param_budget=10**9))
+
+
+@pytest.mark.parametrize("train,val,classes,batch,match", [
+    (3, 3, 10, 64, "no step: the training split has 3 image"),
+    (1000, 10, 10, 64, r"validation \(architecture step\) split has 10 image"),
+    (1000, 1000, 1, 64, "1 class"),
+])
+def test_a_search_that_would_take_no_step_is_refused(train, val, classes, batch, match):
+    from hwnas.search.setup import check_steps
+
+    with pytest.raises(ValueError, match=match):
+        check_steps(train, val, classes, batch)
+    check_steps(1000, 1000, 10, 64)  # enough data: no error
+
+
+def test_search_cli_refuses_limit_3_in_one_line(tmp_path, capsys):
+    from hwnas.cli import main
+
+    assert main(["search", "--limit", "3", "--epochs", "1", "--runs-dir", str(tmp_path), "--name", "x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "would take no step" in err[0] and "--batch-size" in err[0]
+    assert not (tmp_path / "x" / "genotype.json").exists()
+
+
+def test_an_unexpected_error_is_one_line_with_the_traceback_saved(monkeypatch, capsys):
+    import hwnas.cli_search
+    from hwnas.cli import main
+
+    def broken(args):
+        raise RuntimeError("something inside hwnas broke")
+
+    monkeypatch.setattr(hwnas.cli_search, "cmd_search", broken)
+    assert main(["search"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "RuntimeError: something inside hwnas broke" in err[0] and "bug in hwnas" in err[0]
+    path = err[0].split("traceback is in ")[1].split(";")[0]
+    assert "Traceback" in open(path).read()
+    with pytest.raises(RuntimeError):  # --verbose shows the traceback itself
+        main(["--verbose", "search"])

@@ -56,6 +56,17 @@ def check_param_budget(final: SearchSpace, cfg: SearchConfig) -> None:
                          f"{low:,} parameters")
 
 
+def check_steps(train: int, val: int, classes: int, batch_size: int) -> None:
+    """Refuse a search that would take no step (it would derive a genotype from untrained weights)."""
+    if classes < 2:
+        raise ValueError(f"the data has {classes} class(es); a search needs at least 2 to learn anything")
+    smaller = min(train, val)
+    if smaller < batch_size:
+        which = "training" if train <= val else "validation (architecture step)"
+        raise ValueError(f"the search would take no step: the {which} split has {smaller} image(s), fewer than one "
+                         f"batch of {batch_size}; use a smaller --batch-size (at most {max(smaller, 1)}) or more data")
+
+
 def prepare(cfg: SearchConfig, run_dir: str | Path) -> Searcher:
     from hwnas.data import load_splits, make_loader
     from hwnas.lut import load_table_for
@@ -64,6 +75,7 @@ def prepare(cfg: SearchConfig, run_dir: str | Path) -> Searcher:
     splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, val_fraction=cfg.val_fraction,
                          seed=cfg.seed, limit=cfg.limit, image_size=cfg.image_size)
     info = splits.info
+    check_steps(len(splits.train), len(splits.val), info.num_classes, cfg.batch_size)
     proxy, final = spaces_for(cfg, info.input_size, info.in_channels, info.num_classes)
     check_param_budget(final, cfg)
     table = None
