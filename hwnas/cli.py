@@ -134,7 +134,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     report = run_demo(args.out, device=args.device, budget_fraction=args.budget_fraction,
                       search_epochs=args.search_epochs, train_epochs=args.train_epochs,
-                      pareto_evaluations=args.pareto_evaluations, seed=args.seed, say=print)
+                      pareto_evaluations=args.pareto_evaluations, seed=args.seed, say=print, resume=args.resume)
     print(f"\nreport: {report}")
     return 0
 
@@ -190,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-epochs", type=int, default=15, help="training epochs (15)")
     p.add_argument("--pareto-evaluations", type=int, default=200, help="genotypes the Pareto stage evaluates (200)")
     p.add_argument("--seed", type=int, default=0, help="seed (0)")
+    p.add_argument("--resume", action="store_true", help="continue a demo stopped with Ctrl-C or SIGTERM from its "
+                   "files (the same options as the stopped run)")
     p.set_defaults(func=cmd_demo)
 
     for module in STAGE_COMMANDS:
@@ -203,22 +205,29 @@ STAGE_COMMANDS = ("hwnas.cli_profile", "hwnas.cli_search", "hwnas.cli_pareto", "
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # what was typed: commands that resume refuse flags that would change the run
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from hwnas.device import DeviceUnavailableError
     from hwnas.genotype import GenotypeError
+    from hwnas.interrupts import Interrupted
     from hwnas.lut import MissingRowsError
 
     on_main = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
     previous = signal.signal(signal.SIGTERM, _interrupt) if on_main else None  # a kill stops like Ctrl-C
     try:
         return int(args.func(args) or 0)
-    except (CLIError, GenotypeError, DeviceUnavailableError, MissingRowsError, FileNotFoundError, ValueError) as exc:
+    except (CLIError, GenotypeError, DeviceUnavailableError, MissingRowsError, FileNotFoundError, ValueError,
+            OSError) as exc:  # OSError: a full disk, a folder where a file should be, no permission
         if args.verbose:
             raise
         print(f"hwnas {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:  # stopped after saving: says how to continue
+        print(f"hwnas {args.command}: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print(f"hwnas {args.command}: interrupted", file=sys.stderr)
         return 130

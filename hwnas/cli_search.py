@@ -13,32 +13,23 @@ from hwnas.cli import add_data_options
 def cmd_search(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from hwnas.search.config import SearchConfig
     from hwnas.search.loop import Interrupted
     from hwnas.search.setup import load_run_config, prepare
-    from hwnas.units import parse_count, parse_latency_ms
 
     run_dir = Path(args.runs_dir) / args.name
+    asked = _config_from_args(args)
     if args.resume:
         cfg = load_run_config(run_dir)
+        changed = _changed_by_flags(asked, cfg, getattr(args, "argv", None) or [])
+        if changed:
+            raise ValueError(f"--resume continues {run_dir} with its recorded settings, but "
+                             f"{'; '.join(changed)}; drop those flags, or start a new --name")
         print(f"resuming {run_dir} with its recorded settings")
     else:
         if (run_dir / "checkpoint.pt").exists() and not args.overwrite:
             raise ValueError(f"{run_dir} already holds a search; continue it with --resume, or pass --overwrite "
                              f"or another --name")
-        budget = parse_latency_ms(args.latency_budget) if args.latency_budget else None
-        cfg = SearchConfig(
-            space=args.space, dataset=args.dataset, data_dir=args.data_dir, download=args.download, limit=args.limit,
-            image_size=args.image_size,
-            init_channels=args.init_channels, layers=args.layers, final_init_channels=args.final_init_channels,
-            final_layers=args.final_layers, relax=args.relax, optimizer=args.optimizer, epochs=args.epochs,
-            batch_size=args.batch_size, w_lr=args.w_lr, a_lr=args.a_lr, warmup_epochs=args.warmup_epochs,
-            device=args.device, tables_dir=args.tables_dir, latency_budget_ms=budget,
-            latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None),
-            latency_weight=args.latency_weight,
-            param_budget=parse_count(args.param_budget) if args.param_budget else None,
-            max_skip=None if args.max_skip < 0 else args.max_skip, seed=args.seed, torch_device=args.torch_device,
-            measure_budget=not args.no_measure)
+        cfg = asked
     searcher = prepare(cfg, run_dir)
     if searcher.latency_range:
         r = searcher.latency_range
@@ -79,6 +70,42 @@ def cmd_search(args: argparse.Namespace) -> int:
     if result.measure_note:
         print(f"the budget was {result.measure_note}")
     return 0
+
+
+def _config_from_args(args: argparse.Namespace):
+    from hwnas.search.config import SearchConfig
+    from hwnas.units import parse_count, parse_latency_ms
+
+    budget = parse_latency_ms(args.latency_budget) if args.latency_budget else None
+    return SearchConfig(
+        space=args.space, dataset=args.dataset, data_dir=args.data_dir, download=args.download, limit=args.limit,
+        image_size=args.image_size,
+        init_channels=args.init_channels, layers=args.layers, final_init_channels=args.final_init_channels,
+        final_layers=args.final_layers, relax=args.relax, optimizer=args.optimizer, epochs=args.epochs,
+        batch_size=args.batch_size, w_lr=args.w_lr, a_lr=args.a_lr, warmup_epochs=args.warmup_epochs,
+        device=args.device, tables_dir=args.tables_dir, latency_budget_ms=budget,
+        latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None),
+        latency_weight=args.latency_weight,
+        param_budget=parse_count(args.param_budget) if args.param_budget else None,
+        max_skip=None if args.max_skip < 0 else args.max_skip, seed=args.seed, torch_device=args.torch_device,
+        measure_budget=not args.no_measure)
+
+
+# Settings set by a flag of another name (the rest: --field-name).
+_FLAGS_OF = {"latency_budget_ms": ("--latency-budget",), "measure_budget": ("--no-measure",),
+             "latency_loss": ("--latency-loss", "--latency-budget", "--latency-weight")}
+
+
+def _changed_by_flags(asked, recorded, argv) -> list:
+    """'--flag X (run: Y)' for each setting a flag on the command line would change."""
+    given = {token.split("=", 1)[0] for token in argv if token.startswith("--")}
+    out = []
+    for field, value in asked.to_dict().items():
+        flags = _FLAGS_OF.get(field, ("--" + field.replace("_", "-"),))
+        shown = next((f for f in flags if f in given), None)
+        if shown and value != recorded.to_dict()[field]:
+            out.append(f"{shown} sets {field} to {value!r} (the run has {recorded.to_dict()[field]!r})")
+    return out
 
 
 def register(sub: Any) -> None:

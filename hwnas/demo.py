@@ -22,7 +22,21 @@ Say = Callable[[str], None]
 
 def run_demo(out: str | Path = "runs/demo", device: str = "cpu", budget_fraction: float = 0.15,
              search_epochs: int = 5, train_epochs: int = 15, pareto_evaluations: int = 200, seed: int = 0,
-             say: Say = log.info, tables_dir: Optional[str] = None) -> Path:
+             say: Say = log.info, tables_dir: Optional[str] = None, resume: bool = False) -> Path:
+    """Run the demo into ``out``; with ``resume``, continue a stopped demo's search and training
+    from their checkpoints (the table resumes by itself; the Pareto stage is rerun)."""
+    from hwnas.interrupts import Interrupted
+
+    try:
+        return _run_demo(out, device, budget_fraction, search_epochs, train_epochs, pareto_evaluations, seed, say,
+                         tables_dir, resume)
+    except Interrupted as exc:
+        raise Interrupted(f"the demo was stopped ({exc}); continue it with: hwnas demo --resume --out {out}"
+                          + (f" --device {device}" if device != "cpu" else "")) from None
+
+
+def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epochs: int, train_epochs: int,
+              pareto_evaluations: int, seed: int, say: Say, tables_dir: Optional[str], resume: bool) -> Path:
     import numpy as np
 
     from hwnas.counting import count_flops, count_params
@@ -69,7 +83,7 @@ def run_demo(out: str | Path = "runs/demo", device: str = "cpu", budget_fraction
     cfg = SearchConfig(space="darts", dataset="digits", epochs=search_epochs, device=device, tables_dir=tables_dir,
                        latency_budget_ms=budget, latency_loss="budget", seed=seed)
     searcher = prepare(cfg, out / "search")
-    result = searcher.run(on_epoch=lambda r: say(f"      search epoch {r['epoch']}/{search_epochs}: supernet val acc "
+    result = searcher.run(resume=resume and searcher.checkpoint_path.is_file(), on_epoch=lambda r: say(f"      search epoch {r['epoch']}/{search_epochs}: supernet val acc "
                                                   f"{r['val_acc']:.3f}, derived {r['derived_latency_ms']:.3f} ms"))
     genotype = result.genotype
     say(f"[2/5] searched genotype: {out / 'search' / 'genotype.json'} (table {result.latency_ms:.3f} ms"
@@ -96,7 +110,7 @@ def run_demo(out: str | Path = "runs/demo", device: str = "cpu", budget_fraction
     train_cfg = TrainConfig(dataset="digits", epochs=train_epochs, seed=seed)
     train_splits = load_splits("digits", val_fraction=train_cfg.val_fraction, seed=seed, augment=True)
     trainer = Trainer(final, genotype, train_cfg, train_splits, out / "train", make_loader)
-    trained = trainer.run(on_epoch=lambda r: say(f"      train epoch {r['epoch']}/{train_epochs}: val acc "
+    trained = trainer.run(resume=resume and (out / "train" / "last.pt").is_file(), on_epoch=lambda r: say(f"      train epoch {r['epoch']}/{train_epochs}: val acc "
                                                   f"{r['val_acc']:.3f}") if r["epoch"] % 5 == 0 else None)
     say(f"[4/5] trained from scratch for {train_epochs} epochs: test accuracy {trained.test_acc:.4f}")
     t = lap("train", t)

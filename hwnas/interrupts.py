@@ -8,6 +8,10 @@ import threading
 from typing import Any, Dict
 
 
+class Interrupted(Exception):
+    """A long run was stopped (Ctrl-C or SIGTERM) after saving what it needs to resume."""
+
+
 class StopRequests:
     def __init__(self) -> None:
         self.requested = False

@@ -21,7 +21,7 @@ from torch import nn
 
 from hwnas import __version__, fileio
 from hwnas.genotype import Genotype, genotype_to_dict
-from hwnas.interrupts import StopRequests
+from hwnas.interrupts import Interrupted, StopRequests
 from hwnas.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.spaces import SearchSpace
 
@@ -67,10 +67,6 @@ class TrainResult:
     best_val_acc: float
     metrics: pd.DataFrame
     run_dir: Path
-
-
-class Interrupted(Exception):
-    """Training stopped on Ctrl-C / SIGTERM after saving ``last.pt``."""
 
 
 @torch.no_grad()

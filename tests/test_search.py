@@ -320,3 +320,23 @@ def test_an_unexpected_error_is_one_line_with_the_traceback_saved(monkeypatch, c
     assert "Traceback" in open(path).read()
     with pytest.raises(RuntimeError):  # --verbose shows the traceback itself
         main(["--verbose", "search"])
+
+
+def test_search_resume_refuses_flags_that_change_the_run(tmp_path, capsys):
+    import json
+
+    from hwnas.cli import main
+
+    common = ["--runs-dir", str(tmp_path), "--name", "r", "--limit", "80", "--batch-size", "16"]
+    assert main(["search", "--epochs", "1", "--init-channels", "4", "--layers", "3", *common]) == 0
+    before = (tmp_path / "r" / "genotype.json").read_text()
+    capsys.readouterr()
+    code = main(["search", "--resume", "--space", "nb201", "--latency-budget", "1ms", "--epochs", "2", *common])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "--space sets space to 'nb201' (the run has 'darts')" in err[0] and "--epochs" in err[0]
+    assert "--latency-budget" in err[0]
+    assert (tmp_path / "r" / "genotype.json").read_text() == before
+    # the run's own settings, given again or left out, resume
+    assert main(["search", "--resume", "--epochs", "1", *common]) == 0
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["search"]["epochs"] == 1

@@ -29,7 +29,7 @@ from torch import nn
 from hwnas import __version__, fileio
 from hwnas.counting import count_params
 from hwnas.genotype import Genotype, genotype_to_json, save_genotype
-from hwnas.interrupts import StopRequests
+from hwnas.interrupts import Interrupted, StopRequests
 from hwnas.search.arch import Architecture, temperature
 from hwnas.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.search.config import SearchConfig
@@ -43,10 +43,6 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 2
 StepProgress = Callable[[Dict[str, float]], None]
-
-
-class Interrupted(Exception):
-    """The run was stopped (Ctrl-C or SIGTERM) after saving a checkpoint."""
 
 
 @dataclass
