@@ -38,7 +38,7 @@ def cmd_search(args: argparse.Namespace) -> int:
               f"{cfg.device} (table)")
     steps = len(searcher.train_set) // cfg.batch_size
     bar = tqdm(total=cfg.epochs * steps, initial=searcher.epoch * steps + searcher.step_in_epoch,
-               desc=f"search {cfg.space}", unit="step")
+               desc=f"search {cfg.space}", unit="step", delay=1.0)  # an early error prints no empty bar
 
     def progress(stats: dict) -> None:
         bar.set_postfix(epoch=stats["epoch"], loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.2f}",
@@ -55,10 +55,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         result = searcher.run(resume=args.resume, progress=progress, on_epoch=on_epoch)
     except Interrupted as exc:
-        bar.close()
         print(f"hwnas search: {exc}")
         return 130
-    bar.close()
+    finally:
+        bar.close()
     print(f"search done in {time.perf_counter() - started:.0f} s; genotype: {run_dir / 'genotype.json'}")
     if result.measured is not None:
         print(f"latency on {cfg.device}: {result.measured.describe()}")
@@ -76,7 +76,7 @@ def _config_from_args(args: argparse.Namespace):
     from hwnas.search.config import SearchConfig
     from hwnas.units import parse_count, parse_latency_ms
 
-    budget = parse_latency_ms(args.latency_budget) if args.latency_budget else None
+    budget = parse_latency_ms(args.latency_budget) if args.latency_budget is not None else None
     return SearchConfig(
         space=args.space, dataset=args.dataset, data_dir=args.data_dir, download=args.download, limit=args.limit,
         image_size=args.image_size,
@@ -86,7 +86,7 @@ def _config_from_args(args: argparse.Namespace):
         device=args.device, tables_dir=args.tables_dir, latency_budget_ms=budget,
         latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None),
         latency_weight=args.latency_weight,
-        param_budget=parse_count(args.param_budget) if args.param_budget else None,
+        param_budget=parse_count(args.param_budget) if args.param_budget is not None else None,
         max_skip=None if args.max_skip < 0 else args.max_skip, seed=args.seed, torch_device=args.torch_device,
         measure_budget=not args.no_measure)
 

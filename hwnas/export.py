@@ -44,7 +44,7 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} not found")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = fileio.load_torch(path, map_location="cpu")
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     if not any(k.startswith("aux_head.") for k in model.state_dict()):

@@ -61,3 +61,19 @@ def save_torch(path: PathLike, obj: Any) -> None:
 
     with atomic_open(path, "wb", encoding=None) as handle:
         torch.save(obj, handle)
+
+
+def load_torch(path: PathLike, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``; a file that is not a readable torch file is a
+    ValueError naming it (a missing file stays FileNotFoundError)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, EOFError, ...): all mean unreadable
+        raise ValueError(f"{path} is not a readable torch checkpoint ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'no details'}); it may be truncated or "
+                         f"another kind of file") from None

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hwnas import fileio
 from hwnas.spaces import SearchSpace
 
 
@@ -71,7 +72,7 @@ def load_search_supernet(run_dir, device: str = "cpu"):
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     proxy = space_from_config(config["proxy"])
-    ckpt = torch.load(run_dir / "checkpoint.pt", map_location=device, weights_only=True)
+    ckpt = fileio.load_torch(run_dir / "checkpoint.pt", map_location=device)
     net = proxy.supernet()
     net.load_state_dict(ckpt["supernet"])
     return proxy, net, SearchConfig.from_dict(config["search"])

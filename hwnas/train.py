@@ -111,7 +111,7 @@ class Trainer:
         path = self.run_dir / "last.pt"
         if not path.is_file():
             raise FileNotFoundError(f"nothing to resume: {path} does not exist")
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        state = fileio.load_torch(path, map_location=self.device)
         if state.get("format_version") != CHECKPOINT_VERSION:
             raise ValueError(f"{path} has checkpoint format {state.get('format_version')!r}, expected "
                              f"{CHECKPOINT_VERSION}")
@@ -168,7 +168,7 @@ class Trainer:
         except KeyboardInterrupt:
             raise Interrupted(f"stopped at once; {self.run_dir / 'last.pt'} holds the last finished epoch; "
                               f"continue with --resume") from None
-        best = torch.load(self.run_dir / "best.pt", map_location=self.device, weights_only=True)["model"]
+        best = fileio.load_torch(self.run_dir / "best.pt", map_location=self.device)["model"]
         self.model.load_state_dict(best)
         test = evaluate(self.model, self.make_loader(self.splits.test, 256, shuffle=False), self.device)
         fileio.write_json(self.run_dir / "result.json", {"test_acc": test["acc"], "test_loss": test["loss"],

@@ -16,8 +16,8 @@ def parse_latency_ms(text: str) -> float:
     if not match:
         raise ValueError(f"cannot read latency {text!r}: write a number with a unit, e.g. 10ms, 10 ms, 0.01s or 500us")
     value = float(match.group(1)) * _LATENCY_SCALE[match.group(2)]
-    if value <= 0:
-        raise ValueError(f"a latency budget must be positive, got {text!r}")
+    if not 0 < value < 1e9:  # also refuses 1e400ms, which floats read as infinity
+        raise ValueError(f"a latency budget must be a positive, finite number of ms, got {text!r}")
     return value
 
 
@@ -26,7 +26,7 @@ def parse_count(text: str) -> int:
     match = _COUNT.match(str(text))
     if not match:
         raise ValueError(f"cannot read count {text!r}: write a number with an optional k or M, e.g. 800k, 1.5M, 2500000")
-    value = int(round(float(match.group(1)) * _COUNT_SCALE[match.group(2).lower()]))
-    if value <= 0:
-        raise ValueError(f"a budget must be positive, got {text!r}")
-    return value
+    scaled = float(match.group(1)) * _COUNT_SCALE[match.group(2).lower()]
+    if not 1 <= scaled < 1e15:  # also refuses 1e99M and infinity
+        raise ValueError(f"a budget must be a positive count below 1e15, got {text!r}")
+    return int(round(scaled))

@@ -46,7 +46,7 @@ def test_count_budgets(text, n):
     assert parse_count(text) == n
 
 
-@pytest.mark.parametrize("bad", ["10", "fast", "10 mss", "-3ms", "0ms"])
+@pytest.mark.parametrize("bad", ["10", "fast", "10 mss", "-3ms", "0ms", "", "1e400ms", "inf ms"])
 def test_bad_latency_budget(bad):
     with pytest.raises(ValueError, match="latency"):
         parse_latency_ms(bad)
@@ -55,6 +55,23 @@ def test_bad_latency_budget(bad):
 def test_bad_count_budget():
     with pytest.raises(ValueError, match="800k"):
         parse_count("lots")
+    for bad in ("1e99M", "0", "0.1"):
+        with pytest.raises(ValueError, match="positive count below 1e15"):
+            parse_count(bad)
+
+
+def test_a_corrupt_search_checkpoint_is_one_line_on_resume(tmp_path, capsys):
+    from hwnas.cli import main
+
+    common = ["--runs-dir", str(tmp_path), "--name", "r", "--limit", "80", "--batch-size", "16", "--epochs", "1",
+              "--init-channels", "4", "--layers", "3"]
+    assert main(["search", *common]) == 0
+    ckpt = tmp_path / "r" / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # cut short, as by a full disk or a copy that stopped
+    capsys.readouterr()
+    assert main(["search", "--resume", *common]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{ckpt} is not a readable torch checkpoint" in err[0]
 
 
 def test_darts_derivation_on_hand_made_alpha():

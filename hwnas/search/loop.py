@@ -113,7 +113,7 @@ class Searcher:
     def load_checkpoint(self) -> None:
         if not self.checkpoint_path.is_file():
             raise FileNotFoundError(f"nothing to resume: {self.checkpoint_path} does not exist")
-        ckpt = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
+        ckpt = fileio.load_torch(self.checkpoint_path, map_location=self.device)
         if ckpt.get("format_version") != CHECKPOINT_VERSION:
             raise ValueError(f"{self.checkpoint_path} has checkpoint format {ckpt.get('format_version')!r}, "
                              f"this hwnas reads {CHECKPOINT_VERSION}")
