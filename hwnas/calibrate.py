@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 FOLDS = 5
+MIN_NETWORKS = 15
 RIDGE = 0.05  # pulls scales towards 1 (the table as measured), relative to the networks' latency
 
 
@@ -231,8 +232,10 @@ def validate_and_calibrate(table: LatencyTable, path: Path, device: DeviceSpec, 
     model, the re-measure noise of this machine, the load of other processes while measuring, and
     every network's measurement.
     """
-    if n < 3:
-        raise ValueError(f"validation needs at least 3 networks to fit and score a model, got {n}")
+    if n < MIN_NETWORKS:  # checked before anything is measured or rewritten
+        raise ValueError(f"validation needs at least {MIN_NETWORKS} networks (two thirds to choose and fit the model "
+                         f"by cross-validation, a third to score it), got {n}; 100 is a good choice. The table is "
+                         f"unchanged")
     space = table.space
     genotypes = fitting_genotypes(space, n, seed) + single_op_genotypes(space, seed)
     monitor = LoadMonitor().start()

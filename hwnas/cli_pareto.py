@@ -36,8 +36,12 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 
     names = args.objectives
     unknown = [n for n in names if n not in OBJECTIVES]
-    if unknown or len(names) < 2:
-        raise ValueError(f"--objectives takes two or more of {', '.join(OBJECTIVES)}; got {' '.join(names)}")
+    if unknown or len(names) < 2 or len(set(names)) < len(names):
+        raise ValueError(f"--objectives takes two or more different ones of {', '.join(OBJECTIVES)}; got "
+                         f"{' '.join(names)}")
+    if args.pop_size < 2 or args.evaluations < args.pop_size:
+        raise ValueError(f"--evaluations ({args.evaluations}) must be at least --pop-size ({args.pop_size}), and the "
+                         f"population at least 2: NSGA-II evaluates a whole first generation")
     genotypes = _searched_genotypes(args.runs)
     space_name = genotypes[0].space if genotypes else args.space
     if genotypes and args.space and args.space != space_name:

@@ -353,6 +353,16 @@ def _open_torchvision(key: str, root: Path, download: bool) -> tuple[Any, Any]:
         raise _missing(key, root, err) from err
 
 
+def _image_loader(path: str) -> Any:
+    """torchvision's image loader, with a file that cannot be decoded named in one clear error."""
+    from torchvision.datasets.folder import default_loader
+
+    try:
+        return default_loader(path)
+    except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise ValueError(f"cannot decode the image {path} ({exc}); remove or replace the file") from None
+
+
 def _open_folders(key: str, root: Path, seed: int) -> tuple[Any, Any, np.ndarray | None, np.ndarray | None]:
     """(train folder, test source, rest indices, test indices) for an ImageFolder layout; where
     there is no test folder the test split is carved out of train (indices into train)."""
@@ -360,12 +370,12 @@ def _open_folders(key: str, root: Path, seed: int) -> tuple[Any, Any, np.ndarray
 
     train_dir, test_dir = root / "train", root / "test"
     try:
-        train_ds = ImageFolder(str(train_dir))
+        train_ds = ImageFolder(str(train_dir), loader=_image_loader)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"cannot read {train_dir} ({err}): {key} expects {_LAYOUT}") from err
     if test_dir.is_dir():
         try:
-            test_ds = ImageFolder(str(test_dir))
+            test_ds = ImageFolder(str(test_dir), loader=_image_loader)
         except FileNotFoundError as err:
             raise FileNotFoundError(f"cannot read {test_dir} ({err}): {key} expects {_LAYOUT}") from err
         if test_ds.classes != train_ds.classes:

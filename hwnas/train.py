@@ -52,6 +52,14 @@ class TrainConfig:
     torch_device: str = "cpu"
     num_workers: int = 0
 
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be positive, got {self.lr!r}")
+
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
@@ -86,6 +94,7 @@ def evaluate(model: nn.Module, loader, device: torch.device) -> Dict[str, float]
 class Trainer:
     def __init__(self, space: SearchSpace, genotype: Genotype, cfg: TrainConfig, splits, run_dir: str | Path,
                  make_loader: Callable) -> None:
+        cfg.validate()
         self.space, self.genotype, self.cfg, self.splits = space, genotype, cfg, splits
         self.run_dir = Path(run_dir)
         self.make_loader = make_loader
@@ -204,6 +213,7 @@ def prepare_training(genotype: Genotype, cfg: TrainConfig, run_dir: str | Path, 
     from hwnas.data import load_splits, make_loader
     from hwnas.spaces import make_space
 
+    cfg.validate()  # before the data set is read
     splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, val_fraction=cfg.val_fraction,
                          seed=cfg.seed, augment=cfg.augment, cutout=cfg.cutout, limit=cfg.limit,
                          image_size=cfg.image_size)

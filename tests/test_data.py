@@ -325,3 +325,14 @@ def test_mnist_files_split_and_augment_train_only(tmp_path):
     assert sorted(int(s.test[i][1]) for i in range(20)) == sorted(list(range(10)) * 2)
     limited = load_splits("mnist", data_dir=str(tmp_path), limit=10)
     assert len(limited.train) == len(limited.val) == len(limited.test) == 10
+
+
+def test_an_undecodable_image_is_named_in_one_error(tmp_path):
+    _write_images(tmp_path / "train", {"a": 3, "b": 3}, 0)
+    bad = tmp_path / "train" / "a" / "001.png"
+    bad.write_bytes(b"not a png at all")
+    s = load_splits("imagefolder", data_dir=str(tmp_path), image_size=8, val_fraction=0.5)
+    with pytest.raises(ValueError, match=r"cannot decode the image .*001\.png.*remove or replace"):
+        for split in (s.train, s.val, s.test):
+            for i in range(len(split)):
+                split[i]

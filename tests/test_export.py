@@ -96,3 +96,21 @@ def test_cli_export_measure_beside_prediction(tmp_path, capsys):
                  "--num-classes", "10", "--measure", "--device", "cpu"]) == 0
     text = capsys.readouterr().out
     assert "measured on cpu" in text and "table predicts" in text
+
+
+def test_export_mistakes_are_one_line_and_write_nothing(tmp_path, capsys):
+    from hwnas.cli import main
+
+    garbage = tmp_path / "weights.pt"
+    garbage.write_text("these are not weights")
+    assert main(["export", "fbnet_a", "--input-size", "32", "--weights", str(garbage),
+                 "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{garbage} is not a readable torch checkpoint" in err[0]
+    assert not (tmp_path / "m.onnx").exists()
+    folder = tmp_path / "already-a-folder"
+    folder.mkdir()
+    assert main(["export", "fbnet_a", "--input-size", "32", "--out", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(folder) in err[0]
+    assert folder.is_dir() and not list(folder.iterdir())

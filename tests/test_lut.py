@@ -107,11 +107,11 @@ def test_too_few_repeats_is_refused_before_anything_is_written(tmp_path):
 
 def test_validation_reports_metrics(tiny_table, tmp_path):
     space, table, tables = tiny_table
-    result = calibrate.validate_and_calibrate(table, table_path("cpu", space, tables), resolve_device("cpu"), n=12,
+    result = calibrate.validate_and_calibrate(table, table_path("cpu", space, tables), resolve_device("cpu"), n=15,
                                               repeats=8)
     raw = result["raw"]
-    assert raw["n"] == 12 and 0 <= raw["within_10pct"] <= 1 and -1 <= raw["spearman"] <= 1
-    assert result["raw_heldout"]["n"] == 4 and "mape_pct" in result["calibrated_heldout"]
+    assert raw["n"] == 15 and 0 <= raw["within_10pct"] <= 1 and -1 <= raw["spearman"] <= 1
+    assert result["raw_heldout"]["n"] == 5 and "mape_pct" in result["calibrated_heldout"]
     # the model with the lowest cross-validated error is kept; "raw" means no calibration
     best = min(result["cv_mape_pct"], key=result["cv_mape_pct"].get)
     assert result["calibrated"] == (best != "raw") == ("calibration" in table.meta)
@@ -217,3 +217,30 @@ def test_profile_will_not_mix_rows_of_two_machines(tiny_table, tmp_path):
     other.save(table_path("cpu", space, tmp_path))
     with pytest.raises(ValueError, match="profiled on 'Some Other CPU'.*--force"):
         tablebuild.build_table(space, resolve_device("cpu"), tables_dir=tmp_path, repeats=5)
+
+
+@pytest.mark.parametrize("n", ["0", "1", "14"])
+def test_validate_with_too_few_networks_leaves_the_table_as_it_was(tiny_table, tmp_path, capsys, n):
+    from hwnas.cli import main
+
+    space, _, tables = tiny_table
+    path = table_path("cpu", space, tables)
+    before = (path.read_text(), path.with_suffix(".json").read_text())
+    code = main(["validate", "--space", "nb201", "--init-channels", "4", "--layers", "1", "--input-size", "8",
+                 "--tables-dir", str(tables), "-n", n])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "at least 15 networks" in err[0] and "unchanged" in err[0]
+    assert (path.read_text(), path.with_suffix(".json").read_text()) == before
+
+
+def test_the_printed_profile_command_names_the_device_and_folder_as_given(tmp_path):
+    from pathlib import Path
+
+    yaml = tmp_path / "my board.yaml"
+    text = (Path(__file__).resolve().parent.parent / "devices" / "cpu.yaml").read_text()
+    yaml.write_text(text.replace("id: cpu", "id: myboard").replace("name: cpu", "name: my-board"))
+    with pytest.raises(FileNotFoundError) as info:
+        load_table_for(str(yaml), make_space("nb201", **TINY), tables_dir=tmp_path / "t")
+    command = str(info.value).split("Build it with: ")[1]
+    assert command.startswith(f"hwnas profile --device '{yaml}' --space nb201")
+    assert command.endswith(f"--tables-dir {tmp_path / 't'}")

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from hwnas.cli import main
 from hwnas.genotype import NB201Genotype, PUBLISHED, genotype_from_dict, save_genotype
@@ -118,3 +119,15 @@ def test_cli_pareto_latency_and_flops_need_no_search_run(tmp_path, capsys):
     space = make_space("darts")
     x = np.stack([space.encode(genotype_from_dict(json.loads(g))) for g in front["genotype"]])
     np.testing.assert_allclose(front["flops"], space.flops_many(x))
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--objectives", "latency", "latency"], "two or more different"),
+    (["--objectives", "latency", "flops", "--evaluations", "0"], "must be at least --pop-size"),
+])
+def test_pareto_refuses_settings_that_cannot_run(tmp_path, capsys, extra, match):
+    from hwnas.cli import main
+
+    code = main(["pareto", "--space", "darts", "--out", str(tmp_path / "p"), *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and match in err[0]

@@ -210,6 +210,8 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
     for k in full.arch.alphas:
         assert torch.equal(full.arch.alphas[k], resumed.arch.alphas[k])
     assert list(result.metrics["val_loss"]) == pytest.approx(list(expected.metrics["val_loss"]))
+    # the interrupted epoch's training loss averages all its steps, before and after the resume
+    assert list(result.metrics["train_loss"]) == pytest.approx(list(expected.metrics["train_loss"]))
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
@@ -357,3 +359,27 @@ def test_search_resume_refuses_flags_that_change_the_run(tmp_path, capsys):
     # the run's own settings, given again or left out, resume
     assert main(["search", "--resume", "--epochs", "1", *common]) == 0
     assert json.loads((tmp_path / "r" / "config.json").read_text())["search"]["epochs"] == 1
+
+
+def test_a_missing_tables_dir_is_an_error_even_without_a_budget(tmp_path):
+    from hwnas.search.setup import prepare
+
+    with pytest.raises(FileNotFoundError, match="--tables-dir .* is not a folder"):
+        prepare(SearchConfig(tables_dir=str(tmp_path / "nowhere"), limit=100), tmp_path / "run")
+
+
+def test_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import hwnas.fileio as fileio
+    from hwnas.cli import main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fileio, "save_torch", full)
+    code = main(["search", "--runs-dir", str(tmp_path), "--name", "r", "--limit", "80", "--batch-size", "16",
+                 "--epochs", "1", "--init-channels", "4", "--layers", "3"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err  # the progress bar's lines, then one line of error
+    assert err.strip().splitlines()[-1] == "hwnas search: error: [Errno 28] No space left on device"

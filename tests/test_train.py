@@ -74,3 +74,12 @@ def test_cli_train_refuses_shape_options_the_data_decides(tmp_path, capsys):
 
     assert main(["train", "darts_v2", "--input-size", "32", "--runs-dir", str(tmp_path)]) == 2
     assert "the data set decides" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag,value", [("--batch-size", "0"), ("--epochs", "0")])
+def test_train_refuses_nothing_to_do_in_one_line(tmp_path, capsys, flag, value):
+    from hwnas.cli import main
+
+    code = main(["train", "darts_v2", "--runs-dir", str(tmp_path), "--name", "t", flag, value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"{flag} must be a positive integer" in err[0]

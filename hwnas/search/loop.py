@@ -93,6 +93,8 @@ class Searcher:
         self.metrics: List[Dict[str, Any]] = []
         self.stop = StopRequests()
         self.measure_note: Optional[str] = None
+        self.epoch_sums: Dict[str, float] = {"loss": 0.0, "acc": 0.0}  # of the epoch under way, for its metrics
+        self.epoch_steps = 0
 
     # -- checkpoints ---------------------------------------------------------------------------
     @property
@@ -107,6 +109,7 @@ class Searcher:
             "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
             "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
             "multipliers": [self.lat_multiplier, self.param_multiplier],
+            "epoch_sums": {**self.epoch_sums, "steps": self.epoch_steps},
             "metrics": self.metrics, "arch_probs": {k: p.detach().cpu() for k, p in self.arch.probs().items()},
         })
 
@@ -130,6 +133,9 @@ class Searcher:
         self.lat_multiplier, self.param_multiplier = ckpt["multipliers"]
         self.metrics = ckpt["metrics"]
         self._resume_rng = ckpt["rng"]
+        sums = dict(ckpt.get("epoch_sums") or {"loss": 0.0, "acc": 0.0, "steps": 0})
+        self.epoch_steps = int(sums.pop("steps"))
+        self.epoch_sums = sums
 
     # -- losses ----------------------------------------------------------------------------------
     def _tau(self) -> float:
@@ -362,8 +368,9 @@ class Searcher:
                 set_rng_state(resume_rng)
                 resume_rng = None
             started, last_save = time.perf_counter(), time.perf_counter()
-            sums = {"loss": 0.0, "acc": 0.0}
-            steps = 0
+            # the running sums of an epoch resumed mid-way continue from the checkpoint's
+            sums, steps = (self.epoch_sums, self.epoch_steps) if skip else ({"loss": 0.0, "acc": 0.0}, 0)
+            self.epoch_sums, self.epoch_steps = sums, steps
             for (xt, yt), (xv, yv) in batches:
                 xt, xv = (t.to(self.device, memory_format=torch.channels_last) for t in (xt, xv))
                 yt, yv = yt.to(self.device), yv.to(self.device)
@@ -375,6 +382,7 @@ class Searcher:
                 steps += 1
                 for k in sums:
                     sums[k] += stats[k]
+                self.epoch_steps = steps
                 if progress:
                     with torch.no_grad():
                         e_lat = float(self.latency.expected(self.arch.probs())) if self.latency else float("nan")
