@@ -8,7 +8,8 @@ search-like ones (cells dominated by a few operations, as cheap pooling- and ski
 produce), plus one network per operation. The model stays the table's: per-class scales of the
 measured piece latencies, optionally a per-class cost per piece that runs, and an intercept:
 linear in the pieces and so differentiable in the architecture weights, with the class (op; op
-and stride; op and input size) and the offsets chosen by cross-validated error. Its held-out error and this machine's re-measure noise are recorded.
+and stride; op and input size) and the offsets chosen by cross-validated error. Its held-out
+error and this machine's re-measure noise are recorded.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def measure_genotypes(space: SearchSpace, genotypes: Sequence[Any], device: Devi
     runs = []
     for i, g in enumerate(genotypes):
         torch.manual_seed(i)
-        runs.append(model_runner(export_onnx(space.build(g).eval(), (torch.zeros(shape),), opset=opset), [shape], device))
+        model = export_onnx(space.build(g).eval(), (torch.zeros(shape),), opset=opset)
+        runs.append(model_runner(model, [shape], device))
         if progress:
             progress(i + 1, len(genotypes) + rounds, "exported")
     return time_interleaved(runs, repeats=repeats, rounds=rounds,
@@ -125,7 +127,7 @@ def prediction_metrics(predicted: np.ndarray, measured: np.ndarray) -> Dict[str,
 
 
 # ---------------------------------------------------------------------------------------------
-# The model: per-class scales of the measured pieces and an intercept
+# The model: per-class scales (and offsets) of the measured pieces and an intercept
 
 
 def class_features(table: LatencyTable, x: np.ndarray, features: str, offsets: bool = False

@@ -83,8 +83,9 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     cfg = SearchConfig(space="darts", dataset="digits", epochs=search_epochs, device=device, tables_dir=tables_dir,
                        latency_budget_ms=budget, latency_loss="budget", seed=seed)
     searcher = prepare(cfg, out / "search")
-    result = searcher.run(resume=resume and searcher.checkpoint_path.is_file(), on_epoch=lambda r: say(f"      search epoch {r['epoch']}/{search_epochs}: supernet val acc "
-                                                  f"{r['val_acc']:.3f}, derived {r['derived_latency_ms']:.3f} ms"))
+    result = searcher.run(resume=resume and searcher.checkpoint_path.is_file(),
+                          on_epoch=lambda r: say(f"      search epoch {r['epoch']}/{search_epochs}: supernet val acc "
+                                                 f"{r['val_acc']:.3f}, derived {r['derived_latency_ms']:.3f} ms"))
     genotype = result.genotype
     say(f"[2/5] searched genotype: {out / 'search' / 'genotype.json'} (table {result.latency_ms:.3f} ms"
         f"{', repaired to fit' if result.repaired else ''}); "
@@ -110,8 +111,9 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     train_cfg = TrainConfig(dataset="digits", epochs=train_epochs, seed=seed)
     train_splits = load_splits("digits", val_fraction=train_cfg.val_fraction, seed=seed, augment=True)
     trainer = Trainer(final, genotype, train_cfg, train_splits, out / "train", make_loader)
-    trained = trainer.run(resume=resume and (out / "train" / "last.pt").is_file(), on_epoch=lambda r: say(f"      train epoch {r['epoch']}/{train_epochs}: val acc "
-                                                  f"{r['val_acc']:.3f}") if r["epoch"] % 5 == 0 else None)
+    trained = trainer.run(resume=resume and (out / "train" / "last.pt").is_file(),
+                          on_epoch=lambda r: say(f"      train epoch {r['epoch']}/{train_epochs}: val acc "
+                                                 f"{r['val_acc']:.3f}") if r["epoch"] % 5 == 0 else None)
     say(f"[4/5] trained from scratch for {train_epochs} epochs: test accuracy {trained.test_acc:.4f}")
     t = lap("train", t)
 
@@ -137,14 +139,16 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
         f"| latency budget | {budget} ms ({int(100 * budget_fraction)}% of the way from the cheapest network, "
         f"{low:.3f} ms, to the dearest, {high:.3f} ms) |",
         f"| predicted latency (table) | {result.latency_ms:.3f} ms{' (after repair)' if result.repaired else ''} |",
-        f"| measured latency (trained network, exported ONNX; {LATENCY_STATISTIC} of {measured.measured.repeats} runs) | "
+        f"| measured latency (trained network, exported ONNX; {LATENCY_STATISTIC} of "
+        f"{measured.measured.repeats} runs) | "
         f"{measured.measured.latency_ms:.3f} ms ({'within' if within else 'over'} the budget; median "
         f"{measured.measured.median_ms:.3f} ms; table error {measured.error_pct:+.1f}%) |",
         "| measured at the end of the search | " + (
             f"{result.measured.describe()} |" if result.measured else f"{result.measure_note} |"),
         "| table accuracy on held-out networks | " + (
             f"{held_out['n']} networks: MAPE {held_out['mape_pct']:.1f}%, {100 * held_out['within_10pct']:.0f}% "
-            f"within +-10%, Spearman {held_out['spearman']:.3f} ({'calibrated' if validation.get('calibrated') else 'raw sum'}"
+            f"within +-10%, Spearman {held_out['spearman']:.3f} "
+            f"({'calibrated' if validation.get('calibrated') else 'raw sum'}"
             f"; raw sum over all {raw.get('n')}: MAPE {raw.get('mape_pct', float('nan')):.1f}%) |"
             if held_out else "not validated |"),
         "| noise ceiling (the same networks measured twice) | " + (

@@ -73,7 +73,7 @@ def load_torch(path: PathLike, map_location: Any = "cpu") -> Any:
         raise FileNotFoundError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, EOFError, ...): all mean unreadable
+    except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, EOFError...): unreadable
         raise ValueError(f"{path} is not a readable torch checkpoint ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else 'no details'}); it may be truncated or "
                          f"another kind of file") from None

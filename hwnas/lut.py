@@ -233,7 +233,8 @@ class LatencyTable:
         try:
             rows = pd.read_csv(path)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise CorruptTableError(f"the latency table {path} cannot be read ({exc}); rebuild it with: {hint}") from None
+            raise CorruptTableError(f"the latency table {path} cannot be read ({exc}); rebuild it with: "
+                                    f"{hint}") from None
         problem = _check_rows(rows, space)
         if problem:
             raise CorruptTableError(f"the latency table {path} {problem}; it is not used. Rebuild it with: {hint}")

@@ -93,7 +93,8 @@ class CostArrays:
         def t(a: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(a, dtype=dtype, device=device)
 
-        return TorchCosts(self.fixed, {k: t(v) for k, v in self.choice.items()}, {k: t(v) for k, v in self.extra.items()})
+        return TorchCosts(self.fixed, {k: t(v) for k, v in self.choice.items()},
+                          {k: t(v) for k, v in self.extra.items()})
 
     def shifted(self, fixed: float) -> "CostArrays":
         """The same choice costs with ``fixed`` added to what every network pays (a per-run overhead)."""
