@@ -166,7 +166,7 @@ def fit_model(f: np.ndarray, y: np.ndarray, prior: np.ndarray, ridge: float = RI
     return coef[:k], float(coef[k])
 
 
-def _cv_mape(f: np.ndarray, y: np.ndarray, prior: np.ndarray, folds: int, seed: int) -> float:
+def _cv_mape(f: np.ndarray, prior: np.ndarray, y: np.ndarray, folds: int, seed: int) -> float:
     order = np.random.default_rng(seed).permutation(len(y))
     errs = np.empty(len(y))
     for fold in np.array_split(order, folds):
@@ -176,38 +176,45 @@ def _cv_mape(f: np.ndarray, y: np.ndarray, prior: np.ndarray, folds: int, seed: 
     return float(100 * np.mean(np.abs(errs)))
 
 
-def choose_and_fit(table: LatencyTable, x: np.ndarray, measured: np.ndarray, seed: int = 0
-                   ) -> Tuple[Optional[Dict[str, Any]], Dict[str, float]]:
-    """The calibration with the lowest cross-validated error (``None``: the raw sum is best).
+MODELS = tuple(f + o for f in FEATURES for o in ("", "+offset"))
 
-    Candidates: per-class scales by each of :data:`~hwnas.lut.FEATURES`, alone or with a
-    per-class offset per piece that runs (``+offset``: per-node costs that do not grow with the
-    piece's own latency). Returns the best and the cross-validated MAPE of each candidate
-    (``raw``: no calibration).
+
+def choose_and_fit(table: LatencyTable, x: np.ndarray, measured: np.ndarray, seed: int = 0,
+                   model: Optional[str] = None) -> Tuple[Optional[Dict[str, Any]], Dict[str, float]]:
+    """The calibration with the lowest cross-validated error (``None``: the raw sum is best), or,
+    given ``model``, that one fitted to these networks.
+
+    Candidates (:data:`MODELS`): per-class scales by each of :data:`~hwnas.lut.FEATURES`, alone
+    or with a per-class offset per piece that runs (``+offset``: per-node costs that do not grow
+    with the piece's own latency). Returns the calibration and the cross-validated MAPE of each
+    candidate scored (``raw``: no calibration).
     """
     overhead = float(table.meta.get("overhead_ms", 0.0))
     y = measured - overhead
-    raw = table.space.cost_many(x, table.cost_arrays(calibrated=False)) - overhead
-    scores = {"raw": float(100 * np.mean(np.abs((raw - y) / measured)))}
-    fitted = {}
-    for features in FEATURES:
-        for offsets in (False, True):
-            name = features + ("+offset" if offsets else "")
-            names, f = class_features(table, x, features, offsets)
-            prior = np.array([0.0 if n.endswith("#count") else 1.0 for n in names])
-            if len(y) >= 2 * FOLDS:
-                scores[name] = _cv_mape(f, y, prior, FOLDS, seed)
-            fitted[name] = (features, names, f, prior)
-    best = min(scores, key=scores.get)
-    if best == "raw":
+    scores: Dict[str, float] = {}
+    if model is None:
+        raw = table.space.cost_many(x, table.cost_arrays(calibrated=False)) - overhead
+        scores["raw"] = float(100 * np.mean(np.abs((raw - y) / measured)))
+        if len(y) >= 2 * FOLDS:
+            for name in MODELS:
+                scores[name] = _cv_mape(*_design(table, x, name)[1:], y=y, folds=FOLDS, seed=seed)
+        model = min(scores, key=scores.get)
+    if model == "raw":
         return None, scores
-    features, names, f, prior = fitted[best]
+    names, f, prior = _design(table, x, model)
     coef, intercept = fit_model(f, y, prior)
     values = dict(zip(names, coef.tolist()))
-    return {"features": features, "model": best,
+    return {"features": model.split("+")[0], "model": model,
             "scale": {n: v for n, v in values.items() if not n.endswith("#count")},
             "offset": {n[:-len("#count")]: v for n, v in values.items() if n.endswith("#count")},
             "intercept": intercept, "ridge": RIDGE, "fitted_on": int(len(y))}, scores
+
+
+def _design(table: LatencyTable, x: np.ndarray, model: str) -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """Column names, feature matrix and coefficient priors of one candidate model."""
+    features, _, offsets = model.partition("+")
+    names, f = class_features(table, x, features, bool(offsets))
+    return names, f, np.array([0.0 if n.endswith("#count") else 1.0 for n in names])
 
 
 def calibrated_predictions(table: LatencyTable, calibration: Optional[Dict[str, Any]], x: np.ndarray) -> np.ndarray:
@@ -264,8 +271,8 @@ def validate_and_calibrate(table: LatencyTable, path: Path, device: DeviceSpec, 
                   "remeasure_max_pct": float(100 * np.max(noise))},
         "load": load.to_dict() if load else None,
     }
-    if calibration is not None:
-        calibration, _ = choose_and_fit(table, x, measured, seed)
+    if calibration is not None:  # the model chosen on the fitting networks, refitted on all
+        calibration, _ = choose_and_fit(table, x, measured, seed, model=calibration["model"])
     result["calibrated"] = calibration is not None
     if calibration is not None:
         result["calibration"] = calibration
