@@ -270,7 +270,7 @@ def _check_rows(rows: pd.DataFrame, space: SearchSpace) -> Optional[str]:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         return (f"has {int(bad.sum())} row(s) with a missing, non-numeric, infinite or negative value (first: line "
-                f"{i + 2}, {rows['key'].iloc[i]!r}, latency_ms {rows['latency_ms'].iloc[i]!r})")
+                f"{i + 2}, {rows['key'].iloc[i]!r}, latency_ms {rows['latency_ms'].iloc[i]})")
     if rows["key"].duplicated().any():
         return f"repeats the row {rows['key'][rows['key'].duplicated()].iloc[0]!r}"
     for row in rows.itertuples():
