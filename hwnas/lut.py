@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 TABLE_FORMAT_VERSION = 1
 COLUMNS = ["key", "op", "c_in", "c_out", "stride", "size", "arity", "latency_ms", "median_ms", "p10_ms", "p90_ms",
            "repeats"]
-SHIPPED_TABLES = Path(__file__).resolve().parent.parent / "latency_tables"
+SHIPPED_TABLES = Path(__file__).resolve().parent / "latency_tables"  # package data: in the wheel too
 
 
 class MissingRowsError(KeyError):

@@ -237,7 +237,9 @@ def test_the_printed_profile_command_names_the_device_and_folder_as_given(tmp_pa
     from pathlib import Path
 
     yaml = tmp_path / "my board.yaml"
-    text = (Path(__file__).resolve().parent.parent / "devices" / "cpu.yaml").read_text()
+    from hwnas.device import DEVICES_DIR
+
+    text = (DEVICES_DIR / "cpu.yaml").read_text()
     yaml.write_text(text.replace("id: cpu", "id: myboard").replace("name: cpu", "name: my-board"))
     with pytest.raises(FileNotFoundError) as info:
         load_table_for(str(yaml), make_space("nb201", **TINY), tables_dir=tmp_path / "t")

@@ -1,0 +1,35 @@
+"""The wheel carries the shipped latency tables and device files, so a non-editable install works."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_wheel_ships_tables_and_devices_and_runs_info(tmp_path):
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "--disable-pip-version-check", "-w", str(tmp_path / "dist"), str(ROOT)],
+                           capture_output=True, text=True)
+    if build.returncode != 0:
+        pytest.fail(f"building the wheel failed: {build.stderr[-2000:]}")
+    wheel = next((tmp_path / "dist").glob("hwnas-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"hwnas/devices/cpu.yaml", "hwnas/latency_tables/cpu/darts-c36-l20-s32-in3-n10.csv",
+            "hwnas/latency_tables/cpu/darts-c36-l20-s32-in3-n10.json"} <= names
+    # installed alone into a fresh folder (its dependencies come from this environment), run
+    # from elsewhere, so that nothing of the source tree can stand in for the package data
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+                    "--target", str(site), str(wheel)], check=True, capture_output=True)
+    script = ("import sys, hwnas; from hwnas.cli import main; print(hwnas.__file__); "
+              "sys.exit(main(['info', 'darts_v2', '--device', 'cpu']))")
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(site)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].startswith(str(site))
+    assert "latency on cpu (table)" in out.stdout
