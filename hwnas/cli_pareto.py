@@ -27,7 +27,6 @@ def _searched_genotypes(run_dirs: List[str]):
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from hwnas import fileio
     from hwnas.genotype import genotype_to_json
     from hwnas.pareto import Objectives, run_nsga2, write_result
     from hwnas.plots import plot_run
@@ -108,12 +107,9 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     initial = [space.encode(g) for g in genotypes]
     result = run_nsga2(space, objectives, pop_size=args.pop_size, evaluations=args.evaluations, seed=args.seed,
                        initial=initial, progress=progress)
-    write_result(result, out_dir)
-    fileio.write_json(out_dir / "pareto.json", {
-        "format_version": 1, "space": space.name, "config": space.config(), "objectives": names, "device": device,
-        "benchmark": args.benchmark, "seed": args.seed, "pop_size": args.pop_size, "evaluations": args.evaluations,
-        "reference_point": result.reference_point.tolist(), "searched": [genotype_to_json(g) for g in genotypes],
-        "runs": args.runs})
+    write_result(result, out_dir, space, names, device=device, benchmark=args.benchmark, seed=args.seed,
+                 pop_size=args.pop_size, evaluations=args.evaluations,
+                 searched=[genotype_to_json(g) for g in genotypes], runs=args.runs)
     plots = plot_run(out_dir)
     print(f"\nPareto front ({len(result.front)} genotypes, {len(result.evaluated)} evaluated):")
     print(result.front[names].to_string(index=False, float_format=lambda v: f"{v:.4g}"))

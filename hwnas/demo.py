@@ -97,12 +97,9 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     front = run_nsga2(final, objectives, pop_size=40, evaluations=pareto_evaluations, seed=seed,
                       initial=[final.encode(genotype)])
     pareto_dir = out / "pareto"
-    write_result(front, pareto_dir)
-    fileio.write_json(pareto_dir / "pareto.json", {
-        "format_version": 1, "space": final.name, "config": final.config(), "objectives": objectives.names,
-        "device": table.device_id, "benchmark": None, "seed": seed, "pop_size": 40,
-        "evaluations": pareto_evaluations, "reference_point": front.reference_point.tolist(),
-        "searched": [genotype_to_json(genotype)], "runs": [str(out / "search")]})
+    write_result(front, pareto_dir, final, objectives.names, device=table.device_id, benchmark=None, seed=seed,
+                 pop_size=40, evaluations=pareto_evaluations, searched=[genotype_to_json(genotype)],
+                 runs=[str(out / "search")])
     plot_run(pareto_dir)
     say(f"[3/5] Pareto front: {len(front.front)} genotypes of {len(front.evaluated)} evaluated (one-shot error); "
         f"{pareto_dir / 'pareto.csv'}")

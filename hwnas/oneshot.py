@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas import fileio
 from hwnas.spaces import SearchSpace
 
 
@@ -67,12 +66,13 @@ def load_search_supernet(run_dir, device: str = "cpu"):
     from pathlib import Path
 
     from hwnas.search.config import SearchConfig
+    from hwnas.search.loop import read_checkpoint
     from hwnas.spaces import space_from_config
 
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     proxy = space_from_config(config["proxy"])
-    ckpt = fileio.load_torch(run_dir / "checkpoint.pt", map_location=device)
+    ckpt = read_checkpoint(run_dir / "checkpoint.pt", device)
     net = proxy.supernet()
     net.load_state_dict(ckpt["supernet"])
     return proxy, net, SearchConfig.from_dict(config["search"])

@@ -66,7 +66,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        unknown = sorted(set(d) - known)
+        if unknown:  # as SearchConfig: a setting this hwnas does not know is never dropped silently
+            raise ValueError(f"unknown training setting(s) {unknown}")
+        return cls(**d)
 
 
 @dataclass

@@ -234,8 +234,6 @@ def test_validate_with_too_few_networks_leaves_the_table_as_it_was(tiny_table, t
 
 
 def test_the_printed_profile_command_names_the_device_and_folder_as_given(tmp_path):
-    from pathlib import Path
-
     yaml = tmp_path / "my board.yaml"
     from hwnas.device import DEVICES_DIR
 

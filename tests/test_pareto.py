@@ -94,16 +94,13 @@ def test_benchmark_needs_nb201_space(tmp_path, capsys):
 
 
 def test_plots_are_written_and_non_empty_offline(tmp_path):
-    from hwnas.fileio import write_json
     from hwnas.pareto import write_result
     from hwnas.plots import plot_run
 
     objectives = toy_objectives()
     objectives.functions["params"] = SPACE.params_many
     result = run_nsga2(SPACE, objectives, pop_size=10, evaluations=40, seed=0)
-    write_result(result, tmp_path)
-    write_json(tmp_path / "pareto.json", {"space": "nb201", "objectives": objectives.names, "device": "cpu",
-                                          "searched": []})
+    write_result(result, tmp_path, SPACE, objectives.names, device="cpu", searched=[])
     written = plot_run(tmp_path)
     names = {p.name for p in written}
     assert {"hypervolume.png", "hypervolume.svg", "front_f1_vs_f2.png", "front_f2_vs_params.svg"} <= names
@@ -131,3 +128,14 @@ def test_pareto_refuses_settings_that_cannot_run(tmp_path, capsys, extra, match)
     code = main(["pareto", "--space", "darts", "--out", str(tmp_path / "p"), *extra])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and match in err[0]
+
+
+def test_one_shot_reads_only_search_checkpoints_of_this_format(tmp_path):
+    import torch
+
+    from hwnas.oneshot import load_search_supernet
+
+    (tmp_path / "config.json").write_text(json.dumps({"proxy": SPACE.config(), "search": {}}))
+    torch.save({"format_version": 1, "supernet": {}}, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="checkpoint format 1, this hwnas reads 2"):
+        load_search_supernet(tmp_path)

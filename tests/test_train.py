@@ -83,3 +83,11 @@ def test_train_refuses_nothing_to_do_in_one_line(tmp_path, capsys, flag, value):
     code = main(["train", "darts_v2", "--runs-dir", str(tmp_path), "--name", "t", flag, value])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and f"{flag} must be a positive integer" in err[0]
+
+
+def test_train_config_refuses_unknown_settings():
+    from hwnas.train import TrainConfig
+
+    assert TrainConfig.from_dict(TrainConfig(epochs=3).to_dict()) == TrainConfig(epochs=3)
+    with pytest.raises(ValueError, match=r"unknown training setting\(s\) \['epochz'\]"):
+        TrainConfig.from_dict({**TrainConfig().to_dict(), "epochz": 3})

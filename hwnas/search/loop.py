@@ -56,6 +56,16 @@ class SearchResult:
     measure_note: Optional[str] = None  # why it was not
 
 
+def read_checkpoint(path: Path, device: Any = "cpu") -> Dict[str, Any]:
+    """A search checkpoint, checked to be readable and of this hwnas's format."""
+    ckpt = fileio.load_torch(path, map_location=device)
+    version = ckpt.get("format_version") if isinstance(ckpt, dict) else None
+    if version != CHECKPOINT_VERSION:
+        raise ValueError(f"{path} has checkpoint format {version!r}, this hwnas reads {CHECKPOINT_VERSION}: "
+                         f"search again with this version")
+    return ckpt
+
+
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float((logits.argmax(dim=1) == y).float().mean())
 
@@ -116,10 +126,7 @@ class Searcher:
     def load_checkpoint(self) -> None:
         if not self.checkpoint_path.is_file():
             raise FileNotFoundError(f"nothing to resume: {self.checkpoint_path} does not exist")
-        ckpt = fileio.load_torch(self.checkpoint_path, map_location=self.device)
-        if ckpt.get("format_version") != CHECKPOINT_VERSION:
-            raise ValueError(f"{self.checkpoint_path} has checkpoint format {ckpt.get('format_version')!r}, "
-                             f"this hwnas reads {CHECKPOINT_VERSION}")
+        ckpt = read_checkpoint(self.checkpoint_path, self.device)
         if ckpt["config"] != self.cfg.to_dict():
             changed = sorted(k for k in ckpt["config"] if ckpt["config"][k] != self.cfg.to_dict().get(k))
             raise ValueError(f"--resume with different settings ({', '.join(changed)}); resume with the run's "
