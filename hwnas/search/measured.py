@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
+from hwnas.calibrate import measure_genotypes
 from hwnas.device import DeviceSpec
 from hwnas.genotype import Genotype, genotype_to_json
 from hwnas.machine_load import sample_load
-from hwnas.onnx_utils import export_onnx
-from hwnas.profiler import LATENCY_STATISTIC, Timing, model_runner, time_interleaved
+from hwnas.profiler import LATENCY_STATISTIC, Timing
 from hwnas.search.repair import CostMany, repair_to_budget
 from hwnas.spaces import SearchSpace
 
@@ -34,10 +33,7 @@ MARGIN = 0.01  # a corrected target sits this far under the ratio-corrected budg
 def measure_genotype(space: SearchSpace, genotype: Genotype, device: DeviceSpec, repeats: int = 100,
                      rounds: int = 4, opset: int = 17) -> Timing:
     """Latency of the genotype's exported final network on ``device`` (weights do not change it)."""
-    shape = (device.batch_size, *space.input_shape)
-    torch.manual_seed(0)
-    model = export_onnx(space.build(genotype).eval(), (torch.zeros(shape),), opset=opset)
-    return time_interleaved([model_runner(model, [shape], device)], repeats=repeats, rounds=rounds).timings[0]
+    return measure_genotypes(space, [genotype], device, repeats=repeats, rounds=rounds, opset=opset).timings[0]
 
 
 @dataclass

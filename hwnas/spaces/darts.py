@@ -326,6 +326,7 @@ class DartsSpace(SearchSpace):
         """
         none = DARTS_OPS.index("none")
         node_of = torch.tensor([node for node, _ in darts_edges()])
+        members = None  # edge -> node, built once per call
         total = None
         for name, w in weights.items():
             cost = costs.choice[name].to(w.dtype)
@@ -333,7 +334,8 @@ class DartsSpace(SearchSpace):
             mask[none] = 0.0
             ops = w * mask
             strength = ops.max(dim=-1).values
-            members = F.one_hot(node_of, DARTS_STEPS).to(w.dtype).to(w.device)  # edge -> node
+            if members is None:
+                members = F.one_hot(node_of, DARTS_STEPS).to(w.dtype).to(w.device)
             node_total = (strength @ members) @ members.T
             keep = (2 * strength / node_total.clamp_min(1e-12)).clamp(max=1.0)
             mass = ops.sum(dim=-1)
