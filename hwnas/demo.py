@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
-from hwnas import fileio
+from hwnas.core import fileio
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -25,7 +25,7 @@ def run_demo(out: str | Path = "runs/demo", device: str = "cpu", budget_fraction
              say: Say = log.info, tables_dir: Optional[str] = None, resume: bool = False) -> Path:
     """Run the demo into ``out``; with ``resume``, continue a stopped demo's search and training
     from their checkpoints (the table resumes by itself; the Pareto stage is rerun)."""
-    from hwnas.interrupts import Interrupted
+    from hwnas.runs import Interrupted
 
     try:
         return _run_demo(out, device, budget_fraction, search_epochs, train_epochs, pareto_evaluations, seed, say,
@@ -39,16 +39,16 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
               pareto_evaluations: int, seed: int, say: Say, tables_dir: Optional[str], resume: bool) -> Path:
     import numpy as np
 
-    from hwnas.counting import count_flops, count_params
-    from hwnas.data import load_splits, make_loader
-    from hwnas.export import export_network
-    from hwnas.genotype import genotype_to_json
-    from hwnas.lut import load_table_for, table_path
-    from hwnas.measure import measure_exported
-    from hwnas.oneshot import OneShotEvaluator
-    from hwnas.pareto import Objectives, run_nsga2, write_result
-    from hwnas.plots import plot_run
-    from hwnas.profiler import LATENCY_STATISTIC
+    from hwnas.core.counting import count_flops, count_params
+    from hwnas.core.data import load_splits, make_loader
+    from hwnas.export.exporter import export_network
+    from hwnas.core.genotype import genotype_to_json
+    from hwnas.table import load_table_for, table_path
+    from hwnas.export.measure import measure_exported
+    from hwnas.pareto.oneshot import OneShotEvaluator
+    from hwnas.pareto.nsga2 import Objectives, run_nsga2, write_result
+    from hwnas.pareto.plots import plot_run
+    from hwnas.profile.timing import LATENCY_STATISTIC
     from hwnas.search.config import SearchConfig
     from hwnas.search.setup import prepare, spaces_for
     from hwnas.train import TrainConfig, Trainer
@@ -167,10 +167,10 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
 
 def profile_here(space, device: str, tables_dir: str, seed: int, validate: int = 60):
     """Profile ``space`` on this machine into ``tables_dir`` (resuming), validated and calibrated."""
-    from hwnas.device import resolve_device
-    from hwnas.lut import table_path
-    from hwnas.calibrate import validate_and_calibrate
-    from hwnas.tablebuild import build_table
+    from hwnas.core.device import resolve_device
+    from hwnas.table import table_path
+    from hwnas.profile.calibrate import validate_and_calibrate
+    from hwnas.profile.build import build_table
 
     spec = resolve_device(device)
     table = build_table(space, spec, tables_dir=tables_dir)

@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas import __version__, fileio
-from hwnas.genotype import Genotype, genotype_to_dict
-from hwnas.interrupts import Interrupted, StopRequests
-from hwnas.seeding import rng_state, seed_everything, set_rng_state
+from hwnas import __version__
+from hwnas.core import fileio
+from hwnas.core.genotype import Genotype, genotype_to_dict
+from hwnas.runs import Interrupted, StopRequests
+from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ class Trainer:
 
 def prepare_training(genotype: Genotype, cfg: TrainConfig, run_dir: str | Path, **network: Any) -> Trainer:
     """Data and network for ``genotype``; the image shape and classes come from the data set."""
-    from hwnas.data import load_splits, make_loader
+    from hwnas.core.data import load_splits, make_loader
     from hwnas.spaces import make_space
 
     cfg.validate()  # before the data set is read

@@ -17,11 +17,11 @@ import time
 
 import numpy as np
 
-from hwnas.calibrate import validate_and_calibrate
-from hwnas.device import host_info, resolve_device
-from hwnas.lut import table_path
+from hwnas.profile.calibrate import validate_and_calibrate
+from hwnas.core.device import host_info, resolve_device
+from hwnas.table import table_path
 from hwnas.spaces import make_space
-from hwnas.tablebuild import build_table
+from hwnas.profile.build import build_table
 
 
 def main() -> None:

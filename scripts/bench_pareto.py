@@ -18,8 +18,8 @@ import platform
 
 import numpy as np
 
-from hwnas.nb201_bench import NB201Benchmark
-from hwnas.pareto import Objectives, hypervolume, non_dominated, run_nsga2
+from hwnas.pareto.nb201_bench import NB201Benchmark
+from hwnas.pareto.nsga2 import Objectives, hypervolume, non_dominated, run_nsga2
 from hwnas.spaces import make_space
 
 BUDGETS = (200, 500, 1000)

@@ -31,9 +31,9 @@ def run_one(space: str, relax: str, optimizer: str, batch: int, steps: int, thre
     import torch
     from torch.utils.data import TensorDataset
 
-    from hwnas.data import make_loader
+    from hwnas.core.data import make_loader
     from hwnas.search.config import SearchConfig
-    from hwnas.search.loop import Searcher
+    from hwnas.search.searcher import Searcher
     from hwnas.spaces import make_space
 
     torch.set_num_threads(threads)

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from check_latency_independent import plain_timing
-from hwnas.data import load_splits
-from hwnas.device import host_info
-from hwnas.lut import load_table_for
+from hwnas.core.data import load_splits
+from hwnas.core.device import host_info
+from hwnas.table import load_table_for
 from hwnas.search.config import SearchConfig
 from hwnas.search.setup import prepare, spaces_for
 

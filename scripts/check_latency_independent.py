@@ -20,8 +20,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from hwnas.device import host_info
-from hwnas.lut import load_table_for
+from hwnas.core.device import host_info
+from hwnas.table import load_table_for
 from hwnas.spaces import make_space
 
 

@@ -33,9 +33,9 @@ from typing import Callable, Dict, List
 import numpy as np
 import torch
 
-from hwnas.device import DeviceSpec, host_info, resolve_device
-from hwnas.onnx_utils import export_onnx, ort_session
-from hwnas.profiler import STATISTICS, bound_runner, overhead_graph, random_feeds
+from hwnas.core.device import DeviceSpec, host_info, resolve_device
+from hwnas.profile.onnx_runtime import export_onnx, ort_session
+from hwnas.profile.timing import STATISTICS, bound_runner, overhead_graph, random_feeds
 from hwnas.spaces import make_space
 
 FLUSH = np.ones(64 * 2 ** 20 // 8)  # larger than this machine's caches

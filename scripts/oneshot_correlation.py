@@ -23,8 +23,8 @@ import numpy as np
 def main() -> None:
     from scipy.stats import spearmanr
 
-    from hwnas.data import load_splits, make_loader
-    from hwnas.oneshot import OneShotEvaluator, load_search_supernet
+    from hwnas.core.data import load_splits, make_loader
+    from hwnas.pareto.oneshot import OneShotEvaluator, load_search_supernet
     from hwnas.search.config import SearchConfig
     from hwnas.search.setup import prepare, spaces_for
     from hwnas.train import TrainConfig, Trainer

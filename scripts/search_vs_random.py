@@ -29,14 +29,14 @@ def data_folder(data_dir: str | None) -> str | None:
     """A folder as it is; an archive extracted once into the repository's git-ignored .data/."""
     if data_dir is None or Path(data_dir).is_dir():
         return data_dir
-    from hwnas.data import extract_archive
+    from hwnas.core.data import extract_archive
 
     name = Path(data_dir).name.split(".")[0]
     return extract_archive(data_dir, str(Path(__file__).resolve().parents[1] / ".data" / name))
 
 
 def main() -> None:
-    from hwnas.data import load_splits, make_loader
+    from hwnas.core.data import load_splits, make_loader
     from hwnas.search.config import SearchConfig
     from hwnas.search.setup import prepare
     from hwnas.spaces import make_space

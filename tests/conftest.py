@@ -25,7 +25,7 @@ CIFAR_CACHE = REPO / ".data" / "cifar10-jpeg"  # git-ignored
 @pytest.fixture(scope="session")
 def cifar10_jpeg_dir(tmp_path_factory) -> Path:
     """The shared CIFAR-10 JPEG copy, extracted once into a cache."""
-    from hwnas.data import extract_archive
+    from hwnas.core.data import extract_archive
 
     if not CIFAR_ARCHIVE.is_file():
         pytest.skip(f"CIFAR-10 archive not found at {CIFAR_ARCHIVE}: set HWNAS_SHARED_DATA to the shared data folder")

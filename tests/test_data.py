@@ -1,4 +1,4 @@
-"""Tests for hwnas.data: splits, loaders, torchvision/ImageFolder handling, archive extraction."""
+"""Tests for hwnas.core.data: splits, loaders, torchvision/ImageFolder handling, archive extraction."""
 from __future__ import annotations
 
 import ast
@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from hwnas import data
-from hwnas.data import DATASETS, dataset_info, extract_archive, load_splits, make_loader
+from hwnas.core import data
+from hwnas.core.data import DATASETS, dataset_info, extract_archive, load_splits, make_loader
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HWNAS_SHARED_DATA", REPO.parent / "shared" / "data"))

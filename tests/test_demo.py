@@ -1,10 +1,10 @@
 """The demo stops cleanly and says how to continue; --resume continues from its files."""
 
-from hwnas.interrupts import Interrupted
+from hwnas.runs import Interrupted
 
 
 def test_a_stopped_demo_says_how_to_continue_and_resumes_its_search(tmp_path, monkeypatch, capsys):
-    import hwnas.search.loop as loop
+    import hwnas.search.searcher as loop
     from hwnas.cli import main
 
     calls = []

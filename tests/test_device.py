@@ -4,7 +4,7 @@ import onnxruntime as ort
 import pytest
 import yaml
 
-from hwnas.device import (BUILTIN, DEVICES_DIR, DeviceSpec, DeviceUnavailableError, host_info, load_device_yaml,
+from hwnas.core.device import (BUILTIN, DEVICES_DIR, DeviceSpec, DeviceUnavailableError, host_info, load_device_yaml,
                           resolve_device)
 
 

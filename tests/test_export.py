@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from hwnas.cli import main
-from hwnas.export import ExportMismatchError, export_network
-from hwnas.genotype import save_genotype
-from hwnas.spaces import SPACE_CLASSES, make_space
+from hwnas.export.exporter import ExportMismatchError, export_network
+from hwnas.core.genotype import save_genotype
+from hwnas.spaces import SPACES, make_space
 
 SMALL = {
     "darts": dict(init_channels=8, layers=5, input_size=16),
@@ -17,7 +17,7 @@ SMALL = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+@pytest.mark.parametrize("name", sorted(SPACES))
 @pytest.mark.parametrize("seed", [0, 1])
 def test_random_genotype_exports_with_ort_parity(name, seed, tmp_path):
     space = make_space(name, **SMALL[name])

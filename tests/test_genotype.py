@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from hwnas.genotype import (
+from hwnas.core.genotype import (
     PUBLISHED, DartsGenotype, FBNetGenotype, GenotypeError, NB201Genotype, genotype_from_dict, genotype_to_dict,
     load_genotype, save_genotype,
 )

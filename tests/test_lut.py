@@ -2,11 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import hwnas.calibrate as calibrate
-import hwnas.tablebuild as tablebuild
-from hwnas.device import DeviceUnavailableError, resolve_device
-from hwnas.genotype import NB201Genotype
-from hwnas.lut import CorruptTableError, LatencyTable, MissingRowsError, load_table_for, table_path
+import hwnas.profile.calibrate as calibrate
+import hwnas.profile.build as tablebuild
+from hwnas.core.device import DeviceUnavailableError, resolve_device
+from hwnas.core.genotype import NB201Genotype
+from hwnas.table import CorruptTableError, LatencyTable, MissingRowsError, load_table_for, table_path
 from hwnas.spaces import make_space
 
 TINY = dict(init_channels=4, layers=1, input_size=8)
@@ -152,7 +152,7 @@ def test_a_table_from_another_machine_warns_with_the_profile_command(tiny_table,
     other = LatencyTable.load(table_path("cpu", space, tables))
     other.meta["host"] = {**other.meta["host"], "cpu": "Some Other CPU"}
     other.save(table_path("cpu", space, tmp_path))
-    with caplog.at_level("WARNING", logger="hwnas.lut"):
+    with caplog.at_level("WARNING", logger="hwnas.table"):
         loaded = load_table_for("cpu", space, tables_dir=tmp_path)
     assert not loaded.profiled_here()
     assert "Some Other CPU" in caplog.text and "hwnas profile --device cpu --space nb201" in caplog.text
@@ -235,7 +235,7 @@ def test_validate_with_too_few_networks_leaves_the_table_as_it_was(tiny_table, t
 
 def test_the_printed_profile_command_names_the_device_and_folder_as_given(tmp_path):
     yaml = tmp_path / "my board.yaml"
-    from hwnas.device import DEVICES_DIR
+    from hwnas.core.device import DEVICES_DIR
 
     text = (DEVICES_DIR / "cpu.yaml").read_text()
     yaml.write_text(text.replace("id: cpu", "id: myboard").replace("name: cpu", "name: my-board"))

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from hwnas.device import resolve_device
-from hwnas.genotype import NB201Genotype
-from hwnas.profiler import Timing
+from hwnas.core.device import resolve_device
+from hwnas.core.genotype import NB201Genotype
+from hwnas.profile.timing import Timing
 from hwnas.search.measured import keep_measured_budget, measure_genotype
 from hwnas.spaces import make_space
 
@@ -69,7 +69,7 @@ def test_search_records_predicted_and_measured_latency(tmp_path):
     """A budgeted search on a table profiled here measures its network and writes both figures."""
     from hwnas.search.config import SearchConfig
     from hwnas.search.setup import prepare
-    from hwnas.tablebuild import build_table
+    from hwnas.profile.build import build_table
 
     tables = tmp_path / "tables"
     final = make_space("nb201", init_channels=16, layers=5, input_size=8, in_channels=1, num_classes=10)

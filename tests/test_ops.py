@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from hwnas.genotype import DARTS_OPS, FBNET_OPS, NB201_OPS
-from hwnas.ops import OPS, build_op
+from hwnas.core.genotype import DARTS_OPS, FBNET_OPS, NB201_OPS
+from hwnas.core.ops import OPS, build_op
 
 ALL_OPS = sorted(OPS)
 

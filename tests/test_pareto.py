@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from hwnas.cli import main
-from hwnas.genotype import NB201Genotype, PUBLISHED, genotype_from_dict, save_genotype
-from hwnas.pareto import Objectives, run_nsga2
+from hwnas.core.genotype import NB201Genotype, PUBLISHED, genotype_from_dict, save_genotype
+from hwnas.pareto.nsga2 import Objectives, run_nsga2
 from hwnas.spaces import make_space
 
 SPACE = make_space("nb201", init_channels=4, layers=1, input_size=8)
@@ -56,7 +56,7 @@ def test_constraints_exclude_infeasible_from_the_front():
 
 
 def test_nb201_table_objectives(nb201_csv):
-    from hwnas.nb201_bench import NB201Benchmark
+    from hwnas.pareto.nb201_bench import NB201Benchmark
 
     bench = NB201Benchmark(nb201_csv)
     df = pd.read_csv(nb201_csv).sample(20, random_state=0)
@@ -94,8 +94,8 @@ def test_benchmark_needs_nb201_space(tmp_path, capsys):
 
 
 def test_plots_are_written_and_non_empty_offline(tmp_path):
-    from hwnas.pareto import write_result
-    from hwnas.plots import plot_run
+    from hwnas.pareto.nsga2 import write_result
+    from hwnas.pareto.plots import plot_run
 
     objectives = toy_objectives()
     objectives.functions["params"] = SPACE.params_many
@@ -133,7 +133,7 @@ def test_pareto_refuses_settings_that_cannot_run(tmp_path, capsys, extra, match)
 def test_one_shot_reads_only_search_checkpoints_of_this_format(tmp_path):
     import torch
 
-    from hwnas.oneshot import load_search_supernet
+    from hwnas.pareto.oneshot import load_search_supernet
 
     (tmp_path / "config.json").write_text(json.dumps({"proxy": SPACE.config(), "search": {}}))
     torch.save({"format_version": 1, "supernet": {}}, tmp_path / "checkpoint.pt")

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from hwnas.device import resolve_device
-from hwnas.onnx_utils import check_onnx, export_onnx, ort_session
-from hwnas.profiler import Timing, measure_overhead, time_model, time_module, time_session
+from hwnas.core.device import resolve_device
+from hwnas.profile.onnx_runtime import check_onnx, export_onnx, ort_session
+from hwnas.profile.timing import Timing, measure_overhead, time_model, time_module, time_session
 
 CPU = resolve_device("cpu")
 
@@ -113,7 +113,7 @@ def test_time_model_seeded_feeds_and_wrong_shape_count():
 
 
 def test_interleaved_timing_gives_every_graph_its_runs_and_two_halves():
-    from hwnas.profiler import time_interleaved
+    from hwnas.profile.timing import time_interleaved
 
     calls = []
     runs = [lambda i=i: calls.append(i) for i in range(3)]
@@ -137,7 +137,7 @@ def test_load_monitor_sees_another_busy_process():
     import multiprocessing as mp
     import os
 
-    from hwnas.machine_load import sample_load
+    from hwnas.profile.machine_load import sample_load
 
     if not os.path.exists("/proc/stat"):
         pytest.skip("the load of other processes is read from /proc/stat (Linux)")

@@ -5,15 +5,15 @@ import torch.nn.functional as F
 from torch.func import functional_call
 from torch.utils.data import TensorDataset
 
-from hwnas.data import make_loader
-from hwnas.genotype import DARTS_OPS
+from hwnas.core.data import make_loader
+from hwnas.core.genotype import DARTS_OPS
 from hwnas.search.arch import Architecture
 from hwnas.search.config import SearchConfig
-from hwnas.search.loop import Interrupted, Searcher
+from hwnas.search.searcher import Interrupted, Searcher
 from hwnas.search.penalty import CostModel, params_model
 from hwnas.spaces import make_space
 from hwnas.spaces.darts import darts_edges
-from hwnas.units import parse_count, parse_latency_ms
+from hwnas.core.units import parse_count, parse_latency_ms
 
 TINY = {"darts": dict(init_channels=4, layers=3, input_size=8, in_channels=1),
         "nb201": dict(init_channels=4, layers=1, input_size=8, in_channels=1),
@@ -325,13 +325,13 @@ def test_search_cli_refuses_limit_3_in_one_line(tmp_path, capsys):
 
 
 def test_an_unexpected_error_is_one_line_with_the_traceback_saved(monkeypatch, capsys):
-    import hwnas.cli_search
+    import hwnas.cli.search
     from hwnas.cli import main
 
     def broken(args):
         raise RuntimeError("something inside hwnas broke")
 
-    monkeypatch.setattr(hwnas.cli_search, "cmd_search", broken)
+    monkeypatch.setattr(hwnas.cli.search, "cmd_search", broken)
     assert main(["search"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "RuntimeError: something inside hwnas broke" in err[0] and "bug in hwnas" in err[0]
@@ -371,7 +371,7 @@ def test_a_missing_tables_dir_is_an_error_even_without_a_budget(tmp_path):
 def test_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
     import errno
 
-    import hwnas.fileio as fileio
+    import hwnas.core.fileio as fileio
     from hwnas.cli import main
 
     def full(*args, **kwargs):

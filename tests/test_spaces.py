@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from hwnas.counting import count_params
-from hwnas.genotype import PUBLISHED, GenotypeError, NB201Genotype
-from hwnas.spaces import SPACE_CLASSES, make_space
+from hwnas.core.counting import count_params
+from hwnas.core.genotype import PUBLISHED, GenotypeError, NB201Genotype
+from hwnas.spaces import SPACES, make_space
 from hwnas.spaces.nb201 import live_edges
 
 # Small configurations keep the suite fast; defaults are checked where it matters.
@@ -22,7 +22,7 @@ def fake_lookup(piece):
     return (zlib.crc32(piece.key.encode()) % 1000) / 100.0
 
 
-@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+@pytest.mark.parametrize("name", sorted(SPACES))
 def test_encode_decode_round_trip_and_sampling(name):
     space = make_space(name, **SMALL[name])
     rng = np.random.default_rng(0)
@@ -39,7 +39,7 @@ def test_encode_decode_round_trip_and_sampling(name):
     assert space.sample(np.random.default_rng(1)) != space.sample(np.random.default_rng(2))
 
 
-@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+@pytest.mark.parametrize("name", sorted(SPACES))
 def test_bad_vectors_are_clear_errors(name):
     space = make_space(name, **SMALL[name])
     lower, upper = space.bounds
@@ -51,7 +51,7 @@ def test_bad_vectors_are_clear_errors(name):
         space.decode(too_big)
 
 
-@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+@pytest.mark.parametrize("name", sorted(SPACES))
 def test_child_network_forward_backward(name):
     space = make_space(name, **SMALL[name])
     g = space.sample(np.random.default_rng(3))
@@ -63,7 +63,7 @@ def test_child_network_forward_backward(name):
     out.sum().backward()
 
 
-@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+@pytest.mark.parametrize("name", sorted(SPACES))
 def test_vectorised_latency_equals_sum_over_pieces(name):
     space = make_space(name, **SMALL[name])
     rng = np.random.default_rng(0)
@@ -74,7 +74,7 @@ def test_vectorised_latency_equals_sum_over_pieces(name):
     np.testing.assert_allclose(fast, slow, rtol=1e-9)
 
 
-@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+@pytest.mark.parametrize("name", sorted(SPACES))
 def test_all_pieces_cover_every_genotype_and_build(name):
     space = make_space(name, **SMALL[name])
     every = set(space.all_pieces())
@@ -189,7 +189,7 @@ def test_nb201_dead_edges_do_not_change_output():
     assert torch.equal(cell(x), x)  # skip_connect 0->3 only
 
 
-@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+@pytest.mark.parametrize("name", sorted(SPACES))
 def test_latency_extremes_beat_random_genotypes(name):
     space = make_space(name, **SMALL[name])
     best, worst = space.latency_extremes(fake_lookup)
@@ -201,7 +201,7 @@ def test_latency_extremes_beat_random_genotypes(name):
     assert lo <= costs.min() and hi >= costs.max()
 
 
-@pytest.mark.parametrize("name", sorted(SPACE_CLASSES))
+@pytest.mark.parametrize("name", sorted(SPACES))
 def test_params_many_equals_built_networks(name):
     space = make_space(name, **SMALL[name])
     rng = np.random.default_rng(5)
@@ -212,7 +212,7 @@ def test_params_many_equals_built_networks(name):
 
 @pytest.mark.parametrize("name", ["darts", "nb201", "fbnet"])
 def test_params_and_flops_from_pieces_equal_the_whole_network(name):
-    from hwnas.counting import count_flops
+    from hwnas.core.counting import count_flops
 
     space = make_space(name, **SMALL[name])
     rng = np.random.default_rng(0)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hwnas.genotype import NB201Genotype
+from hwnas.core.genotype import NB201Genotype
 from hwnas.train import Interrupted, TrainConfig, prepare_training
 
 GENOTYPE = NB201Genotype("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|")
@@ -47,7 +47,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_auxiliary_head_and_drop_path_train(tmp_path):
-    from hwnas.genotype import PUBLISHED
+    from hwnas.core.genotype import PUBLISHED
 
     cfg = TrainConfig(epochs=1, batch_size=32, limit=64, drop_path=0.2)
     t = prepare_training(PUBLISHED["darts_v2"], cfg, tmp_path, init_channels=8, layers=3, auxiliary=True)
@@ -55,8 +55,8 @@ def test_auxiliary_head_and_drop_path_train(tmp_path):
 
 
 def test_weights_trained_with_the_auxiliary_head_load_into_the_deployed_network(tmp_path):
-    from hwnas.export import load_weights
-    from hwnas.genotype import PUBLISHED
+    from hwnas.export.exporter import load_weights
+    from hwnas.core.genotype import PUBLISHED
     from hwnas.spaces import make_space
 
     cfg = TrainConfig(epochs=1, batch_size=32, limit=64)

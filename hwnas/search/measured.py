@@ -15,11 +15,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from hwnas.calibrate import measure_genotypes
-from hwnas.device import DeviceSpec
-from hwnas.genotype import Genotype, genotype_to_json
-from hwnas.machine_load import sample_load
-from hwnas.profiler import LATENCY_STATISTIC, Timing
+from hwnas.profile.calibrate import measure_genotypes
+from hwnas.core.device import DeviceSpec
+from hwnas.core.genotype import Genotype, genotype_to_json
+from hwnas.profile.machine_load import sample_load
+from hwnas.profile.timing import LATENCY_STATISTIC, Timing
 from hwnas.search.repair import CostMany, repair_to_budget
 from hwnas.spaces import SearchSpace
 

@@ -35,7 +35,7 @@ class CostModel:
 
 
 def latency_model(final_space: SearchSpace, table) -> CostModel:
-    """E[LAT] in ms, from a :class:`~hwnas.lut.LatencyTable` of ``final_space``."""
+    """E[LAT] in ms, from a :class:`~hwnas.table.LatencyTable` of ``final_space``."""
     return CostModel(final_space, table.cost_arrays())
 
 

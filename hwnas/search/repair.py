@@ -11,7 +11,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from hwnas.genotype import Genotype
+from hwnas.core.genotype import Genotype
 from hwnas.spaces import SearchSpace
 
 CostMany = Callable[[np.ndarray], np.ndarray]  # encoded genotypes (rows) -> one cost each

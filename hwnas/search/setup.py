@@ -9,7 +9,7 @@ from typing import Dict
 import numpy as np
 
 from hwnas.search.config import SearchConfig
-from hwnas.search.loop import Searcher
+from hwnas.search.searcher import Searcher
 from hwnas.search.penalty import latency_model, params_model
 from hwnas.spaces import SearchSpace, make_space
 
@@ -68,8 +68,8 @@ def check_steps(train: int, val: int, classes: int, batch_size: int) -> None:
 
 
 def prepare(cfg: SearchConfig, run_dir: str | Path) -> Searcher:
-    from hwnas.data import load_splits, make_loader
-    from hwnas.lut import load_table_for
+    from hwnas.core.data import load_splits, make_loader
+    from hwnas.table import load_table_for
 
     cfg.validate()
     if cfg.tables_dir is not None and not Path(cfg.tables_dir).is_dir():

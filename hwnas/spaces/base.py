@@ -11,15 +11,16 @@ parameters and FLOPs all read it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from hwnas.genotype import Genotype, GenotypeError
-from hwnas.ops import build_op
+from hwnas.core.genotype import Genotype, GenotypeError
+from hwnas.core.ops import build_op
+from hwnas.spaces.options import check_options
 
 Shape = Tuple[int, ...]
 
@@ -124,24 +125,28 @@ def conv_out(size: int, stride: int) -> int:
     return (size + stride - 1) // stride
 
 
-def check_positive(**values: int) -> None:
-    """Clear errors for network options that must be positive integers."""
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-
-
 class SearchSpace(ABC):
     """A search space at one network configuration (channels, depth, input size, classes)."""
 
     name: ClassVar[str]
+    Config: ClassVar[type]  # the settings dataclass (see :mod:`hwnas.spaces.options`)
     ops: ClassVar[Tuple[str, ...]]  # operations a genotype can hold
     candidates: ClassVar[Tuple[str, ...]]  # columns of the architecture weights (supernet candidates)
 
     # -- configuration -----------------------------------------------------------------------
-    @abstractmethod
+    def __init__(self, **options: Any) -> None:
+        try:
+            self.settings = self.Config(**options)
+        except TypeError:  # an unknown option
+            unknown = sorted(set(options) - {f.name for f in fields(self.Config)})
+            raise ValueError(f"unknown option(s) {', '.join(unknown)} of the {self.name} space; its options: "
+                             f"{', '.join(f.name for f in fields(self.Config))}") from None
+        check_options(self.settings)
+        self._config = asdict(self.settings)
+
     def config(self) -> Dict[str, Any]:
         """Every option that shapes the final network (recorded with tables and runs)."""
+        return {"space": self.name, **asdict(self.settings)}
 
     @property
     def input_shape(self) -> Shape:
@@ -262,7 +267,7 @@ class SearchSpace(ABC):
 
     def piece_params(self, piece: Piece) -> float:
         """Parameter count of one piece (cached): the size counterpart of a latency lookup."""
-        from hwnas.counting import count_params
+        from hwnas.core.counting import count_params
 
         cache = self.__dict__.setdefault("_piece_params", {})
         if piece.key not in cache:
@@ -271,7 +276,7 @@ class SearchSpace(ABC):
 
     def piece_flops(self, piece: Piece) -> float:
         """Multiply-adds of one piece (cached), counted with fvcore like whole networks."""
-        from hwnas.counting import count_flops
+        from hwnas.core.counting import count_flops
 
         cache = self.__dict__.setdefault("_piece_flops", {})
         if piece.key not in cache:

@@ -12,15 +12,18 @@ is at least 4x4 (32x32 input keeps 3 of the 5 stride-2 positions; 8x8 keeps 1).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from hwnas.genotype import FBNET_OPS, FBNetGenotype, Genotype, GenotypeError
-from hwnas.ops import build_op, conv_bn_relu
-from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, check_positive, conv_out, linear_cost
+from hwnas.core.genotype import FBNET_OPS, FBNetGenotype, Genotype, GenotypeError
+from hwnas.core.ops import build_op, conv_bn_relu
+from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, conv_out, linear_cost
+from hwnas.spaces.options import option
+from hwnas.spaces.registry import register_space
 
 # (output channels, layers, stride of the first layer) per stage.
 STAGES: Tuple[Tuple[int, int, int], ...] = ((16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (112, 4, 1),
@@ -83,19 +86,28 @@ class FBNetSupernet(nn.Module):
         return self.head(x)
 
 
+@dataclass(frozen=True)
+class FBNetConfig:
+    """The FBNet network's settings; defaults are the paper's ImageNet network."""
+
+    input_size: int = option(224, "input height = width", slug="s")
+    in_channels: int = option(3, "input channels", slug="in")
+    num_classes: int = option(1000, "classes", slug="n")
+    head_channels: int = option(1504, "width of the last 1x1 conv", slug="h")
+
+
+@register_space
 class FBNetSpace(SearchSpace):
     """The FBNet space at one configuration; defaults are the paper's ImageNet network."""
 
     name = "fbnet"
+    Config = FBNetConfig
     ops = FBNET_OPS
     candidates = FBNET_OPS
 
-    def __init__(self, input_size: int = 224, in_channels: int = 3, num_classes: int = 1000,
-                 head_channels: int = 1504) -> None:
-        check_positive(input_size=input_size, in_channels=in_channels, num_classes=num_classes,
-                       head_channels=head_channels)
-        self._config = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes,
-                            head_channels=head_channels)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        input_size = self.settings.input_size
         # Stride-2 positions: the stem, then the first layer of each strided stage.
         strided = 1 + sum(1 for _, _, s in STAGES if s == 2)
         keep = min(strided, max(0, int(math.floor(math.log2(input_size / MIN_FINAL_SIZE)))))
@@ -112,9 +124,6 @@ class FBNetSpace(SearchSpace):
         self.final_size = size
         n = len(shapes)
         self._bounds = (np.zeros(n, dtype=np.int64), np.full(n, len(self.ops) - 1, dtype=np.int64))
-
-    def config(self) -> Dict[str, Any]:
-        return {"space": self.name, **self._config}
 
     def layer_shapes(self) -> List[LayerShape]:
         return list(self._shapes)

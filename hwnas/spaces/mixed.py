@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.ops import FactorizedReduce, build_op
+from hwnas.core.ops import FactorizedReduce, build_op
 
 
 def _split_leading_relu(op: nn.Module) -> tuple[nn.Module, bool]:

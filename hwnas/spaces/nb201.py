@@ -8,15 +8,18 @@ BN-ReLU, global pooling and a linear classifier. Parameter counts equal the benc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from hwnas.genotype import NB201_EDGES, NB201_NODES, NB201_OPS, Genotype, NB201Genotype
-from hwnas.ops import build_op, relu_conv_bn
-from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, check_positive, conv_out, linear_cost
+from hwnas.core.genotype import NB201_EDGES, NB201_NODES, NB201_OPS, Genotype, NB201Genotype
+from hwnas.core.ops import build_op, relu_conv_bn
+from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, conv_out, linear_cost
+from hwnas.spaces.options import option
+from hwnas.spaces.registry import register_space
 
 
 class ResidualReduction(nn.Module):
@@ -152,24 +155,30 @@ def _count_distribution(probs: List[torch.Tensor]) -> torch.Tensor:
     return dist
 
 
+@dataclass(frozen=True)
+class NB201Config:
+    """The NAS-Bench-201 network's settings; defaults are the benchmark's CIFAR-10 network."""
+
+    init_channels: int = option(16, "initial channels C", slug="c")
+    cells_per_stage: int = option(5, "cells per stage", flag="layers", slug="l")
+    input_size: int = option(32, "input height = width", slug="s")
+    in_channels: int = option(3, "input channels", slug="in")
+    num_classes: int = option(10, "classes", slug="n")
+
+
+@register_space
 class NB201Space(SearchSpace):
     """NAS-Bench-201 at one configuration; defaults are the benchmark's CIFAR-10 network."""
 
     name = "nb201"
+    Config = NB201Config
     ops = NB201_OPS
     candidates = NB201_OPS
 
-    def __init__(self, init_channels: int = 16, cells_per_stage: int = 5, input_size: int = 32,
-                 in_channels: int = 3, num_classes: int = 10) -> None:
-        check_positive(init_channels=init_channels, cells_per_stage=cells_per_stage, input_size=input_size,
-                       in_channels=in_channels, num_classes=num_classes)
-        self._config = dict(init_channels=init_channels, cells_per_stage=cells_per_stage, input_size=input_size,
-                            in_channels=in_channels, num_classes=num_classes)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         n = len(NB201_EDGES)
         self._bounds = (np.zeros(n, dtype=np.int64), np.full(n, len(self.ops) - 1, dtype=np.int64))
-
-    def config(self) -> Dict[str, Any]:
-        return {"space": self.name, **self._config}
 
     def stages(self) -> List[Tuple[int, int]]:
         """(channels, spatial size) of the cells of each stage."""

@@ -3,9 +3,9 @@
 Each piece is exported alone to ONNX and timed in ONNX Runtime with the device's settings
 (the same graph optimisation level as whole-model inference, so Conv+BN(+ReLU) fuse as they
 will run), in interleaved rounds with other pieces, and summarised by the quiet device's
-statistic (:data:`hwnas.profiler.LATENCY_STATISTIC`). The per-run overhead of an empty graph is
+statistic (:data:`hwnas.profile.timing.LATENCY_STATISTIC`). The per-run overhead of an empty graph is
 subtracted from each piece and counted once per network. Rows are saved as they are measured,
-so an interrupted run resumes where it stopped. :mod:`hwnas.calibrate` then fits the table to
+so an interrupted run resumes where it stopped. :mod:`hwnas.profile.calibrate` then fits the table to
 whole networks.
 """
 
@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from hwnas import __version__
-from hwnas.device import DeviceSpec, host_info
-from hwnas.lut import LatencyTable, rows_frame, table_path
-from hwnas.machine_load import LoadMonitor, sample_load
-from hwnas.onnx_utils import export_onnx
-from hwnas.profiler import Timing, measure_overhead, model_runner, time_interleaved
+from hwnas.core.device import DeviceSpec, host_info
+from hwnas.table import LatencyTable, rows_frame, table_path
+from hwnas.profile.machine_load import LoadMonitor, sample_load
+from hwnas.profile.onnx_runtime import export_onnx
+from hwnas.profile.timing import Timing, measure_overhead, model_runner, time_interleaved
 from hwnas.spaces import Piece, SearchSpace
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas.device import DeviceSpec
-from hwnas.onnx_utils import export_onnx, ort_session
+from hwnas.core.device import DeviceSpec
+from hwnas.profile.onnx_runtime import export_onnx, ort_session
 
 Shape = Tuple[int, ...]
 MAX_REPEAT_FACTOR = 10  # min_time_s may extend a measurement to at most this many times `repeats`

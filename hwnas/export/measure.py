@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from hwnas.device import DeviceSpec, resolve_device
-from hwnas.genotype import Genotype
-from hwnas.profiler import LATENCY_STATISTIC, Timing, model_runner, time_interleaved
+from hwnas.core.device import DeviceSpec, resolve_device
+from hwnas.core.genotype import Genotype
+from hwnas.profile.timing import LATENCY_STATISTIC, Timing, model_runner, time_interleaved
 from hwnas.spaces import SearchSpace
 
 
@@ -43,7 +43,7 @@ class Measurement:
 def measure_exported(onnx_path: str | Path, space: SearchSpace, genotype: Genotype, device: str | DeviceSpec,
                      tables_dir: Optional[str | Path] = None, warmup: int = 10, repeats: int = 100) -> Measurement:
     """Time the ONNX file with the device's settings; add the table's prediction when a table exists."""
-    from hwnas.lut import MissingRowsError, load_table_for
+    from hwnas.table import MissingRowsError, load_table_for
 
     spec = resolve_device(device)
     run = model_runner(Path(onnx_path).read_bytes(), [(spec.batch_size, *space.input_shape)], spec)

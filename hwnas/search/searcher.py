@@ -26,12 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas import __version__, fileio
-from hwnas.counting import count_params
-from hwnas.genotype import Genotype, genotype_to_json, save_genotype
-from hwnas.interrupts import Interrupted, StopRequests
+from hwnas import __version__
+from hwnas.core import fileio
+from hwnas.core.counting import count_params
+from hwnas.core.genotype import Genotype, genotype_to_json, save_genotype
+from hwnas.runs import Interrupted, StopRequests
 from hwnas.search.arch import Architecture, temperature
-from hwnas.seeding import rng_state, seed_everything, set_rng_state
+from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.search.config import SearchConfig
 from hwnas.search.penalty import CostModel, penalty_loss
 from hwnas.spaces import SearchSpace
@@ -475,7 +476,7 @@ class Searcher:
         """Measure the derived network on the table's device and repair until it keeps the budget
         (see :mod:`hwnas.search.measured`); ``None`` where it cannot be measured here (why: in
         :attr:`measure_note`)."""
-        from hwnas.device import DeviceUnavailableError, resolve_device
+        from hwnas.core.device import DeviceUnavailableError, resolve_device
         from hwnas.search.measured import keep_measured_budget
 
         cfg = self.cfg

@@ -6,13 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli import add_data_options, add_network_options
+from hwnas.cli.common import add_data_options, add_network_options
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from hwnas.genotype import load_genotype
+    from hwnas.core.genotype import load_genotype
     from hwnas.train import Interrupted, TrainConfig, prepare_training
 
     genotype = load_genotype(args.genotype)

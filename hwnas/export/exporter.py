@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas import fileio
-from hwnas.device import DeviceSpec, resolve_device
-from hwnas.onnx_utils import check_onnx, export_onnx, ort_session
+from hwnas.core import fileio
+from hwnas.core.device import DeviceSpec, resolve_device
+from hwnas.profile.onnx_runtime import check_onnx, export_onnx, ort_session
 
 
 class ExportMismatchError(ValueError):

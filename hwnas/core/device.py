@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 GRAPH_OPTIMIZATION = ("disable", "basic", "extended", "all")
 # The repository's examples; an installed wheel may lack them, hence BUILTIN below.
-DEVICES_DIR = Path(__file__).resolve().parent / "devices"  # package data: in the wheel too
+DEVICES_DIR = Path(__file__).resolve().parents[1] / "devices"  # package data: in the wheel too
 FIELDS = ("name", "id", "provider", "provider_options", "intra_op_threads", "inter_op_threads",
           "graph_optimization", "batch_size", "description")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")

@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict, List
 
+from hwnas.cli.common import add_space_option
+
 OBJECTIVES = ("error", "latency", "params", "flops", "latency_fpga", "latency_raspi4", "latency_eyeriss",
               "latency_pixel3")
 
 
 def _searched_genotypes(run_dirs: List[str]):
-    from hwnas.genotype import load_genotype
+    from hwnas.core.genotype import load_genotype
 
     genotypes = []
     for run in run_dirs:
@@ -27,11 +29,11 @@ def _searched_genotypes(run_dirs: List[str]):
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from hwnas.genotype import genotype_to_json
-    from hwnas.pareto import Objectives, run_nsga2, write_result
-    from hwnas.plots import plot_run
+    from hwnas.core.genotype import genotype_to_json
+    from hwnas.pareto.nsga2 import Objectives, run_nsga2, write_result
+    from hwnas.pareto.plots import plot_run
     from hwnas.spaces import make_space
-    from hwnas.units import parse_count, parse_latency_ms
+    from hwnas.core.units import parse_count, parse_latency_ms
 
     names = args.objectives
     unknown = [n for n in names if n not in OBJECTIVES]
@@ -52,14 +54,14 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     if args.benchmark == "nb201":
         if space_name != "nb201":
             raise ValueError("--benchmark nb201 needs the nb201 space")
-        from hwnas.nb201_bench import NB201Benchmark
+        from hwnas.pareto.nb201_bench import NB201Benchmark
 
         bench = NB201Benchmark(args.benchmark_file) if args.benchmark_file else NB201Benchmark()
         functions.update(bench.objectives([n for n in names if n != "latency"], dataset=args.benchmark_dataset))
         space = make_space("nb201")
     elif args.runs:
-        from hwnas.data import load_splits, make_loader
-        from hwnas.oneshot import OneShotEvaluator, load_search_supernet
+        from hwnas.core.data import load_splits, make_loader
+        from hwnas.pareto.oneshot import OneShotEvaluator, load_search_supernet
         from hwnas.search.setup import spaces_for
 
         proxy, supernet, cfg = load_search_supernet(args.runs[0])
@@ -75,7 +77,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     else:
         space = make_space(space_name)
     if "latency" in names or args.latency_budget:
-        from hwnas.lut import load_table_for
+        from hwnas.table import load_table_for
 
         table = load_table_for(args.device, space, tables_dir=args.tables_dir)
         device = table.device_id
@@ -118,7 +120,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from hwnas.plots import plot_run
+    from hwnas.pareto.plots import plot_run
 
     written = plot_run(args.run_dir)
     print("wrote " + ", ".join(str(p) for p in written))
@@ -131,7 +133,7 @@ def register(sub: Any) -> None:
                        "genotypes of the given runs; error from the first run's supernet (one-shot, inherited weights "
                        "with re-estimated BatchNorm) or from the NAS-Bench-201 table; latency from the device's table.")
     p.add_argument("runs", nargs="*", help="search run directories (runs/NAME)")
-    p.add_argument("--space", choices=["darts", "nb201", "fbnet"], help="space, when no runs are given")
+    add_space_option(p, help="space, when no runs are given")
     p.add_argument("--objectives", nargs="+", default=["error", "latency", "params"],
                    help=f"two or more of {', '.join(OBJECTIVES)} (error latency params)")
     p.add_argument("--benchmark", choices=["nb201"], help="tabular error (and latencies) from NAS-Bench-201")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence, Tuple, Union
 
-from hwnas import fileio
+from hwnas.core import fileio
 
 FORMAT_VERSION = 1
 

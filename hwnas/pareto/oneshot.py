@@ -66,7 +66,7 @@ def load_search_supernet(run_dir, device: str = "cpu"):
     from pathlib import Path
 
     from hwnas.search.config import SearchConfig
-    from hwnas.search.loop import read_checkpoint
+    from hwnas.search.searcher import read_checkpoint
     from hwnas.spaces import space_from_config
 
     run_dir = Path(run_dir)

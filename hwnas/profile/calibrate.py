@@ -22,12 +22,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from hwnas.device import DeviceSpec
-from hwnas.genotype import genotype_to_json
-from hwnas.lut import FEATURES, LatencyTable, piece_class
-from hwnas.machine_load import LoadMonitor
-from hwnas.onnx_utils import export_onnx
-from hwnas.profiler import Interleaved, model_runner, time_interleaved
+from hwnas.core.device import DeviceSpec
+from hwnas.core.genotype import genotype_to_json
+from hwnas.table import FEATURES, LatencyTable, piece_class
+from hwnas.profile.machine_load import LoadMonitor
+from hwnas.profile.onnx_runtime import export_onnx
+from hwnas.profile.timing import Interleaved, model_runner, time_interleaved
 from hwnas.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def choose_and_fit(table: LatencyTable, x: np.ndarray, measured: np.ndarray, see
     """The calibration with the lowest cross-validated error (``None``: the raw sum is best), or,
     given ``model``, that one fitted to these networks.
 
-    Candidates (:data:`MODELS`): per-class scales by each of :data:`~hwnas.lut.FEATURES`, alone
+    Candidates (:data:`MODELS`): per-class scales by each of :data:`~hwnas.table.FEATURES`, alone
     or with a per-class offset per piece that runs (``+offset``: per-node costs that do not grow
     with the piece's own latency). Returns the calibration and the cross-validated MAPE of each
     candidate scored (``raw``: no calibration).

@@ -17,8 +17,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from hwnas import fileio
-from hwnas.genotype import genotype_to_json
+from hwnas.core import fileio
+from hwnas.core.genotype import genotype_to_json
 from hwnas.spaces import SearchSpace
 
 log = logging.getLogger(__name__)

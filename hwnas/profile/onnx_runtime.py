@@ -1,6 +1,6 @@
 """ONNX export and ONNX Runtime sessions, shared by the profiler and the exporter.
 
-Imports only :mod:`hwnas.fileio` from hwnas: the device argument is duck-typed (see :func:`ort_session`).
+Imports only :mod:`hwnas.core.fileio` from hwnas: the device argument is duck-typed (see :func:`ort_session`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from hwnas import fileio
+from hwnas.core import fileio
 
 Inputs = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
 
@@ -74,7 +74,7 @@ def ort_session(model_bytes: bytes, device: Any) -> Any:
     """An ``onnxruntime.InferenceSession`` with the device's provider, threads and optimisation level.
 
     ``device`` needs ``check_available()``, ``session_options()``, ``providers()`` and
-    ``check_session(session)`` (as :class:`hwnas.device.DeviceSpec` has): the provider is
+    ``check_session(session)`` (as :class:`hwnas.core.device.DeviceSpec` has): the provider is
     checked before and after the session starts, so a run never lands on the CPU silently.
     """
     import onnxruntime as ort

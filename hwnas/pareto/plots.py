@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import pandas as pd
 
-from hwnas import fileio
+from hwnas.core import fileio
 
 LABELS = {"error": "error (%)", "latency": "latency (ms)", "params": "parameters (M)", "flops": "FLOPs (M)"}
 SCALE = {"params": 1e-6, "flops": 1e-6}

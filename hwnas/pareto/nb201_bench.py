@@ -12,9 +12,9 @@ from typing import Callable, Dict
 import numpy as np
 import pandas as pd
 
-from hwnas.genotype import NB201_EDGES, NB201Genotype
+from hwnas.core.genotype import NB201_EDGES, NB201Genotype
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "nb201" / "nb201.csv"
+DEFAULT_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "nb201" / "nb201.csv"
 DEVICES = ("fpga", "raspi4", "eyeriss", "pixel3")
 DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 
@@ -23,7 +23,7 @@ class NB201Benchmark:
     """Columns of the benchmark indexed by the integer code of an encoded genotype."""
 
     def __init__(self, path: str | Path = DEFAULT_PATH, ops=None) -> None:
-        from hwnas.genotype import NB201_OPS
+        from hwnas.core.genotype import NB201_OPS
 
         path = Path(path)
         if not path.is_file():

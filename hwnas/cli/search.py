@@ -7,13 +7,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli import add_data_options
+from hwnas.cli.common import add_data_options, add_space_option
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from hwnas.search.loop import Interrupted
+    from hwnas.search.searcher import Interrupted
     from hwnas.search.setup import load_run_config, prepare
 
     run_dir = Path(args.runs_dir) / args.name
@@ -74,7 +74,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _config_from_args(args: argparse.Namespace):
     from hwnas.search.config import SearchConfig
-    from hwnas.units import parse_count, parse_latency_ms
+    from hwnas.core.units import parse_count, parse_latency_ms
 
     budget = parse_latency_ms(args.latency_budget) if args.latency_budget is not None else None
     return SearchConfig(
@@ -113,7 +113,8 @@ def register(sub: Any) -> None:
                        description="DARTS/FBNet/GDAS-style search on a proxy supernet whose architecture loss adds "
                        "the device table's differentiable latency (and parameter) penalty for the final network; "
                        "writes runs/NAME/{config.json,metrics.csv,genotype.json,checkpoint.pt}.")
-    p.add_argument("--space", choices=["darts", "nb201", "fbnet"], default="darts", help="search space (darts)")
+    add_space_option(p, help="search space (darts)")
+    p.set_defaults(space="darts")
     add_data_options(p)
     p.add_argument("--epochs", type=int, default=5, help="search epochs (5: about a minute on digits)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (64)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli import add_network_options, network_options
+from hwnas.cli.common import add_network_options, network_options
 
 
 def _progress_bar(desc: str):
@@ -47,11 +47,11 @@ def _print_validation(result: dict) -> None:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from hwnas.device import resolve_device
-    from hwnas.lut import table_path
+    from hwnas.core.device import resolve_device
+    from hwnas.table import table_path
     from hwnas.spaces import make_space
-    from hwnas.calibrate import validate_and_calibrate
-    from hwnas.tablebuild import build_table
+    from hwnas.profile.calibrate import validate_and_calibrate
+    from hwnas.profile.build import build_table
 
     device = resolve_device(args.device)
     space = make_space(args.space, **network_options(args))
@@ -68,10 +68,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from hwnas.device import resolve_device
-    from hwnas.lut import load_table_for, table_path
+    from hwnas.core.device import resolve_device
+    from hwnas.table import load_table_for, table_path
     from hwnas.spaces import make_space
-    from hwnas.calibrate import validate_and_calibrate
+    from hwnas.profile.calibrate import validate_and_calibrate
 
     device = resolve_device(args.device)
     space = make_space(args.space, **network_options(args))

@@ -5,7 +5,7 @@ pandas) and a JSON sidecar beside it (device spec, host, ONNX Runtime version an
 opset, batch, the subtracted per-run overhead, validation results and calibration). A table
 predicts a genotype's end-to-end latency as the per-run overhead plus the sum of its pieces'
 latencies, corrected by a linear calibration fitted on measured whole networks (per-class
-scales and an intercept; see :mod:`hwnas.calibrate`). Every prediction, one genotype, many, or
+scales and an intercept; see :mod:`hwnas.profile.calibrate`). Every prediction, one genotype, many, or
 the search's expectation, reads the space's one cost structure through :meth:`cost_arrays`.
 """
 
@@ -20,10 +20,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from hwnas import fileio
-from hwnas.device import DeviceSpec, resolve_device, same_host
-from hwnas.genotype import Genotype
-from hwnas.spaces import Piece, SearchSpace
+from hwnas.core import fileio
+from hwnas.core.device import DeviceSpec, resolve_device, same_host
+from hwnas.core.genotype import Genotype
+from hwnas.spaces import Piece, SearchSpace, config_slug, profile_command
 from hwnas.spaces.base import CostArrays
 
 log = logging.getLogger(__name__)
@@ -41,51 +41,12 @@ class MissingRowsError(KeyError):
         return str(self.args[0])
 
 
-def config_slug(space: SearchSpace) -> str:
-    """A file name for a space configuration, e.g. ``darts-c36-l20-s32-in3-n10``."""
-    cfg = space.config()
-    short = {"init_channels": "c", "layers": "l", "cells_per_stage": "l", "input_size": "s", "in_channels": "in",
-             "num_classes": "n", "head_channels": "h", "stem_multiplier": "m"}
-    parts = [cfg["space"]]
-    for key, value in cfg.items():
-        if key == "space" or key == "auxiliary":  # the auxiliary head never runs at inference
-            continue
-        if key == "variant":
-            if value != "cifar":
-                parts.append(str(value))
-            continue
-        if key == "stem_multiplier" and value == 3:
-            continue
-        parts.append(f"{short.get(key, key)}{value}")
-    return "-".join(parts)
-
-
 def default_tables_dir(tables_dir: Optional[str | Path] = None) -> Path:
     return Path(tables_dir) if tables_dir else SHIPPED_TABLES
 
 
 def table_path(device_id: str, space: SearchSpace, tables_dir: Optional[str | Path] = None) -> Path:
     return default_tables_dir(tables_dir) / device_id / f"{config_slug(space)}.csv"
-
-
-def profile_command(device: str, space: SearchSpace, tables_dir: Optional[str | Path] = None,
-                    force: bool = False) -> str:
-    """The command that (re)builds this table, as it can be pasted: quoted in error messages.
-
-    ``device`` is what the user named the device by (a name, ``cuda:N`` or a YAML path).
-    """
-    import shlex
-
-    cfg = space.config()
-    flags = {"init_channels": "--init-channels", "layers": "--layers", "cells_per_stage": "--layers",
-             "input_size": "--input-size", "in_channels": "--in-channels", "num_classes": "--num-classes",
-             "head_channels": "--head-channels", "variant": "--variant"}
-    args = [f"{flags[k]} {v}" for k, v in cfg.items() if k in flags]
-    if tables_dir is not None:
-        args.append(f"--tables-dir {shlex.quote(str(tables_dir))}")
-    if force:
-        args.append("--force")
-    return f"hwnas profile --device {shlex.quote(str(device))} --space {cfg['space']} " + " ".join(args)
 
 
 @dataclass

@@ -1,0 +1,64 @@
+"""What the subcommands share: the user-error type, network and data options."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Dict
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared options
+
+
+def add_space_option(parser: argparse.ArgumentParser, required: bool = False, help: str = "search space") -> None:
+    from hwnas.spaces import SPACES
+
+    parser.add_argument("--space", choices=list(SPACES), required=required, help=help)
+
+
+def add_network_options(parser: argparse.ArgumentParser, space_required: bool = False) -> None:
+    """``--space`` and every space's network options, generated from the spaces' settings."""
+    from hwnas.spaces import network_flags
+
+    group = parser.add_argument_group("network (defaults: the space's published final network)")
+    add_space_option(group, space_required, "search space" + ("" if space_required else " (default: the genotype's)"))
+    for flag in network_flags():
+        name = "--" + flag.name.replace("_", "-")
+        if flag.kind is bool:
+            group.add_argument(name, action="store_true", help=flag.help)
+        else:
+            group.add_argument(name, type=flag.kind, choices=flag.choices, help=flag.help)
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default="digits", help="digits (offline, default), cifar10, cifar100, mnist, "
+                        "fashion_mnist, svhn, imagefolder")
+    parser.add_argument("--data-dir", help="dataset folder (cifar10 etc. also read train/<class>/*.jpg folders)")
+    parser.add_argument("--download", action="store_true", help="let torchvision download the dataset")
+    parser.add_argument("--limit", type=int, help="use at most this many images per split (quick runs)")
+    parser.add_argument("--image-size", type=int, default=32, help="imagefolder: resize images to this side (32)")
+
+
+def network_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The network options given on the command line (``None`` where left out)."""
+    from hwnas.spaces import network_flags
+
+    return {flag.name: getattr(args, flag.name, None) for flag in network_flags()}
+
+
+def space_and_genotype(args: argparse.Namespace):
+    from hwnas.core.genotype import PUBLISHED_NETWORK, load_genotype
+    from hwnas.spaces import make_space
+
+    genotype = load_genotype(args.genotype)
+    if args.space and args.space != genotype.space:
+        raise CLIError(f"--space {args.space} does not match the genotype, which is of space {genotype.space}")
+    options = network_options(args)
+    for key, value in PUBLISHED_NETWORK.get(args.genotype, {}).items():  # unless given on the command line
+        if options.get(key) is None:
+            options[key] = value
+    return make_space(genotype.space, **options), genotype

@@ -1,0 +1,33 @@
+"""``hwnas demo``: the whole pipeline on the offline digits data."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hwnas.demo import run_demo
+
+    report = run_demo(args.out, device=args.device, budget_fraction=args.budget_fraction,
+                      search_epochs=args.search_epochs, train_epochs=args.train_epochs,
+                      pareto_evaluations=args.pareto_evaluations, seed=args.seed, say=print, resume=args.resume)
+    print(f"\nreport: {report}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("demo", help="the whole pipeline on the offline digits data (a few minutes on a CPU)",
+                       description="Latency table, search under a budget between the cheapest and the dearest "
+                       "network, Pareto front, training, ONNX export and measurement; writes OUT/report.md.")
+    p.add_argument("--out", default="runs/demo", help="output folder (runs/demo)")
+    p.add_argument("--device", default="cpu", help="device (cpu)")
+    p.add_argument("--budget-fraction", type=float, default=0.15,
+                   help="budget position between the cheapest (0) and dearest (1) network (0.15: tight enough to "
+                   "bind, below what the search would pick without a budget)")
+    p.add_argument("--search-epochs", type=int, default=5, help="search epochs (5)")
+    p.add_argument("--train-epochs", type=int, default=15, help="training epochs (15)")
+    p.add_argument("--pareto-evaluations", type=int, default=200, help="genotypes the Pareto stage evaluates (200)")
+    p.add_argument("--seed", type=int, default=0, help="seed (0)")
+    p.add_argument("--resume", action="store_true", help="continue a demo stopped with Ctrl-C or SIGTERM from its "
+                   "files (the same options as the stopped run)")
+    p.set_defaults(func=cmd_demo)

@@ -1,0 +1,89 @@
+"""The ``hwnas`` command: one subcommand per stage, each in its own module and thin over the
+library; here the parser and the one place errors become exit statuses."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any, Optional, Sequence
+
+from hwnas.cli import demo, export, info, pareto, profile, search, train
+from hwnas.cli.common import CLIError
+
+log = logging.getLogger("hwnas")
+
+# In the order of the pipeline: device -> table -> search -> genotype -> pareto -> train/export.
+SUBCOMMANDS = (profile, search, info, pareto, train, export, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hwnas", description="Hardware-aware neural architecture search: profile a device, search under a "
+        "latency budget, extract Pareto fronts, train and export.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details; show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in SUBCOMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv  # what was typed: commands that resume refuse flags that would change the run
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from hwnas.core.device import DeviceUnavailableError
+    from hwnas.core.genotype import GenotypeError
+    from hwnas.runs import Interrupted
+    from hwnas.table import MissingRowsError
+
+    on_main = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main else None  # a kill stops like Ctrl-C
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, GenotypeError, DeviceUnavailableError, MissingRowsError, FileNotFoundError, ValueError,
+            OSError) as exc:  # OSError: a full disk, a folder where a file should be, no permission
+        if args.verbose:
+            raise
+        print(f"hwnas {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except Interrupted as exc:  # stopped after saving: says how to continue
+        print(f"hwnas {args.command}: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"hwnas {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a defect of hwnas, not the user's mistake: keep the details, say where
+        if args.verbose:
+            raise
+        path = _write_traceback(args.command)
+        print(f"hwnas {args.command}: unexpected error ({type(exc).__name__}: {exc}); this is a bug in hwnas. "
+              f"The traceback is in {path}; please report it with that file (or rerun with --verbose)",
+              file=sys.stderr)
+        return 1
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _write_traceback(command: str) -> str:
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix=f"hwnas-{command}-traceback-", suffix=".txt", delete=False) as f:
+        f.write(traceback.format_exc())
+    return f.name
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""The modules of the DARTS space: the derived network's cells, stems and auxiliary head, and
+the supernet that weighs every candidate on every edge (see :mod:`hwnas.spaces.darts`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from hwnas.core.genotype import DARTS_OPS, DARTS_STEPS, DartsGenotype
+from hwnas.core.ops import build_op
+from hwnas.spaces.base import ClassifierHead
+from hwnas.spaces.mixed import MixedOp
+
+if TYPE_CHECKING:
+    from hwnas.spaces.darts import DartsSpace
+
+def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
+    """Drop a whole path per sample with probability ``drop_prob`` (DARTS' regulariser)."""
+    if drop_prob <= 0.0:
+        return x
+    keep = 1.0 - drop_prob
+    mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
+    return x / keep * mask
+
+
+class DartsCell(nn.Module):
+    """One cell of a derived DARTS network."""
+
+    def __init__(self, pairs: Sequence[Tuple[str, int]], c_pp: int, c_p: int, c: int, reduction: bool,
+                 reduction_prev: bool) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.preprocess0 = (build_op("skip_connect", c_pp, c, 2) if reduction_prev
+                            else build_op("nor_conv_1x1", c_pp, c, 1))
+        self.preprocess1 = build_op("nor_conv_1x1", c_p, c, 1)
+        self.ops = nn.ModuleList(build_op(op, c, c, 2 if reduction and src < 2 else 1) for op, src in pairs)
+        self.inputs = [src for _, src in pairs]
+        self.multiplier = DARTS_STEPS
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for node in range(DARTS_STEPS):
+            total = None
+            for k in (2 * node, 2 * node + 1):
+                h = self.ops[k](states[self.inputs[k]])
+                if self.training and not isinstance(self.ops[k], nn.Identity):
+                    h = drop_path(h, drop_prob)
+                total = h if total is None else total + h
+            states.append(total)
+        return torch.cat(states[2:], dim=1)
+
+
+class AuxiliaryHead(nn.Module):
+    """DARTS' auxiliary classifier, attached after the second reduction cell.
+
+    The reference pools an 8x8 map (CIFAR) with a 5x5 window, stride 3 (2 for ImageNet's
+    14x14); other input sizes use adaptive pooling to the same 2x2 output.
+    """
+
+    def __init__(self, c: int, num_classes: int, size: int, imagenet: bool) -> None:
+        super().__init__()
+        if (size, imagenet) in ((8, False), (14, True)):
+            pool: nn.Module = nn.AvgPool2d(5, stride=2 if imagenet else 3, padding=0, count_include_pad=False)
+        else:
+            pool = nn.AdaptiveAvgPool2d(2)
+        layers: List[nn.Module] = [
+            nn.ReLU(inplace=False), pool,
+            nn.Conv2d(c, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=False),
+            nn.Conv2d(128, 768, 2, bias=False),
+        ]
+        if not imagenet:  # the reference ImageNet head has no BatchNorm here
+            layers.append(nn.BatchNorm2d(768))
+        layers.append(nn.ReLU(inplace=False))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def stem_modules(variant: str, in_channels: int, c: int, stem_multiplier: int) -> Dict[str, nn.Module]:
+    if variant == "cifar":
+        c_stem = stem_multiplier * c
+        return {"stem": nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))}
+    return {
+        "stem0": nn.Sequential(
+            nn.Conv2d(in_channels, c // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c // 2),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c),
+        ),
+        "stem1": nn.Sequential(nn.ReLU(inplace=False), nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False),
+                               nn.BatchNorm2d(c)),
+    }
+
+
+class DartsNetwork(nn.Module):
+    """A derived DARTS network (``NetworkCIFAR`` / ``NetworkImageNet`` of the reference code).
+
+    In training mode with an auxiliary head, ``forward`` returns ``(logits, aux_logits)``;
+    otherwise the logits. Set :attr:`drop_path_prob` during training for drop path.
+    """
+
+    def __init__(self, space: "DartsSpace", genotype: DartsGenotype) -> None:
+        super().__init__()
+        cfg = space.config()
+        self.variant = cfg["variant"]
+        for name, module in stem_modules(self.variant, cfg["in_channels"], cfg["init_channels"], cfg["stem_multiplier"]).items():
+            self.add_module(name, module)
+        self.cells = nn.ModuleList()
+        self.aux_head = None
+        self.drop_path_prob = 0.0
+        self._aux_after = None
+        for i, shape in enumerate(space.cell_shapes()):
+            pairs = genotype.reduce if shape.reduction else genotype.normal
+            self.cells.append(DartsCell(pairs, shape.c_pp, shape.c_p, shape.c, shape.reduction, shape.reduction_prev))
+            if cfg["auxiliary"] and i == 2 * cfg["layers"] // 3:
+                self.aux_head = AuxiliaryHead(DARTS_STEPS * shape.c, cfg["num_classes"], shape.out_size,
+                                              self.variant == "imagenet")
+                self._aux_after = i
+        self.head = ClassifierHead(DARTS_STEPS * space.cell_shapes()[-1].c, cfg["num_classes"])
+
+    def forward(self, x: torch.Tensor):
+        if self.variant == "cifar":
+            s0 = s1 = self.stem(x)
+        else:
+            s0 = self.stem0(x)
+            s1 = self.stem1(s0)
+        aux = None
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            if i == self._aux_after and self.training:
+                aux = self.aux_head(s1)
+        logits = self.head(s1)
+        return (logits, aux) if aux is not None else logits
+
+
+
+def darts_edges() -> List[Tuple[int, int]]:
+    """(node, input) of every supernet edge: node i (0..3) takes every earlier state 0..i+1."""
+    return [(node, src) for node in range(DARTS_STEPS) for src in range(node + 2)]
+
+
+class SearchCell(nn.Module):
+    """A DARTS supernet cell: a mixed operation on every edge of the cell's DAG."""
+
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> None:
+        super().__init__()
+        self.preprocess0 = (build_op("skip_connect", c_pp, c, 2, affine=False) if reduction_prev
+                            else build_op("nor_conv_1x1", c_pp, c, 1, affine=False))
+        self.preprocess1 = build_op("nor_conv_1x1", c_p, c, 1, affine=False)
+        self.edges = nn.ModuleList(MixedOp(DARTS_OPS, c, c, 2 if reduction and src < 2 else 1, bn_after_pool=True)
+                                   for _, src in darts_edges())
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        e = 0
+        for node in range(DARTS_STEPS):
+            total = None
+            for src in range(node + 2):
+                h = self.edges[e](states[src], weights[e])
+                total = h if total is None else total + h
+                e += 1
+            states.append(total)
+        return torch.cat(states[2:], dim=1)
+
+
+class DartsSupernet(nn.Module):
+    """The DARTS search network; ``forward(x, {"normal": w, "reduce": w})`` with ``w`` of shape (14, 8)."""
+
+    def __init__(self, space: "DartsSpace") -> None:
+        super().__init__()
+        cfg = space.config()
+        if cfg["variant"] != "cifar":
+            raise ValueError("the DARTS supernet searches with the CIFAR network; use --variant cifar for the proxy")
+        self.stem = stem_modules("cifar", cfg["in_channels"], cfg["init_channels"], cfg["stem_multiplier"])["stem"]
+        self.cells = nn.ModuleList(SearchCell(s.c_pp, s.c_p, s.c, s.reduction, s.reduction_prev)
+                                   for s in space.cell_shapes())
+        self.reductions = [s.reduction for s in space.cell_shapes()]
+        self.head = ClassifierHead(DARTS_STEPS * space.cell_shapes()[-1].c, cfg["num_classes"])
+        self.checkpoint_cells = 0  # the first N cells hold the largest activations
+
+    def forward(self, x: torch.Tensor, weights: Dict[str, torch.Tensor]) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for i, (cell, reduction) in enumerate(zip(self.cells, self.reductions)):
+            w = weights["reduce" if reduction else "normal"]
+            if i < self.checkpoint_cells and torch.is_grad_enabled():
+                # Recompute this cell in the backward pass instead of storing its activations.
+                s0, s1 = s1, checkpoint(cell, s0, s1, w, use_reentrant=False)
+            else:
+                s0, s1 = s1, cell(s0, s1, w)
+        return self.head(s1)
