@@ -1,11 +1,31 @@
-"""Stopping long runs cleanly: the first Ctrl-C or SIGTERM asks to stop at the next safe point
-(the end of a step, where a checkpoint is consistent); a second Ctrl-C stops at once."""
+"""Run folders: what a search, a training or a Pareto run leaves on disk, and how long runs stop.
+
+Every run folder starts with ``config.json``: a header (format, hwnas and torch versions)
+and the run's settings, by section. Long runs add ``metrics.csv`` (a row per epoch) and
+checkpoints that carry a format version, checked before anything is read from them; Pareto
+runs write their frames and ``pareto.json``. Every file is written atomically.
+
+Stopping: the first Ctrl-C or SIGTERM asks a long run to stop at its next safe point (the end
+of a step, where a checkpoint is consistent); a second Ctrl-C stops at once. Either way the
+run raises :class:`Interrupted`, whose message says how to continue.
+"""
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
-from typing import Any, Dict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping
+
+import pandas as pd
+
+from hwnas import __version__
+from hwnas.core import fileio
+
+CONFIG_FORMAT_VERSION = 1
+PARETO_FORMAT_VERSION = 1
 
 
 class Interrupted(Exception):
@@ -13,6 +33,8 @@ class Interrupted(Exception):
 
 
 class StopRequests:
+    """While entered: the first Ctrl-C / SIGTERM sets :attr:`requested`; a second Ctrl-C stops at once."""
+
     def __init__(self) -> None:
         self.requested = False
         self._previous: Dict[int, Any] = {}
@@ -31,3 +53,85 @@ class StopRequests:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+
+
+@contextmanager
+def stoppable(stop: StopRequests, at_once: str) -> Iterator[StopRequests]:
+    """Run a block with ``stop`` listening; a stop at once (second Ctrl-C) becomes
+    :class:`Interrupted` with the message ``at_once`` (what was kept, how to continue)."""
+    try:
+        with stop:
+            yield stop
+    except KeyboardInterrupt:
+        raise Interrupted(at_once) from None
+
+
+class RunFolder:
+    """One run's folder and the files every kind of run shares."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    # -- configuration -----------------------------------------------------------------------
+    def write_config(self, **sections: Any) -> None:
+        """``config.json``: the header, then each section (settings, spaces, genotype...)."""
+        import torch
+
+        fileio.write_json(self.path / "config.json", {
+            "format_version": CONFIG_FORMAT_VERSION, "hwnas_version": __version__,
+            "torch_version": torch.__version__, **sections})
+
+    def read_config(self, what: str = "run") -> Dict[str, Any]:
+        """``config.json``, checked to be one this hwnas wrote."""
+        path = self.path / "config.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: is {self.path} a {what} folder?")
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc}); it was edited or damaged") from None
+        if not isinstance(config, dict) or config.get("format_version") != CONFIG_FORMAT_VERSION:
+            raise ValueError(f"{path} is not a {what} configuration this hwnas reads (format "
+                             f"{config.get('format_version') if isinstance(config, dict) else None!r})")
+        return config
+
+    # -- progress ----------------------------------------------------------------------------
+    def write_metrics(self, rows: List[Mapping[str, Any]]) -> None:
+        """``metrics.csv``: one row per finished epoch."""
+        self.write_frame("metrics", pd.DataFrame(rows))
+
+    def write_frame(self, name: str, frame: pd.DataFrame) -> None:
+        with fileio.atomic_open(self.path / f"{name}.csv", "w") as handle:
+            frame.to_csv(handle, index=False)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        fileio.write_json(self.path / name, obj)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save_checkpoint(self, name: str, version: int, state: Dict[str, Any]) -> None:
+        """A torch checkpoint stamped with its format ``version``."""
+        fileio.save_torch(self.path / name, {"format_version": version, **state})
+
+    def load_checkpoint(self, name: str, version: int, device: Any = "cpu", what: str = "checkpoint") -> Dict[str, Any]:
+        """A checkpoint, checked to exist, to be readable and to be of format ``version``."""
+        path = self.path / name
+        if not path.is_file():
+            raise FileNotFoundError(f"no {what}: {path} does not exist")
+        state = fileio.load_torch(path, map_location=device)
+        found = state.get("format_version") if isinstance(state, dict) else None
+        if found != version:
+            raise ValueError(f"{path} has checkpoint format {found!r}, this hwnas reads {version}: start the run "
+                             f"again with this version")
+        return state
+
+
+def write_pareto(out_dir: str | Path, frames: Mapping[str, pd.DataFrame], **info: Any) -> None:
+    """A Pareto run: each frame as ``NAME.csv`` (``pareto``, ``evaluated``, ``history``) and
+    ``pareto.json`` (the space, objectives, reference point, settings...)."""
+    folder = RunFolder(out_dir)
+    for name, frame in frames.items():
+        folder.write_frame(name, frame)
+    folder.write_json("pareto.json", {"format_version": PARETO_FORMAT_VERSION, **info})

@@ -19,10 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas import __version__
 from hwnas.core import fileio
 from hwnas.core.genotype import Genotype, genotype_to_dict
-from hwnas.runs import Interrupted, StopRequests
+from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.spaces import SearchSpace
 
@@ -101,6 +100,7 @@ class Trainer:
         cfg.validate()
         self.space, self.genotype, self.cfg, self.splits = space, genotype, cfg, splits
         self.run_dir = Path(run_dir)
+        self.folder = RunFolder(run_dir)
         self.make_loader = make_loader
         self.device = torch.device(cfg.torch_device)
         seed_everything(cfg.seed)
@@ -114,20 +114,15 @@ class Trainer:
 
     # -- files -----------------------------------------------------------------------------------
     def _save_last(self) -> None:
-        fileio.save_torch(self.run_dir / "last.pt", {
-            "format_version": CHECKPOINT_VERSION, "config": self.cfg.to_dict(), "epoch": self.epoch,
+        self.folder.save_checkpoint("last.pt", CHECKPOINT_VERSION, {
+            "config": self.cfg.to_dict(), "epoch": self.epoch,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "best_val": self.best_val,
             "metrics": self.metrics, "genotype": genotype_to_dict(self.genotype)})
 
     def _load_last(self) -> None:
-        path = self.run_dir / "last.pt"
-        if not path.is_file():
-            raise FileNotFoundError(f"nothing to resume: {path} does not exist")
-        state = fileio.load_torch(path, map_location=self.device)
-        if state.get("format_version") != CHECKPOINT_VERSION:
-            raise ValueError(f"{path} has checkpoint format {state.get('format_version')!r}, expected "
-                             f"{CHECKPOINT_VERSION}")
+        path = self.folder / "last.pt"
+        state = self.folder.load_checkpoint("last.pt", CHECKPOINT_VERSION, self.device, what="training to resume")
         if state["config"] != self.cfg.to_dict() or state["genotype"] != genotype_to_dict(self.genotype):
             raise ValueError(f"--resume with a different genotype or settings than {path} was saved with; resume "
                              f"with the run's own settings ({self.run_dir / 'config.json'}) or use another --name")
@@ -171,20 +166,16 @@ class Trainer:
         if resume:
             self._load_last()
         else:
-            fileio.write_json(self.run_dir / "config.json", {
-                "format_version": 1, "hwnas_version": __version__, "torch_version": torch.__version__,
-                "train": self.cfg.to_dict(), "space": self.space.config(), "genotype": genotype_to_dict(self.genotype)})
+            self.folder.write_config(train=self.cfg.to_dict(), space=self.space.config(),
+                                     genotype=genotype_to_dict(self.genotype))
         val_loader = self.make_loader(self.splits.val, 256, shuffle=False)
-        try:
-            with self.stop:
-                self._epochs(val_loader, progress, on_epoch)
-        except KeyboardInterrupt:
-            raise Interrupted(f"stopped at once; {self.run_dir / 'last.pt'} holds the last finished epoch; "
-                              f"continue with --resume") from None
+        with stoppable(self.stop, f"stopped at once; {self.folder / 'last.pt'} holds the last finished epoch; "
+                                  f"continue with --resume"):
+            self._epochs(val_loader, progress, on_epoch)
         best = fileio.load_torch(self.run_dir / "best.pt", map_location=self.device)["model"]
         self.model.load_state_dict(best)
         test = evaluate(self.model, self.make_loader(self.splits.test, 256, shuffle=False), self.device)
-        fileio.write_json(self.run_dir / "result.json", {"test_acc": test["acc"], "test_loss": test["loss"],
+        self.folder.write_json("result.json", {"test_acc": test["acc"], "test_loss": test["loss"],
                                                          "best_val_acc": self.best_val, "epochs": self.epoch})
         return TrainResult(test["acc"], self.best_val, pd.DataFrame(self.metrics), self.run_dir)
 
@@ -205,8 +196,7 @@ class Trainer:
             if val["acc"] > self.best_val:
                 self.best_val = val["acc"]
                 fileio.save_torch(self.run_dir / "best.pt", {"model": self.model.state_dict()})
-            with fileio.atomic_open(self.run_dir / "metrics.csv", "w") as handle:
-                pd.DataFrame(self.metrics).to_csv(handle, index=False)
+            self.folder.write_metrics(self.metrics)
             self._save_last()
             if on_epoch:
                 on_epoch(row)

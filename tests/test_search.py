@@ -9,7 +9,8 @@ from hwnas.core.data import make_loader
 from hwnas.core.genotype import DARTS_OPS
 from hwnas.search.arch import Architecture
 from hwnas.search.config import SearchConfig
-from hwnas.search.searcher import Interrupted, Searcher
+from hwnas.runs import Interrupted
+from hwnas.search.searcher import Searcher
 from hwnas.search.penalty import CostModel, params_model
 from hwnas.spaces import make_space
 from hwnas.spaces.darts import darts_edges
@@ -265,14 +266,14 @@ def test_budget_hinge_takes_the_derived_networks_value_and_the_expectations_grad
 
 def test_multipliers_double_over_budget_and_relax_within_it(tmp_path):
     s = searcher(tmp_path, "nb201", param_budget=1000)
-    s._adapt_multipliers({"derived_params": 2000.0})
-    s._adapt_multipliers({"derived_params": 2000.0})
-    assert s.param_multiplier == 4.0
-    s._adapt_multipliers({"derived_params": 500.0})
-    assert s.param_multiplier == 2.0
+    s.multipliers.adapt(s.cfg, {"derived_params": 2000.0})
+    s.multipliers.adapt(s.cfg, {"derived_params": 2000.0})
+    assert s.multipliers.params == 4.0
+    s.multipliers.adapt(s.cfg, {"derived_params": 500.0})
+    assert s.multipliers.params == 2.0
     for _ in range(3):
-        s._adapt_multipliers({"derived_params": 500.0})
-    assert s.param_multiplier == 1.0
+        s.multipliers.adapt(s.cfg, {"derived_params": 500.0})
+    assert s.multipliers.params == 1.0
 
 
 def test_repair_meets_the_budget_and_keeps_the_others():

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from hwnas.core.genotype import NB201Genotype
-from hwnas.train import Interrupted, TrainConfig, prepare_training
+from hwnas.runs import Interrupted
+from hwnas.train import TrainConfig, prepare_training
 
 GENOTYPE = NB201Genotype("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|")
 

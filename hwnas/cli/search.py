@@ -13,7 +13,7 @@ from hwnas.cli.common import add_data_options, add_space_option
 def cmd_search(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from hwnas.search.searcher import Interrupted
+    from hwnas.runs import Interrupted
     from hwnas.search.setup import load_run_config, prepare
 
     run_dir = Path(args.runs_dir) / args.name

@@ -13,7 +13,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from hwnas.core.genotype import load_genotype
-    from hwnas.train import Interrupted, TrainConfig, prepare_training
+    from hwnas.runs import Interrupted
+    from hwnas.train import TrainConfig, prepare_training
 
     genotype = load_genotype(args.genotype)
     if args.space and args.space != genotype.space:

@@ -17,8 +17,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from hwnas.core import fileio
 from hwnas.core.genotype import genotype_to_json
+from hwnas.runs import write_pareto
 from hwnas.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -183,18 +183,10 @@ def _evaluated_frame(space: SearchSpace, cache: EvaluationCache, objectives: Obj
     return pd.DataFrame(rows)
 
 
-PARETO_FORMAT_VERSION = 1
-
-
 def write_result(result: ParetoResult, out_dir: str | Path, space: SearchSpace, objectives: Sequence[str],
                  **settings: Any) -> None:
     """``pareto.csv``, ``evaluated.csv``, ``history.csv`` and ``pareto.json`` (the run's space,
-    objectives, reference point and ``settings``: device, seed, searched genotypes...), each
-    written atomically."""
-    out_dir = Path(out_dir)
-    for name, frame in (("pareto", result.front), ("evaluated", result.evaluated), ("history", result.history)):
-        with fileio.atomic_open(out_dir / f"{name}.csv", "w") as handle:
-            frame.to_csv(handle, index=False)
-    fileio.write_json(out_dir / "pareto.json", {
-        "format_version": PARETO_FORMAT_VERSION, "space": space.name, "config": space.config(),
-        "objectives": list(objectives), **settings, "reference_point": result.reference_point.tolist()})
+    objectives, reference point and ``settings``: device, seed, searched genotypes...)."""
+    write_pareto(out_dir, {"pareto": result.front, "evaluated": result.evaluated, "history": result.history},
+                 space=space.name, config=space.config(), objectives=list(objectives), **settings,
+                 reference_point=result.reference_point.tolist())

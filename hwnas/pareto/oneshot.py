@@ -62,17 +62,14 @@ class OneShotEvaluator:
 
 def load_search_supernet(run_dir, device: str = "cpu"):
     """(proxy space, supernet with trained weights, search config) of a search run directory."""
-    import json
-    from pathlib import Path
-
+    from hwnas.runs import RunFolder
     from hwnas.search.config import SearchConfig
     from hwnas.search.searcher import read_checkpoint
     from hwnas.spaces import space_from_config
 
-    run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    config = RunFolder(run_dir).read_config("search run")
     proxy = space_from_config(config["proxy"])
-    ckpt = read_checkpoint(run_dir / "checkpoint.pt", device)
+    ckpt = read_checkpoint(run_dir, device)
     net = proxy.supernet()
     net.load_state_dict(ckpt["supernet"])
     return proxy, net, SearchConfig.from_dict(config["search"])

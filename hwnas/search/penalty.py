@@ -9,7 +9,7 @@ is exactly the table's prediction of that genotype.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -65,3 +65,26 @@ def penalty_loss(ce: torch.Tensor, lat: torch.Tensor, form: str, target_ms: Opti
     if form == "linear":
         return ce + weight * lat
     raise ValueError(f"unknown latency loss {form!r}; choose one of {', '.join(LOSS_FORMS)}")
+
+
+class Multipliers:
+    """The budget penalties' multipliers, one dual step per epoch: a multiplier doubles while the
+    derived network breaks its budget and halves (not below 1) while the budget holds, so a
+    penalty that has done its work stops pushing the network further under the budget."""
+
+    def __init__(self, latency: float = 1.0, params: float = 1.0) -> None:
+        self.latency, self.params = latency, params
+
+    @staticmethod
+    def _step(multiplier: float, over: bool) -> float:
+        return multiplier * 2.0 if over else max(1.0, multiplier / 2.0)
+
+    def adapt(self, cfg, costs: Dict[str, float]) -> None:
+        """One step from the derived network's ``costs`` (``derived_latency_ms``, ``derived_params``)."""
+        if cfg.latency_budget_ms and cfg.latency_loss == "budget" and "derived_latency_ms" in costs:
+            self.latency = self._step(self.latency, costs["derived_latency_ms"] > cfg.latency_budget_ms)
+        if cfg.param_budget:
+            self.params = self._step(self.params, costs["derived_params"] > cfg.param_budget)
+
+    def to_list(self) -> List[float]:
+        return [self.latency, self.params]

@@ -16,29 +16,22 @@ from __future__ import annotations
 import logging
 import math
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas import __version__
-from hwnas.core import fileio
-from hwnas.core.counting import count_params
-from hwnas.core.genotype import Genotype, genotype_to_json, save_genotype
-from hwnas.runs import Interrupted, StopRequests
-from hwnas.search.arch import Architecture, temperature
+from hwnas.core.genotype import Genotype, genotype_to_json
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
+from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
+from hwnas.search.arch import Architecture, temperature
 from hwnas.search.config import SearchConfig
-from hwnas.search.penalty import CostModel, penalty_loss
+from hwnas.search.penalty import CostModel, Multipliers, penalty_loss
+from hwnas.search.result import SearchResult, finish
+from hwnas.search.unrolled import differentiate, frozen_weights, unrolled_arch_grads
 from hwnas.spaces import SearchSpace
-
-if TYPE_CHECKING:
-    from hwnas.search.measured import MeasuredBudget
 
 log = logging.getLogger(__name__)
 
@@ -46,25 +39,9 @@ CHECKPOINT_VERSION = 2
 StepProgress = Callable[[Dict[str, float]], None]
 
 
-@dataclass
-class SearchResult:
-    genotype: Genotype
-    metrics: pd.DataFrame
-    run_dir: Path
-    latency_ms: Optional[float]
-    repaired: bool
-    measured: Optional["MeasuredBudget"] = None  # the budget checked on the device, where it could be
-    measure_note: Optional[str] = None  # why it was not
-
-
-def read_checkpoint(path: Path, device: Any = "cpu") -> Dict[str, Any]:
-    """A search checkpoint, checked to be readable and of this hwnas's format."""
-    ckpt = fileio.load_torch(path, map_location=device)
-    version = ckpt.get("format_version") if isinstance(ckpt, dict) else None
-    if version != CHECKPOINT_VERSION:
-        raise ValueError(f"{path} has checkpoint format {version!r}, this hwnas reads {CHECKPOINT_VERSION}: "
-                         f"search again with this version")
-    return ckpt
+def read_checkpoint(run_dir: str | Path, device: Any = "cpu") -> Dict[str, Any]:
+    """A search run's checkpoint, checked to be readable and of this hwnas's format."""
+    return RunFolder(run_dir).load_checkpoint("checkpoint.pt", CHECKPOINT_VERSION, device, what="search checkpoint")
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -82,6 +59,7 @@ class Searcher:
         self.proxy, self.final = proxy, final
         self.train_set, self.val_set = train_set, val_set
         self.run_dir = Path(run_dir)
+        self.folder = RunFolder(run_dir)
         self.latency, self.params, self.table = latency, params, table
         self.make_loader = make_loader
         self.device = torch.device(config.torch_device)
@@ -99,11 +77,10 @@ class Searcher:
                                       weight_decay=config.a_weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, config.epochs, eta_min=config.w_lr_min)
         self.epoch, self.step_in_epoch = 0, 0
-        self.lat_multiplier, self.param_multiplier = 1.0, 1.0
+        self.multipliers = Multipliers()
         self._derived_cache: Dict[str, Dict[str, float]] = {}
         self.metrics: List[Dict[str, Any]] = []
         self.stop = StopRequests()
-        self.measure_note: Optional[str] = None
         self.epoch_sums: Dict[str, float] = {"loss": 0.0, "acc": 0.0}  # of the epoch under way, for its metrics
         self.epoch_steps = 0
 
@@ -113,21 +90,19 @@ class Searcher:
         return self.run_dir / "checkpoint.pt"
 
     def save_checkpoint(self) -> None:
-        fileio.save_torch(self.checkpoint_path, {
-            "format_version": CHECKPOINT_VERSION, "config": self.cfg.to_dict(),
+        self.folder.save_checkpoint("checkpoint.pt", CHECKPOINT_VERSION, {
+            "config": self.cfg.to_dict(),
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
             "supernet": self.net.state_dict(), "arch": self.arch.state_dict(),
             "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
             "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
-            "multipliers": [self.lat_multiplier, self.param_multiplier],
+            "multipliers": self.multipliers.to_list(),
             "epoch_sums": {**self.epoch_sums, "steps": self.epoch_steps},
             "metrics": self.metrics, "arch_probs": {k: p.detach().cpu() for k, p in self.arch.probs().items()},
         })
 
     def load_checkpoint(self) -> None:
-        if not self.checkpoint_path.is_file():
-            raise FileNotFoundError(f"nothing to resume: {self.checkpoint_path} does not exist")
-        ckpt = read_checkpoint(self.checkpoint_path, self.device)
+        ckpt = self.folder.load_checkpoint("checkpoint.pt", CHECKPOINT_VERSION, self.device, what="search to resume")
         if ckpt["config"] != self.cfg.to_dict():
             changed = sorted(k for k in ckpt["config"] if ckpt["config"][k] != self.cfg.to_dict().get(k))
             raise ValueError(f"--resume with different settings ({', '.join(changed)}); resume with the run's "
@@ -138,7 +113,7 @@ class Searcher:
         self.a_opt.load_state_dict(ckpt["a_opt"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch, self.step_in_epoch = ckpt["epoch"], ckpt["step_in_epoch"]
-        self.lat_multiplier, self.param_multiplier = ckpt["multipliers"]
+        self.multipliers = Multipliers(*ckpt["multipliers"])
         self.metrics = ckpt["metrics"]
         self._resume_rng = ckpt["rng"]
         sums = dict(ckpt.get("epoch_sums") or {"loss": 0.0, "acc": 0.0, "steps": 0})
@@ -167,11 +142,11 @@ class Searcher:
             if cfg.latency_loss == "budget":
                 lat = lat - lat.detach() + derived["derived_latency_ms"]
             loss = penalty_loss(ce, lat, cfg.latency_loss, cfg.latency_budget_ms, cfg.latency_weight,
-                                self.lat_multiplier)
+                                self.multipliers.latency)
         if self.params is not None and cfg.param_budget:
             e_params = self.params.expected(probs)
             e_params = e_params - e_params.detach() + derived["derived_params"]
-            loss = loss + self.param_multiplier * F.relu(e_params / cfg.param_budget - 1.0)
+            loss = loss + self.multipliers.params * F.relu(e_params / cfg.param_budget - 1.0)
         return loss
 
     def _arch_step(self, xv, yv, xt, yt) -> None:
@@ -179,88 +154,17 @@ class Searcher:
         if self.cfg.optimizer == "second":
             self._second_order_grads(xv, yv, xt, yt)
         else:
-            with self._frozen_weights():
+            with frozen_weights(self.net):
                 weights = self.arch.weights(self.cfg.relax, self._tau())
-                self._differentiate(self._penalised(F.cross_entropy(self.net(xv, weights), yv)))
+                differentiate(self.net, self._penalised(F.cross_entropy(self.net(xv, weights), yv)))
         self.a_opt.step()
 
-    def _differentiate(self, loss: torch.Tensor, inputs: Optional[List[torch.Tensor]] = None):
-        """``loss.backward()`` (or the gradients of ``inputs``), undoing the second running-statistics
-        update that recomputed (checkpointed) cells make during the backward pass."""
-        stats = [b for name, b in self.net.named_buffers() if "running" in name] \
-            if getattr(self.net, "checkpoint_cells", 0) else []
-        kept = [b.clone() for b in stats]
-        result = loss.backward() if inputs is None else torch.autograd.grad(loss, inputs, allow_unused=True)
-        with torch.no_grad():
-            for b, k in zip(stats, kept):
-                b.copy_(k)
-        return result
-
-    @contextmanager
-    def _frozen_weights(self):
-        """Weights that need no gradient: autograd skips theirs (a third of the backward pass)."""
-        params = [p for p in self.net.parameters() if p.requires_grad]
-        for p in params:
-            p.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for p in params:
-                p.requires_grad_(True)
-
     def _second_order_grads(self, xv, yv, xt, yt) -> None:
-        """DARTS' unrolled gradient: grad_a L_val(w', a) - xi * H v, H v by central differences.
-
-        The virtual weights w' are written into the network in place (and restored), rather than
-        passed functionally, so recomputed cells see them too.
-        """
+        """DARTS' unrolled gradient (see :func:`~hwnas.search.unrolled.unrolled_arch_grads`); the
+        virtual step's learning rate is the weights' current one unless set."""
         xi = self.cfg.unrolled_lr if self.cfg.unrolled_lr is not None else self.scheduler.get_last_lr()[0]
-        params = list(self.net.parameters())
-        alphas = list(self.arch.parameters())
-        # virtual step w' = w - xi * (grad L_train(w) + wd * w)
-        weights = {k: w.detach() for k, w in self.arch.weights("softmax").items()}
-        grads = self._differentiate(F.cross_entropy(self.net(xt, weights), yt), params)
-        original = [p.detach().clone() for p in params]
-        try:
-            with torch.no_grad():
-                for p, g in zip(params, grads):
-                    p.sub_(xi * (g + self.cfg.w_weight_decay * p))
-            val_loss = self._penalised(F.cross_entropy(self.net(xv, self.arch.weights("softmax")), yv))
-            out = self._differentiate(val_loss, alphas + params)
-        finally:
-            with torch.no_grad():
-                for p, o in zip(params, original):
-                    p.copy_(o)
-        del original
-        d_alpha, d_w = out[:len(alphas)], out[len(alphas):]
-        d_w = [torch.zeros_like(p) if g is None else g for p, g in zip(params, d_w)]
-        hessian = self._hessian_vector(d_w, xt, yt)
-        for a, da, h in zip(alphas, d_alpha, hessian):
-            a.grad = (torch.zeros_like(a) if da is None else da) - xi * h
-
-    def _hessian_vector(self, vector: List[torch.Tensor], x, y) -> List[torch.Tensor]:
-        """(grad_a L_train(w + eps v) - grad_a L_train(w - eps v)) / (2 eps), eps = radius / |v|.
-
-        DARTS uses radius 0.01; the central difference is exact up to O(eps^2).
-        """
-        params = list(self.net.parameters())
-        norm = torch.sqrt(sum((v * v).sum() for v in vector))
-        eps = self.cfg.hessian_radius / max(float(norm), 1e-12)
-        alphas = list(self.arch.parameters())
-
-        def grad_alpha(sign: float) -> List[torch.Tensor]:
-            with torch.no_grad():
-                for p, v in zip(params, vector):
-                    p.add_(sign * eps * v)
-            with self._frozen_weights():
-                return list(self._differentiate(F.cross_entropy(self.net(x, self.arch.weights("softmax")), y), alphas))
-
-        plus = grad_alpha(+1.0)
-        minus = grad_alpha(-2.0)
-        with torch.no_grad():
-            for p, v in zip(params, vector):
-                p.add_(eps * v)
-        return [(gp - gm) / (2 * eps) for gp, gm in zip(plus, minus)]
+        unrolled_arch_grads(self.net, self.arch, self._penalised, xi, self.cfg.w_weight_decay, self.cfg.hessian_radius,
+                            xv, yv, xt, yt)
 
     def _weight_step(self, xt, yt, arch_too: bool) -> Dict[str, float]:
         weights = self.arch.weights(self.cfg.relax, self._tau())
@@ -271,7 +175,7 @@ class Searcher:
             self.a_opt.zero_grad(set_to_none=True)
         logits = self.net(xt, weights)
         ce = F.cross_entropy(logits, yt)
-        self._differentiate(self._penalised(ce) if arch_too else ce)
+        differentiate(self.net, self._penalised(ce) if arch_too else ce)
         nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
         self.w_opt.step()
         if arch_too:
@@ -311,20 +215,6 @@ class Searcher:
             self._derived_cache[key] = out
         return self._derived_cache[key]
 
-    def _adapt_multipliers(self, costs: Dict[str, float]) -> None:
-        """A dual step at each epoch end: double a penalty's multiplier while the derived network
-        breaks its budget, halve it (not below 1) while the budget holds, so a penalty that has
-        done its work stops pushing the network further under the budget."""
-        cfg = self.cfg
-
-        def step(multiplier: float, over: bool) -> float:
-            return multiplier * 2.0 if over else max(1.0, multiplier / 2.0)
-
-        if cfg.latency_budget_ms and cfg.latency_loss == "budget" and "derived_latency_ms" in costs:
-            self.lat_multiplier = step(self.lat_multiplier, costs["derived_latency_ms"] > cfg.latency_budget_ms)
-        if cfg.param_budget:
-            self.param_multiplier = step(self.param_multiplier, costs["derived_params"] > cfg.param_budget)
-
     # -- the loop ----------------------------------------------------------------------------------
     def _loaders(self, epoch: int):
         seed = self.cfg.seed * 1000 + epoch
@@ -340,24 +230,18 @@ class Searcher:
         if resume:
             self.load_checkpoint()
         else:
-            fileio.write_json(self.run_dir / "config.json", {
-                "format_version": 1, "hwnas_version": __version__, "torch_version": torch.__version__,
-                "search": self.cfg.to_dict(), "proxy": self.proxy.config(), "final": self.final.config(),
-                "table": self.table.meta.get("device_id") if self.table is not None else None,
-            })
+            self.folder.write_config(search=self.cfg.to_dict(), proxy=self.proxy.config(), final=self.final.config(),
+                                     table=self.table.meta.get("device_id") if self.table is not None else None)
         # The first Ctrl-C / SIGTERM stops at the end of the current step (so the checkpoint is
         # consistent); a second Ctrl-C stops at once, keeping the last periodic checkpoint.
-        try:
-            with self.stop:
-                self._run_epochs(progress, on_epoch)
-        except KeyboardInterrupt:
-            raise Interrupted(f"stopped at once; the last checkpoint in {self.checkpoint_path} is kept; "
-                              f"continue with --resume") from None
+        with stoppable(self.stop, f"stopped at once; the last checkpoint in {self.checkpoint_path} is kept; "
+                                  f"continue with --resume"):
+            self._run_epochs(progress, on_epoch)
         if self.stop.requested:
             self.save_checkpoint()
             raise Interrupted(f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; checkpoint saved "
                               f"to {self.checkpoint_path}; continue with --resume")
-        return self._finish()
+        return finish(self)
 
     def _run_epochs(self, progress, on_epoch) -> None:
         cfg = self.cfg
@@ -413,7 +297,7 @@ class Searcher:
             **val, "e_latency_ms": float(self.latency.expected(probs)) if self.latency else math.nan,
             "e_params": float(self.params.expected(probs)) if self.params else math.nan,
             "alpha_entropy": self.arch.entropy(), "tau": self._tau(), "w_lr": self.scheduler.get_last_lr()[0],
-            **costs, "lat_multiplier": self.lat_multiplier, "param_multiplier": self.param_multiplier,
+            **costs, "lat_multiplier": self.multipliers.latency, "param_multiplier": self.multipliers.params,
             "skip_connects": sum(op == "skip_connect" for op, _ in getattr(genotype, "normal", ())),
             "seconds": seconds, "genotype": genotype_to_json(genotype),
         }
@@ -421,80 +305,12 @@ class Searcher:
             row["latency_gap_ms"] = row["e_latency_ms"] - row["derived_latency_ms"]
             log.info("epoch %d: E[LAT] %.3f ms, derived %.3f ms (gap %+.3f ms)", row["epoch"], row["e_latency_ms"],
                      row["derived_latency_ms"], row["latency_gap_ms"])
-        self._adapt_multipliers(costs)
+        self.multipliers.adapt(self.cfg, costs)
         self.metrics.append(row)
         self.scheduler.step()
         self.epoch += 1
         self.step_in_epoch = 0
-        self._write_metrics()
+        self.folder.write_metrics(self.metrics)
         self.save_checkpoint()
         if on_epoch:
             on_epoch(row)
-
-    def _write_metrics(self) -> None:
-        with fileio.atomic_open(self.run_dir / "metrics.csv", "w") as handle:
-            pd.DataFrame(self.metrics).to_csv(handle, index=False)
-
-    def _finish(self) -> SearchResult:
-        from hwnas.search.repair import repair_to_budget
-
-        genotype = self.derive()
-        cfg = self.cfg
-        # (name, cost of encoded genotypes, budget, unit) of every budget the derived net must keep
-        budgets = []
-        if cfg.latency_budget_ms and self.table is not None:
-            budgets.append(("latency", self.table.predict_many, cfg.latency_budget_ms, "ms"))
-        if cfg.param_budget:
-            budgets.append(("parameters", self.final.params_many, float(cfg.param_budget), "params"))
-        repaired = False
-        for name, cost_many, budget, unit in budgets:
-            before = float(cost_many(self.final.encode(genotype)[None])[0])
-            if before > budget:
-                others = [(c, b) for n, c, b, _ in budgets if n != name]
-                genotype, swaps = repair_to_budget(self.proxy, cost_many, genotype, self.arch.numpy_probs(), budget,
-                                                   unit=unit, keep=others)
-                log.warning("the derived genotype breaks its %s budget (%.4g %s > %.4g %s); repaired with %d "
-                            "cheapest swap(s): %s", name, before, unit, budget, unit, len(swaps), "; ".join(swaps))
-                repaired = True
-        measured = self._measured_budget(genotype, [(c, b) for n, c, b, _ in budgets if n != "latency"])
-        if measured is not None:
-            genotype = measured.genotype
-        latency = self.table.predict(genotype) if self.table is not None else None
-        save_genotype(genotype, self.run_dir / "genotype.json")
-        fileio.write_json(self.run_dir / "result.json", {
-            "genotype": genotype.to_dict(), "latency_ms": latency, "repaired": repaired,
-            "latency_budget_ms": cfg.latency_budget_ms, "param_budget": cfg.param_budget,
-            "params": count_params(self.final.build(genotype)), "device": cfg.device,
-            "measured_latency_ms": measured.measured["measured_ms"] if measured else None,
-            "measured_budget": measured.to_dict() if measured else None,
-            "measured_note": self.measure_note,
-        })
-        return SearchResult(genotype, pd.DataFrame(self.metrics), self.run_dir, latency, repaired, measured,
-                            self.measure_note)
-
-    def _measured_budget(self, genotype: Genotype, keep) -> Optional["MeasuredBudget"]:
-        """Measure the derived network on the table's device and repair until it keeps the budget
-        (see :mod:`hwnas.search.measured`); ``None`` where it cannot be measured here (why: in
-        :attr:`measure_note`)."""
-        from hwnas.core.device import DeviceUnavailableError, resolve_device
-        from hwnas.search.measured import keep_measured_budget
-
-        cfg = self.cfg
-        self.measure_note = None
-        if not (cfg.latency_budget_ms and self.table is not None):
-            return None
-        if not cfg.measure_budget:
-            self.measure_note = "not measured (--no-measure)"
-            return None
-        if not self.table.profiled_here():
-            self.measure_note = (f"not measured: the table describes {self.table.meta.get('host', {}).get('cpu')}, "
-                                 f"not this machine; measure there with hwnas export --measure")
-            return None
-        try:
-            device = resolve_device(cfg.device)
-            device.check_available()
-        except (ValueError, DeviceUnavailableError) as exc:
-            self.measure_note = f"not measured: {exc}"
-            return None
-        return keep_measured_budget(self.final, genotype, self.table.predict_many, device, cfg.latency_budget_ms,
-                                    self.arch.numpy_probs(), keep=keep, say=log.warning)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Dict
 
 import numpy as np
 
+from hwnas.runs import RunFolder
 from hwnas.search.config import SearchConfig
 from hwnas.search.searcher import Searcher
 from hwnas.search.penalty import latency_model, params_model
@@ -98,7 +98,8 @@ def prepare(cfg: SearchConfig, run_dir: str | Path) -> Searcher:
 
 
 def load_run_config(run_dir: str | Path) -> SearchConfig:
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} a search run directory?")
-    return SearchConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))["search"])
+    """The settings a search run folder was started with."""
+    config = RunFolder(run_dir).read_config("search run")
+    if "search" not in config:
+        raise ValueError(f"{Path(run_dir) / 'config.json'} holds no search settings: is {run_dir} a search run folder?")
+    return SearchConfig.from_dict(config["search"])

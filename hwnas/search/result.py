@@ -1,0 +1,93 @@
+"""The end of a search: the derived genotype made to keep its budgets (by the table, then as
+measured on the device), and the run's ``genotype.json`` and ``result.json``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, List, Optional, Tuple
+
+import pandas as pd
+
+from hwnas.core.counting import count_params
+from hwnas.core.genotype import Genotype, save_genotype
+from hwnas.search.measured import MeasuredBudget, keep_measured_budget
+from hwnas.search.repair import CostMany, repair_to_budget
+
+if TYPE_CHECKING:
+    from hwnas.search.searcher import Searcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchResult:
+    genotype: Genotype
+    metrics: pd.DataFrame
+    run_dir: Path
+    latency_ms: Optional[float]
+    repaired: bool
+    measured: Optional[MeasuredBudget] = None  # the budget checked on the device, where it could be
+    measure_note: Optional[str] = None  # why it was not
+
+
+def finish(searcher: "Searcher") -> SearchResult:
+    """Derive, repair to every budget by the table, check the latency budget on the device,
+    and write the run's genotype and result."""
+    cfg, table, final = searcher.cfg, searcher.table, searcher.final
+    genotype = searcher.derive()
+    probs = searcher.arch.numpy_probs()
+    # (name, cost of encoded genotypes, budget, unit) of every budget the derived net must keep
+    budgets: List[Tuple[str, CostMany, float, str]] = []
+    if cfg.latency_budget_ms and table is not None:
+        budgets.append(("latency", table.predict_many, cfg.latency_budget_ms, "ms"))
+    if cfg.param_budget:
+        budgets.append(("parameters", final.params_many, float(cfg.param_budget), "params"))
+    repaired = False
+    for name, cost_many, budget, unit in budgets:
+        before = float(cost_many(final.encode(genotype)[None])[0])
+        if before > budget:
+            others = [(c, b) for n, c, b, _ in budgets if n != name]
+            genotype, swaps = repair_to_budget(searcher.proxy, cost_many, genotype, probs, budget, unit=unit,
+                                               keep=others)
+            log.warning("the derived genotype breaks its %s budget (%.4g %s > %.4g %s); repaired with %d "
+                        "cheapest swap(s): %s", name, before, unit, budget, unit, len(swaps), "; ".join(swaps))
+            repaired = True
+    measured, note = measured_budget(searcher, genotype, [(c, b) for n, c, b, _ in budgets if n != "latency"])
+    if measured is not None:
+        genotype = measured.genotype
+    latency = table.predict(genotype) if table is not None else None
+    save_genotype(genotype, searcher.folder / "genotype.json")
+    searcher.folder.write_json("result.json", {
+        "genotype": genotype.to_dict(), "latency_ms": latency, "repaired": repaired,
+        "latency_budget_ms": cfg.latency_budget_ms, "param_budget": cfg.param_budget,
+        "params": count_params(final.build(genotype)), "device": cfg.device,
+        "measured_latency_ms": measured.measured["measured_ms"] if measured else None,
+        "measured_budget": measured.to_dict() if measured else None,
+        "measured_note": note,
+    })
+    return SearchResult(genotype, pd.DataFrame(searcher.metrics), searcher.run_dir, latency, repaired, measured, note)
+
+
+def measured_budget(searcher: "Searcher", genotype: Genotype,
+                    keep) -> Tuple[Optional[MeasuredBudget], Optional[str]]:
+    """Measure the derived network on the table's device and repair until it keeps the budget
+    (see :mod:`hwnas.search.measured`); ``(None, why)`` where it cannot be measured here."""
+    from hwnas.core.device import DeviceUnavailableError, resolve_device
+
+    cfg, table = searcher.cfg, searcher.table
+    if not (cfg.latency_budget_ms and table is not None):
+        return None, None
+    if not cfg.measure_budget:
+        return None, "not measured (--no-measure)"
+    if not table.profiled_here():
+        return None, (f"not measured: the table describes {table.meta.get('host', {}).get('cpu')}, not this "
+                      f"machine; measure there with hwnas export --measure")
+    try:
+        device = resolve_device(cfg.device)
+        device.check_available()
+    except (ValueError, DeviceUnavailableError) as exc:
+        return None, f"not measured: {exc}"
+    return keep_measured_budget(searcher.final, genotype, table.predict_many, device, cfg.latency_budget_ms,
+                                searcher.arch.numpy_probs(), keep=keep, say=log.warning), None

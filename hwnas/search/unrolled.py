@@ -1,0 +1,96 @@
+"""Gradients of the architecture: DARTS' second-order (unrolled) gradient, and the helpers
+every architecture step needs when cells are recomputed (checkpointed) in the backward pass."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterator, List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Loss = Callable[[torch.Tensor], torch.Tensor]  # cross-entropy -> penalised loss
+
+
+def differentiate(net: nn.Module, loss: torch.Tensor, inputs: Optional[List[torch.Tensor]] = None):
+    """``loss.backward()`` (or the gradients of ``inputs``), undoing the second running-statistics
+    update that recomputed (checkpointed) cells make during the backward pass."""
+    stats = [b for name, b in net.named_buffers() if "running" in name] \
+        if getattr(net, "checkpoint_cells", 0) else []
+    kept = [b.clone() for b in stats]
+    result = loss.backward() if inputs is None else torch.autograd.grad(loss, inputs, allow_unused=True)
+    with torch.no_grad():
+        for b, k in zip(stats, kept):
+            b.copy_(k)
+    return result
+
+
+@contextmanager
+def frozen_weights(net: nn.Module) -> Iterator[None]:
+    """Weights that need no gradient: autograd skips theirs (a third of the backward pass)."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def unrolled_arch_grads(net: nn.Module, arch, penalised: Loss, xi: float, weight_decay: float, radius: float,
+                        xv, yv, xt, yt) -> None:
+    """Set ``arch``'s gradients to DARTS' unrolled gradient: grad_a L_val(w', a) - xi * H v,
+    with the virtual step w' = w - xi * (grad L_train(w) + wd * w) and H v by central differences.
+
+    The virtual weights are written into the network in place (and restored), rather than
+    passed functionally, so recomputed cells see them too.
+    """
+    params = list(net.parameters())
+    alphas = list(arch.parameters())
+    weights = {k: w.detach() for k, w in arch.weights("softmax").items()}
+    grads = differentiate(net, F.cross_entropy(net(xt, weights), yt), params)
+    original = [p.detach().clone() for p in params]
+    try:
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p.sub_(xi * (g + weight_decay * p))
+        val_loss = penalised(F.cross_entropy(net(xv, arch.weights("softmax")), yv))
+        out = differentiate(net, val_loss, alphas + params)
+    finally:
+        with torch.no_grad():
+            for p, o in zip(params, original):
+                p.copy_(o)
+    del original
+    d_alpha, d_w = out[:len(alphas)], out[len(alphas):]
+    d_w = [torch.zeros_like(p) if g is None else g for p, g in zip(params, d_w)]
+    hessian = hessian_vector(net, arch, d_w, xt, yt, radius)
+    for a, da, h in zip(alphas, d_alpha, hessian):
+        a.grad = (torch.zeros_like(a) if da is None else da) - xi * h
+
+
+def hessian_vector(net: nn.Module, arch, vector: List[torch.Tensor], x, y, radius: float) -> List[torch.Tensor]:
+    """(grad_a L_train(w + eps v) - grad_a L_train(w - eps v)) / (2 eps), eps = radius / |v|.
+
+    DARTS uses radius 0.01; the central difference is exact up to O(eps^2).
+    """
+    params = list(net.parameters())
+    norm = torch.sqrt(sum((v * v).sum() for v in vector))
+    eps = radius / max(float(norm), 1e-12)
+    alphas = list(arch.parameters())
+
+    def grad_alpha(sign: float) -> List[torch.Tensor]:
+        with torch.no_grad():
+            for p, v in zip(params, vector):
+                p.add_(sign * eps * v)
+        weights: Dict[str, torch.Tensor] = arch.weights("softmax")
+        with frozen_weights(net):
+            return list(differentiate(net, F.cross_entropy(net(x, weights), y), alphas))
+
+    plus = grad_alpha(+1.0)
+    minus = grad_alpha(-2.0)
+    with torch.no_grad():
+        for p, v in zip(params, vector):
+            p.add_(eps * v)
+    return [(gp - gm) / (2 * eps) for gp, gm in zip(plus, minus)]
