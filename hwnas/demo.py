@@ -46,7 +46,8 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     from hwnas.table import load_table_for, table_path
     from hwnas.export.measure import measure_exported
     from hwnas.pareto.oneshot import OneShotEvaluator
-    from hwnas.pareto.nsga2 import Objectives, run_nsga2, write_result
+    from hwnas.pareto.nsga2 import run_nsga2, write_result
+    from hwnas.pareto.objectives import assemble
     from hwnas.pareto.plots import plot_run
     from hwnas.profile.timing import LATENCY_STATISTIC
     from hwnas.search.config import SearchConfig
@@ -93,7 +94,7 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     t = lap("search", t)
 
     evaluator = OneShotEvaluator(searcher.proxy, searcher.net, splits.train, splits.val, make_loader, seed=seed)
-    objectives = Objectives({"error": evaluator, "latency": table.predict_many, "params": final.params_many})
+    objectives = assemble(["error", "latency", "params"], final, error=evaluator, table=table)
     front = run_nsga2(final, objectives, pop_size=40, evaluations=pareto_evaluations, seed=seed,
                       initial=[final.encode(genotype)])
     pareto_dir = out / "pareto"

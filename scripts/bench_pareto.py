@@ -19,7 +19,8 @@ import platform
 import numpy as np
 
 from hwnas.pareto.nb201_bench import NB201Benchmark
-from hwnas.pareto.nsga2 import Objectives, hypervolume, non_dominated, run_nsga2
+from hwnas.pareto.nsga2 import hypervolume, non_dominated, run_nsga2
+from hwnas.pareto.objectives import Objectives
 from hwnas.spaces import make_space
 
 BUDGETS = (200, 500, 1000)

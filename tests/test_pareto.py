@@ -6,7 +6,8 @@ import pytest
 
 from hwnas.cli import main
 from hwnas.core.genotype import NB201Genotype, PUBLISHED, genotype_from_dict, save_genotype
-from hwnas.pareto.nsga2 import Objectives, run_nsga2
+from hwnas.pareto.nsga2 import run_nsga2
+from hwnas.pareto.objectives import Objectives
 from hwnas.spaces import make_space
 
 SPACE = make_space("nb201", init_channels=4, layers=1, input_size=8)

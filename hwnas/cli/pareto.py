@@ -4,101 +4,51 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 from hwnas.cli.common import add_space_option
 
-OBJECTIVES = ("error", "latency", "params", "flops", "latency_fpga", "latency_raspi4", "latency_eyeriss",
-              "latency_pixel3")
-
-
-def _searched_genotypes(run_dirs: List[str]):
-    from hwnas.core.genotype import load_genotype
-
-    genotypes = []
-    for run in run_dirs:
-        path = Path(run) / "genotype.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: is {run} a finished search run directory?")
-        genotypes.append(load_genotype(path))
-    spaces = {g.space for g in genotypes}
-    if len(spaces) > 1:
-        raise ValueError(f"the runs hold genotypes of different spaces ({', '.join(sorted(spaces))}); a front is "
-                         f"over one space: pass runs of one space")
-    return genotypes
-
-
 def cmd_pareto(args: argparse.Namespace) -> int:
     from hwnas.core.genotype import genotype_to_json
-    from hwnas.pareto.nsga2 import Objectives, run_nsga2, write_result
+    from hwnas.core.units import parse_count, parse_latency_ms
+    from hwnas.pareto.nsga2 import run_nsga2, write_result
+    from hwnas.pareto.objectives import assemble, check_budget_of_evaluations, check_names, searched_genotypes
     from hwnas.pareto.plots import plot_run
     from hwnas.spaces import make_space
-    from hwnas.core.units import parse_count, parse_latency_ms
 
     names = args.objectives
-    unknown = [n for n in names if n not in OBJECTIVES]
-    if unknown or len(names) < 2 or len(set(names)) < len(names):
-        raise ValueError(f"--objectives takes two or more different ones of {', '.join(OBJECTIVES)}; got "
-                         f"{' '.join(names)}")
-    if args.pop_size < 2 or args.evaluations < args.pop_size:
-        raise ValueError(f"--evaluations ({args.evaluations}) must be at least --pop-size ({args.pop_size}), and the "
-                         f"population at least 2: NSGA-II evaluates a whole first generation")
-    genotypes = _searched_genotypes(args.runs)
+    check_names(names)
+    check_budget_of_evaluations(args.pop_size, args.evaluations)
+    genotypes = searched_genotypes(args.runs)
     space_name = genotypes[0].space if genotypes else args.space
     if genotypes and args.space and args.space != space_name:
         raise ValueError(f"--space {args.space} does not match the runs' genotypes, which are of space {space_name}")
     if not space_name:
         raise ValueError("give search run directories or --space")
-    functions: Dict[str, Any] = {}
-    device = None
+    benchmark, error, table = None, None, None
     if args.benchmark == "nb201":
         if space_name != "nb201":
             raise ValueError("--benchmark nb201 needs the nb201 space")
         from hwnas.pareto.nb201_bench import NB201Benchmark
 
         bench = NB201Benchmark(args.benchmark_file) if args.benchmark_file else NB201Benchmark()
-        functions.update(bench.objectives([n for n in names if n != "latency"], dataset=args.benchmark_dataset))
+        benchmark = bench.objectives([n for n in names if n != "latency"], dataset=args.benchmark_dataset)
         space = make_space("nb201")
     elif args.runs:
-        from hwnas.core.data import load_splits, make_loader
-        from hwnas.pareto.oneshot import OneShotEvaluator, load_search_supernet
-        from hwnas.search.setup import spaces_for
+        from hwnas.pareto.oneshot import one_shot_from_run
 
-        proxy, supernet, cfg = load_search_supernet(args.runs[0])
-        splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
-                             limit=cfg.limit, image_size=cfg.image_size)
-        _, space = spaces_for(cfg, splits.info.input_size, splits.info.in_channels, splits.info.num_classes)
-        if "error" in names:
-            functions["error"] = OneShotEvaluator(proxy, supernet, splits.train, splits.val, make_loader,
-                                                  val_images=args.val_images, seed=args.seed)
-    elif "error" in names:
-        raise ValueError("an error estimate needs search runs (one-shot, from the first run's supernet) or "
-                         "--benchmark nb201")
+        space, evaluator = one_shot_from_run(args.runs[0], val_images=args.val_images, seed=args.seed)
+        error = evaluator if "error" in names else None
     else:
         space = make_space(space_name)
     if "latency" in names or args.latency_budget:
         from hwnas.table import load_table_for
 
         table = load_table_for(args.device, space, tables_dir=args.tables_dir)
-        device = table.device_id
-        if "latency" in names:
-            functions["latency"] = table.predict_many
-    if ("params" in names or args.param_budget) and "params" not in functions:
-        functions["params"] = space.params_many
-    if "flops" in names and "flops" not in functions:
-        functions["flops"] = space.flops_many
-    missing = [n for n in names if n not in functions]
-    if missing:
-        raise ValueError(f"objective(s) {', '.join(missing)} need --benchmark nb201 (the benchmark's device "
-                         f"latencies)")
-    constraints = {}
-    if args.latency_budget:
-        budget = parse_latency_ms(args.latency_budget)
-        constraints["latency"] = lambda x: table.predict_many(x) - budget
-    if args.param_budget:
-        p_budget = parse_count(args.param_budget)
-        constraints["params"] = lambda x: functions["params"](x) - p_budget
-    objectives = Objectives({n: functions[n] for n in names}, constraints)
+    objectives = assemble(names, space, error=error, table=table, benchmark=benchmark,
+                          latency_budget_ms=parse_latency_ms(args.latency_budget) if args.latency_budget else None,
+                          param_budget=parse_count(args.param_budget) if args.param_budget else None)
+    device = table.device_id if table is not None else None
     out_dir = Path(args.out) if args.out else (Path(args.runs[0]) if args.runs else Path("runs") / "pareto")
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -128,6 +78,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    from hwnas.pareto.objectives import OBJECTIVES
+
     p = sub.add_parser("pareto", help="accuracy / latency / size Pareto fronts with NSGA-II",
                        description="NSGA-II (pymoo) over the space's integer genotypes, seeded with the searched "
                        "genotypes of the given runs; error from the first run's supernet (one-shot, inherited weights "

@@ -10,34 +10,27 @@ evaluations and the hypervolume per generation are written as CSV files.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.core.callback import Callback
+from pymoo.core.population import Population
+from pymoo.core.termination import TerminateIfAny, Termination
+from pymoo.operators.crossover.ux import UniformCrossover
+from pymoo.optimize import minimize
+from pymoo.termination.max_gen import MaximumGenerationTermination
 
 from hwnas.core.genotype import genotype_to_json
+from hwnas.pareto.mutation import ChoiceMutation
+from hwnas.pareto.objectives import Objectives
 from hwnas.runs import write_pareto
 from hwnas.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
-
-Objective = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass
-class Objectives:
-    """Named objectives (minimised) and constraints (feasible when <= 0), all vectorised."""
-
-    functions: Dict[str, Objective]
-    constraints: Dict[str, Objective] = field(default_factory=dict)
-    units: Dict[str, str] = field(default_factory=dict)
-
-    @property
-    def names(self) -> List[str]:
-        return list(self.functions)
-
 
 class EvaluationCache:
     """Every genotype evaluated, once: repeated vectors are answered from memory."""
@@ -114,21 +107,53 @@ class ParetoResult:
     reference_point: np.ndarray
 
 
+class DistinctEvaluations(Termination):
+    """Done when ``target`` distinct genotypes were evaluated (repeats are free: the cache
+    answers them)."""
+
+    def __init__(self, cache: EvaluationCache, target: int) -> None:
+        super().__init__()
+        self.cache, self.target = cache, target
+
+    def _update(self, algorithm) -> float:
+        return self.cache.evaluations / self.target
+
+
+class FrontHistory(Callback):
+    """After each generation: the feasible front's size and hypervolume against ``ref``
+    (default: 1.1 x the worst value of each objective in the first population)."""
+
+    def __init__(self, cache: EvaluationCache, ref: Optional[np.ndarray] = None,
+                 progress: Optional[Callable[[Dict[str, float]], None]] = None) -> None:
+        super().__init__()
+        self.cache, self.ref, self.progress = cache, ref, progress
+        self.rows: List[Dict[str, float]] = []
+
+    def notify(self, algorithm) -> None:
+        cache, names = self.cache, self.cache.objectives.names
+        f_all = np.array([[cache.rows[k][n] for n in names] for k in cache.order])
+        feasible = _feasible(cache, cache.objectives)
+        if self.ref is None:
+            self.ref = 1.1 * (f_all[feasible] if feasible.any() else f_all).max(axis=0)
+        front = f_all[feasible][non_dominated(f_all[feasible])] if feasible.any() else np.zeros((0, len(names)))
+        row = {"generation": len(self.rows) + 1, "evaluations": cache.evaluations, "front_size": len(front),
+               "hypervolume": hypervolume(front, self.ref)}
+        self.rows.append(row)
+        if self.progress:
+            self.progress(row)
+
+
 def run_nsga2(space: SearchSpace, objectives: Objectives, pop_size: int = 40, evaluations: int = 1000,
               seed: int = 0, initial: Optional[Sequence[np.ndarray]] = None, reference_point: Optional[np.ndarray] = None,
               progress: Optional[Callable[[Dict[str, float]], None]] = None) -> ParetoResult:
-    """NSGA-II with integer-aware operators until ``evaluations`` distinct genotypes were evaluated.
+    """NSGA-II over genotype vectors until ``evaluations`` distinct genotypes were evaluated.
 
+    Variables are choices, so offspring come from uniform crossover (each variable from one
+    parent) and a categorical mutation (:class:`~hwnas.pareto.mutation.ChoiceMutation`).
     ``initial`` vectors (e.g. genotypes derived by searches) seed the first population, topped
     up with random genotypes. The hypervolume per generation is computed against
     ``reference_point`` (default: 1.1 x the worst value of each objective in the first population).
     """
-    from pymoo.algorithms.moo.nsga2 import NSGA2
-    from pymoo.core.population import Population
-    from pymoo.operators.crossover.sbx import SBX
-    from pymoo.operators.mutation.pm import PM
-    from pymoo.operators.repair.rounding import RoundingRepair
-
     cache = EvaluationCache(objectives)
     problem = make_problem(space, cache)
     rng = np.random.default_rng(seed)
@@ -136,35 +161,24 @@ def run_nsga2(space: SearchSpace, objectives: Objectives, pop_size: int = 40, ev
     seeds = [space.check_vector(v) for v in (initial or [])]
     randoms = rng.integers(lower, upper + 1, size=(max(0, pop_size - len(seeds)), len(lower)))
     x0 = np.array(seeds + list(randoms))[: max(pop_size, len(seeds))]
-    algorithm = NSGA2(pop_size=pop_size, sampling=Population.new("X", x0),
-                      crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
-                      mutation=PM(eta=20, vtype=float, repair=RoundingRepair()), eliminate_duplicates=True)
-    algorithm.setup(problem, termination=("n_eval", 10 ** 9), seed=seed, verbose=False)
-    history: List[Dict[str, float]] = []
-    ref = reference_point
-    generation = 0
-    while cache.evaluations < evaluations:
-        algorithm.next()
-        generation += 1
-        f_all = np.array([[cache.rows[k][n] for n in objectives.names] for k in cache.order])
-        feasible = _feasible(cache, objectives)
-        if ref is None:
-            ref = 1.1 * f_all[feasible].max(axis=0) if feasible.any() else 1.1 * f_all.max(axis=0)
-        front = f_all[feasible][non_dominated(f_all[feasible])] if feasible.any() else np.zeros((0, f_all.shape[1]))
-        row = {"generation": generation, "evaluations": cache.evaluations, "front_size": len(front),
-               "hypervolume": hypervolume(front, ref)}
-        history.append(row)
-        if progress:
-            progress(row)
-        if generation > 10 * max(1, evaluations // pop_size) + 50:
-            log.warning("NSGA-II stopped finding new genotypes after %d evaluations", cache.evaluations)
-            break
+    # Light mutation: crossover refines the front; mutating every offspring lowered the
+    # NAS-Bench-201 hypervolume at 500-1000 evaluations (scripts/bench_pareto.py).
+    algorithm = NSGA2(pop_size=pop_size, sampling=Population.new("X", x0), crossover=UniformCrossover(prob=0.9),
+                      mutation=ChoiceMutation(prob=0.3), eliminate_duplicates=True)
+    # a cap on generations, should NSGA-II stop finding new genotypes
+    termination = TerminateIfAny(DistinctEvaluations(cache, evaluations),
+                                 MaximumGenerationTermination(10 * max(1, evaluations // pop_size) + 50))
+    history = FrontHistory(cache, reference_point, progress)
+    minimize(problem, algorithm, termination, seed=seed, callback=history, verbose=False, copy_algorithm=False,
+             copy_termination=False)
+    if cache.evaluations < evaluations:
+        log.warning("NSGA-II stopped finding new genotypes after %d evaluations", cache.evaluations)
     evaluated = _evaluated_frame(space, cache, objectives)
     feasible = _feasible(cache, objectives)
     f_all = evaluated[objectives.names].to_numpy()
     idx = np.flatnonzero(feasible)[non_dominated(f_all[feasible])] if feasible.any() else np.array([], dtype=int)
     front = evaluated.iloc[idx].sort_values(objectives.names[0]).reset_index(drop=True)
-    return ParetoResult(front, evaluated, pd.DataFrame(history), np.asarray(ref))
+    return ParetoResult(front, evaluated, pd.DataFrame(history.rows), np.asarray(history.ref))
 
 
 def _feasible(cache: EvaluationCache, objectives: Objectives) -> np.ndarray:

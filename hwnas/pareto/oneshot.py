@@ -1,19 +1,33 @@
 """One-shot error estimates: a genotype inherits a trained supernet's weights.
 
 For each genotype the supernet runs with one-hot architecture weights (so only the chosen
-operations compute), its BatchNorm statistics are re-estimated on a few training batches,
-and it is evaluated on a fixed held-out validation subset. Results are cached by genotype.
+operations compute), its BatchNorm statistics are re-estimated on a few training batches
+(fvcore's precise BN: true population statistics, not running averages), and it is evaluated
+on a fixed held-out validation subset. Results are cached by genotype.
 """
 
 from __future__ import annotations
 
-from typing import Dict
+from pathlib import Path
+from typing import Dict, Tuple
 
 import numpy as np
 import torch
+from fvcore.nn import update_bn_stats
 from torch import nn
 
 from hwnas.spaces import SearchSpace
+
+
+class _FixedArchitecture(nn.Module):
+    """The supernet at one architecture, called with images alone (as fvcore calls a model)."""
+
+    def __init__(self, net: nn.Module, weights: Dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self.net, self.weights = net, weights
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x, self.weights)
 
 
 class OneShotEvaluator:
@@ -28,7 +42,6 @@ class OneShotEvaluator:
                     make_loader(torch.utils.data.Subset(val_set, val_idx.tolist()), batch_size, shuffle=False)]
         calib = make_loader(train_set, batch_size, shuffle=True, seed=seed)
         self.calib = [x.to(self.device) for (x, _), _ in zip(calib, range(bn_batches))]
-        self.bns = [m for m in self.net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         self.cache: Dict[tuple, float] = {}
 
     @torch.no_grad()
@@ -38,15 +51,8 @@ class OneShotEvaluator:
             genotype = self.space.decode(np.asarray(x))
             weights = {k: torch.tensor(v, dtype=torch.float32, device=self.device)
                        for k, v in self.space.one_hot_weights(genotype).items()}
-            momenta = [bn.momentum for bn in self.bns]
-            for bn in self.bns:  # cumulative averages over the calibration batches
-                bn.reset_running_stats()
-                bn.momentum = None
-            self.net.train()
-            for batch in self.calib:
-                self.net(batch, weights)
-            for bn, m in zip(self.bns, momenta):
-                bn.momentum = m
+            self.net.train()  # BatchNorm layers must be in training mode to be re-estimated
+            update_bn_stats(_FixedArchitecture(self.net, weights), self.calib, num_iters=len(self.calib))
             self.net.eval()
             correct = total = 0
             for xb, yb in self.val:
@@ -73,3 +79,18 @@ def load_search_supernet(run_dir, device: str = "cpu"):
     net = proxy.supernet()
     net.load_state_dict(ckpt["supernet"])
     return proxy, net, SearchConfig.from_dict(config["search"])
+
+
+def one_shot_from_run(run_dir: str | Path, val_images: int = 512, seed: int = 0) -> Tuple[SearchSpace, OneShotEvaluator]:
+    """(the run's final space, a one-shot error estimate from its supernet) of a search run:
+    the run's own data set and split."""
+    from hwnas.core.data import load_splits, make_loader
+    from hwnas.search.setup import spaces_for
+
+    proxy, supernet, cfg = load_search_supernet(run_dir)
+    splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                         limit=cfg.limit, image_size=cfg.image_size)
+    info = splits.info
+    _, final = spaces_for(cfg, info.input_size, info.in_channels, info.num_classes)
+    return final, OneShotEvaluator(proxy, supernet, splits.train, splits.val, make_loader, val_images=val_images,
+                                   seed=seed)

@@ -1,0 +1,94 @@
+"""What a Pareto run minimises, assembled in one place for ``hwnas pareto`` and the demo.
+
+Each objective maps a batch of encoded genotypes to one value per row: ``error`` from a
+one-shot supernet or the NAS-Bench-201 table, ``latency`` from the device's latency table,
+``params`` and ``flops`` from the space's cost structure, ``latency_<device>`` from the
+benchmark's measured latencies. Budgets become constraints (feasible when <= 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from hwnas.core.genotype import Genotype, load_genotype
+from hwnas.spaces import SearchSpace
+
+Objective = Callable[[np.ndarray], np.ndarray]
+OBJECTIVES = ("error", "latency", "params", "flops", "latency_fpga", "latency_raspi4", "latency_eyeriss",
+              "latency_pixel3")
+
+
+@dataclass
+class Objectives:
+    """Named objectives (minimised) and constraints (feasible when <= 0), all vectorised."""
+
+    functions: Dict[str, Objective]
+    constraints: Dict[str, Objective] = field(default_factory=dict)
+    units: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> List[str]:
+        return list(self.functions)
+
+
+def check_names(names: Sequence[str]) -> None:
+    """Two or more different, known objectives."""
+    unknown = [n for n in names if n not in OBJECTIVES]
+    if unknown or len(names) < 2 or len(set(names)) < len(names):
+        raise ValueError(f"--objectives takes two or more different ones of {', '.join(OBJECTIVES)}; got "
+                         f"{' '.join(names)}")
+
+
+def assemble(names: Sequence[str], space: SearchSpace, *, error: Optional[Objective] = None, table=None,
+             benchmark: Optional[Mapping[str, Objective]] = None, latency_budget_ms: Optional[float] = None,
+             param_budget: Optional[float] = None) -> Objectives:
+    """The objectives ``names`` over ``space``, each from the first source that has it: the
+    benchmark's table, the one-shot ``error``, the latency ``table``, the space's costs."""
+    check_names(names)
+    available: Dict[str, Objective] = dict(benchmark or {})
+    if error is not None:
+        available.setdefault("error", error)
+    if table is not None:
+        available.setdefault("latency", table.predict_many)
+    available.setdefault("params", space.params_many)
+    available.setdefault("flops", space.flops_many)
+    missing = [n for n in names if n not in available]
+    if missing:
+        needs = {"error": "search runs (one-shot, from the first run's supernet) or --benchmark nb201",
+                 "latency": "the device's latency table"}
+        raise ValueError("; ".join(f"objective {n} needs {needs.get(n, '--benchmark nb201 (its device latencies)')}"
+                                   for n in missing))
+    constraints: Dict[str, Objective] = {}
+    if latency_budget_ms is not None:
+        if table is None:
+            raise ValueError("a latency budget needs the device's latency table")
+        constraints["latency"] = lambda x: table.predict_many(x) - latency_budget_ms
+    if param_budget is not None:
+        params = available["params"]
+        constraints["params"] = lambda x: params(x) - param_budget
+    return Objectives({n: available[n] for n in names}, constraints)
+
+
+def check_budget_of_evaluations(pop_size: int, evaluations: int) -> None:
+    if pop_size < 2 or evaluations < pop_size:
+        raise ValueError(f"--evaluations ({evaluations}) must be at least --pop-size ({pop_size}), and the "
+                         f"population at least 2: NSGA-II evaluates a whole first generation")
+
+
+def searched_genotypes(run_dirs: Sequence[str | Path]) -> List[Genotype]:
+    """The genotypes finished search runs derived, all of one space."""
+    genotypes = []
+    for run in run_dirs:
+        path = Path(run) / "genotype.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: is {run} a finished search run directory?")
+        genotypes.append(load_genotype(path))
+    spaces = {g.space for g in genotypes}
+    if len(spaces) > 1:
+        raise ValueError(f"the runs hold genotypes of different spaces ({', '.join(sorted(spaces))}); a front is "
+                         f"over one space: pass runs of one space")
+    return genotypes
