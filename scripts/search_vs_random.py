@@ -29,7 +29,7 @@ def data_folder(data_dir: str | None) -> str | None:
     """A folder as it is; an archive extracted once into the repository's git-ignored .data/."""
     if data_dir is None or Path(data_dir).is_dir():
         return data_dir
-    from hwnas.core.data import extract_archive
+    from hwnas.core.archives import extract_archive
 
     name = Path(data_dir).name.split(".")[0]
     return extract_archive(data_dir, str(Path(__file__).resolve().parents[1] / ".data" / name))

@@ -25,7 +25,7 @@ CIFAR_CACHE = REPO / ".data" / "cifar10-jpeg"  # git-ignored
 @pytest.fixture(scope="session")
 def cifar10_jpeg_dir(tmp_path_factory) -> Path:
     """The shared CIFAR-10 JPEG copy, extracted once into a cache."""
-    from hwnas.core.data import extract_archive
+    from hwnas.core.archives import extract_archive
 
     if not CIFAR_ARCHIVE.is_file():
         pytest.skip(f"CIFAR-10 archive not found at {CIFAR_ARCHIVE}: set HWNAS_SHARED_DATA to the shared data folder")
@@ -33,3 +33,19 @@ def cifar10_jpeg_dir(tmp_path_factory) -> Path:
         return Path(extract_archive(str(CIFAR_ARCHIVE), str(CIFAR_CACHE)))
     except OSError:  # repository not writable: extract for this session only
         return Path(extract_archive(str(CIFAR_ARCHIVE), str(tmp_path_factory.mktemp("data") / "cifar10-jpeg")))
+
+
+TINY_TABLE_SPACE = dict(init_channels=4, layers=1, input_size=8)  # NAS-Bench-201, 8x8: profiled in seconds
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory):
+    """(space, table, tables folder): a tiny NAS-Bench-201 table profiled on this machine, per test module."""
+    from hwnas.core.device import resolve_device
+    from hwnas.profile.build import build_table
+    from hwnas.spaces import make_space
+
+    tables = tmp_path_factory.mktemp("tables")
+    space = make_space("nb201", **TINY_TABLE_SPACE)
+    table = build_table(space, resolve_device("cpu"), tables_dir=tables, warmup=2, repeats=5)
+    return space, table, tables

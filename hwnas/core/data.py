@@ -17,7 +17,7 @@ Data sets (:data:`DATASETS`):
     ``augment=True``: random crop with padding (4 px at 32x32, 2 px at 28x28), plus a random
     horizontal flip for CIFAR only (not SVHN or the MNISTs: digits are not mirror-symmetric).
     ``cifar10`` also reads an ImageFolder copy: ``data_dir/train/<class>/*.jpg`` and
-    ``data_dir/test/<class>/*.jpg`` (see :func:`extract_archive`).
+    ``data_dir/test/<class>/*.jpg`` (see :func:`hwnas.core.archives.extract_archive`).
 ``imagefolder``
     the user's own images: ``data_dir/train/<class>/*`` (required) and
     ``data_dir/test/<class>/*`` (optional; without it a seeded, stratified 20% of train is the
@@ -36,16 +36,15 @@ import copy
 import logging
 import math
 import os
-import shutil
-import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
+
+from hwnas.core.images import Compose, Cutout, RandomShift, TensorImageDataset, torchvision_transforms
 
 logger = logging.getLogger(__name__)
 
@@ -150,82 +149,6 @@ def dataset_info(name: str, data_dir: str | None = None, image_size: int = 32) -
     return DatasetInfo("imagefolder", len(classes), 3, size, _IMAGEFOLDER_MEAN, _IMAGEFOLDER_STD)
 
 
-class Cutout:
-    """DARTS cutout: zero a ``length`` x ``length`` square (clipped at the border) centred on a
-    random pixel of a (C, H, W) tensor. Returns a new tensor; the input is not modified."""
-
-    def __init__(self, length: int) -> None:
-        self.length = int(length)
-
-    def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        h, w = img.shape[-2], img.shape[-1]
-        y = int(torch.randint(0, h, (1,)))
-        x = int(torch.randint(0, w, (1,)))
-        half = self.length // 2
-        y1, y2 = max(0, y - half), min(h, y + half)
-        x1, x2 = max(0, x - half), min(w, x + half)
-        out = img.clone()
-        out[..., y1:y2, x1:x2] = 0.0
-        return out
-
-    def __repr__(self) -> str:
-        return f"Cutout(length={self.length})"
-
-
-class RandomShift:
-    """Shift a (C, H, W) tensor by up to ``max_shift`` pixels in each direction, filling the
-    uncovered border with ``fill``."""
-
-    def __init__(self, max_shift: int, fill: float) -> None:
-        self.max_shift = int(max_shift)
-        self.fill = float(fill)
-
-    def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        s = self.max_shift
-        c, h, w = img.shape
-        padded = torch.full((c, h + 2 * s, w + 2 * s), self.fill, dtype=img.dtype)
-        padded[:, s:s + h, s:s + w] = img
-        i = int(torch.randint(0, 2 * s + 1, (1,)))
-        j = int(torch.randint(0, 2 * s + 1, (1,)))
-        return padded[:, i:i + h, j:j + w].clone()
-
-    def __repr__(self) -> str:
-        return f"RandomShift(max_shift={self.max_shift}, fill={self.fill:g})"
-
-
-class _Compose:
-    """Apply callables in turn (picklable, for DataLoader workers)."""
-
-    def __init__(self, steps: Sequence[Callable[[Any], Any]]) -> None:
-        self.steps = list(steps)
-
-    def __call__(self, x: Any) -> Any:
-        for step in self.steps:
-            x = step(x)
-        return x
-
-
-class TensorImageDataset(Dataset):
-    """In-memory images (N, C, H, W) float32 and labels (N,) int64, with an optional transform
-    on the image. ``targets`` is the label array."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
-        self.images = images
-        self.labels = labels
-        self.targets = labels.numpy()
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        img = self.images[index]
-        if self.transform is not None:
-            img = self.transform(img)
-        return img, self.labels[index]
-
-
 def _labels_of(ds: Any) -> np.ndarray:
     for attr in ("targets", "labels"):
         values = getattr(ds, attr, None)
@@ -287,22 +210,6 @@ def _subset(ds: Dataset, indices: np.ndarray) -> Subset:
     return Subset(ds, [int(i) for i in indices])
 
 
-# -- transforms -------------------------------------------------------------------------------------
-def _torchvision_transforms(key: str, info: DatasetInfo, augment: bool, cutout: int) -> tuple[Callable, Callable]:
-    import torchvision.transforms as T
-
-    size = info.input_size
-    pre = [T.Resize((size, size))] if key == "imagefolder" else []
-    norm = [T.ToTensor(), T.Normalize(info.mean, info.std)]
-    aug: list[Callable] = []
-    if augment:
-        aug.append(T.RandomCrop(size, padding=max(1, size // 8) if key == "imagefolder" else (4 if size >= 32 else 2)))
-        if key in ("cifar10", "cifar100", "imagefolder"):
-            aug.append(T.RandomHorizontalFlip())
-    post: list[Callable] = [Cutout(cutout)] if cutout > 0 else []
-    return T.Compose(pre + aug + norm + post), T.Compose(pre + norm)
-
-
 # -- loaders per kind of data set --------------------------------------------------------------------
 def _load_digits(val_fraction: float, seed: int, augment: bool, cutout: int, limit: int | None) -> Splits:
     from sklearn.datasets import load_digits
@@ -317,7 +224,7 @@ def _load_digits(val_fraction: float, seed: int, augment: bool, cutout: int, lim
     if cutout > 0:
         steps.append(Cutout(cutout))
     eval_ds = TensorImageDataset(images, labels)
-    train_ds = TensorImageDataset(images, labels, _Compose(steps) if steps else None)
+    train_ds = TensorImageDataset(images, labels, Compose(steps) if steps else None)
     lab = labels.numpy()
     rest, test = _carve_test(lab, seed, "digits")
     train, val = _split_train_val(rest, val_fraction, seed)
@@ -388,7 +295,7 @@ def _open_folders(key: str, root: Path, seed: int) -> tuple[Any, Any, np.ndarray
 
 def _load_files(key: str, info: DatasetInfo, root: Path, download: bool, val_fraction: float, seed: int,
                 augment: bool, cutout: int, limit: int | None) -> Splits:
-    train_tf, eval_tf = _torchvision_transforms(key, info, augment, cutout)
+    train_tf, eval_tf = torchvision_transforms(key, info, augment, cutout)
     if key == "imagefolder" or (key == "cifar10" and _has_split_folders(root)):
         base, test_src, rest, test_idx = _open_folders(key, root, seed)
         classes = tuple(base.classes)
@@ -474,63 +381,3 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0,
     generator.manual_seed(int(seed))
     return DataLoader(dataset, batch_size=int(batch_size), shuffle=bool(shuffle) and not empty,
                       num_workers=int(num_workers), drop_last=drop_last, generator=generator)
-
-
-def _find_split_root(folder: Path, depth: int = 2) -> Path | None:
-    """The first folder at most ``depth`` levels below ``folder`` that has a ``train`` subfolder."""
-    level = [folder]
-    for _ in range(depth + 1):
-        for d in level:
-            if (d / "train").is_dir():
-                return d
-        level = sorted(c for d in level for c in d.iterdir() if c.is_dir() and not c.name.startswith((".", "__")))
-    return None
-
-
-def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
-    if hasattr(tarfile, "data_filter"):
-        tar.extractall(dest, filter="data")
-        return
-    base = dest.resolve()
-    for member in tar.getmembers():
-        target = (dest / member.name).resolve()
-        if not (member.isfile() or member.isdir()) or (target != base and base not in target.parents):
-            raise ValueError(f"refusing to extract {member.name!r}: not a plain file/folder inside {dest}")
-    tar.extractall(dest)
-
-
-def extract_archive(archive: str, dest: str) -> str:
-    """Extract a tar archive (``.tar.gz``, ``.tgz``, ``.tar``) holding ``train/`` and ``test/`` image
-    folders into ``dest`` and return ``dest``. Skipped if ``dest/train`` exists. A top-level folder
-    in the archive is detected and its contents become ``dest``. Extraction goes to a temporary
-    folder beside ``dest`` that is renamed at the end, so an interrupted run leaves no half folder."""
-    archive_p, dest_p = Path(archive).expanduser(), Path(dest).expanduser()
-    if (dest_p / "train").is_dir():
-        logger.debug("%s already extracted in %s", archive_p, dest_p)
-        return str(dest_p)
-    if not archive_p.is_file():
-        raise FileNotFoundError(f"archive {archive_p} not found: give the path of a .tar.gz holding "
-                                f"train/<class>/... and test/<class>/...")
-    dest_p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest_p.name}.partial-", dir=dest_p.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; it may become dest itself
-        logger.info("extracting %s into %s", archive_p, dest_p)
-        try:
-            with tarfile.open(archive_p, "r:*") as tar:
-                _safe_extract(tar, tmp)
-        except tarfile.TarError as err:
-            raise ValueError(f"{archive_p} is not a readable tar archive: {err}") from err
-        root = _find_split_root(tmp)
-        if root is None:
-            raise ValueError(f"{archive_p} has no train/ folder: expected train/<class>/... and test/<class>/... "
-                             f"(optionally under one top-level folder)")
-        try:
-            os.rename(root, dest_p)
-        except OSError as err:
-            if not (dest_p / "train").is_dir():  # not just another process finishing first
-                raise FileExistsError(f"cannot move the extracted data to {dest_p} ({err}): remove it or "
-                                      f"choose another destination") from err
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return str(dest_p)

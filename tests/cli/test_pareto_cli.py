@@ -1,0 +1,56 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hwnas.cli import main
+from hwnas.core.genotype import PUBLISHED, genotype_from_dict, save_genotype
+from hwnas.spaces import make_space
+
+
+def test_cli_pareto_nb201_writes_csvs_and_plots(nb201_csv, tmp_path, capsys):
+    out = tmp_path / "front"
+    assert main(["pareto", "--space", "nb201", "--benchmark", "nb201", "--benchmark-file", str(nb201_csv),
+                 "--objectives", "error", "latency_raspi4", "params", "--evaluations", "120", "--out", str(out)]) == 0
+    for name in ("pareto.csv", "evaluated.csv", "history.csv", "pareto.json", "hypervolume.png", "hypervolume.svg",
+                 "front_error_vs_latency_raspi4.png", "front_error_vs_params.svg"):
+        assert (out / name).stat().st_size > 0, name
+    front = pd.read_csv(out / "pareto.csv")
+    assert {"error", "latency_raspi4", "params", "genotype"} <= set(front.columns)
+    assert "Pareto front" in capsys.readouterr().out
+
+
+def test_runs_of_different_spaces_are_refused(tmp_path, capsys):
+    for name, genotype in (("a", PUBLISHED["darts_v2"]), ("b", PUBLISHED["fbnet_a"])):
+        (tmp_path / name).mkdir()
+        save_genotype(genotype, tmp_path / name / "genotype.json")
+    assert main(["pareto", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert "different spaces" in capsys.readouterr().err
+
+
+def test_benchmark_needs_nb201_space(tmp_path, capsys):
+    assert main(["pareto", "--space", "darts", "--benchmark", "nb201"]) == 2
+    assert "needs the nb201 space" in capsys.readouterr().err
+
+
+def test_cli_pareto_latency_and_flops_need_no_search_run(tmp_path, capsys):
+    out = tmp_path / "front"
+    assert main(["pareto", "--space", "darts", "--objectives", "latency", "flops", "--pop-size", "10",
+                 "--evaluations", "30", "--out", str(out)]) == 0
+    front = pd.read_csv(out / "pareto.csv")
+    space = make_space("darts")
+    x = np.stack([space.encode(genotype_from_dict(json.loads(g))) for g in front["genotype"]])
+    np.testing.assert_allclose(front["flops"], space.flops_many(x))
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--objectives", "latency", "latency"], "two or more different"),
+    (["--objectives", "latency", "flops", "--evaluations", "0"], "must be at least --pop-size"),
+])
+def test_pareto_refuses_settings_that_cannot_run(tmp_path, capsys, extra, match):
+    from hwnas.cli import main
+
+    code = main(["pareto", "--space", "darts", "--out", str(tmp_path / "p"), *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and match in err[0]

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+import hwnas.profile.build as tablebuild
+from hwnas.core.device import DeviceUnavailableError, resolve_device
+from hwnas.table import LatencyTable, load_table_for, table_path
+from hwnas.spaces import make_space
+
+TINY = dict(init_channels=4, layers=1, input_size=8)
+
+
+def test_profile_tiny_space_end_to_end(tiny_table):
+    space, table, tables = tiny_table
+    assert table.meta["complete"] and len(table.rows) == len(space.all_pieces())
+    assert (table.rows["latency_ms"] >= 0).all() and (table.rows["p10_ms"] <= table.rows["p90_ms"]).all()
+    assert 0 < table.overhead_ms < table.rows["median_ms"].max()
+    assert table.meta["host"]["cores"] >= 1 and table.meta["device"]["provider"] == "CPUExecutionProvider"
+
+
+def test_resume_keeps_measured_rows(tmp_path, monkeypatch):
+    space = make_space("nb201", **TINY)
+    device = resolve_device("cpu")
+    real = tablebuild.piece_runner
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(args[1].key)
+        if len(calls) == 6:  # in the second chunk of 4 pieces: the first chunk is kept
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tablebuild, "CHUNK", 4)
+    monkeypatch.setattr(tablebuild, "piece_runner", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=5)
+    saved = LatencyTable.load(table_path("cpu", space, tmp_path))
+    assert len(saved.rows) == 4 and not saved.meta["complete"]
+    with pytest.raises(ValueError, match="incomplete"):
+        load_table_for("cpu", space, tables_dir=tmp_path)
+    calls.clear()
+    monkeypatch.setattr(tablebuild, "piece_runner", real)
+    done = tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=5)
+    assert done.meta["complete"] and len(done.rows) == len(space.all_pieces())
+    kept = done.rows.set_index("key").loc[saved.rows["key"], "median_ms"].to_numpy()
+    np.testing.assert_allclose(kept, saved.rows["median_ms"].to_numpy(), rtol=1e-5)
+
+
+def test_unavailable_provider_is_an_error_not_a_fallback(tmp_path):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(DeviceUnavailableError, match="onnxruntime-gpu"):
+        tablebuild.build_table(make_space("nb201", **TINY), resolve_device("cuda:0"), tables_dir=tmp_path)
+
+
+def test_too_few_repeats_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="--repeats must be at least 5"):
+        tablebuild.build_table(make_space("nb201", **TINY), resolve_device("cpu"), tables_dir=tmp_path, repeats=2)
+    assert not list(tmp_path.rglob("*.csv"))
+
+
+def test_profile_will_not_mix_rows_of_two_machines(tiny_table, tmp_path):
+    space, _, tables = tiny_table
+    other = LatencyTable.load(table_path("cpu", space, tables))
+    other.meta["host"] = {**other.meta["host"], "cpu": "Some Other CPU"}
+    other.meta["complete"] = False
+    other.save(table_path("cpu", space, tmp_path))
+    with pytest.raises(ValueError, match="profiled on 'Some Other CPU'.*--force"):
+        tablebuild.build_table(space, resolve_device("cpu"), tables_dir=tmp_path, repeats=5)

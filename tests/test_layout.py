@@ -1,0 +1,83 @@
+"""The package's layout rules, over every module: stages import only earlier stages, the
+definitions in ``hwnas.core`` import nothing else of hwnas, and library code neither prints,
+asserts nor moves tensors with ``.cuda()`` (the command line prints; devices are named)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import hwnas
+
+PACKAGE = Path(hwnas.__file__).resolve().parent
+
+# The pipeline's order: a stage may import its own modules and those of earlier stages only.
+STAGES = ["core", "spaces", "runs", "table", "profile", "search", "pareto", "train", "export", "demo", "cli"]
+LIBRARY_LIMIT_LINES = 400
+
+
+def stage_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(rel.parts).removesuffix(".__init__")
+        yield name, path
+
+
+def hwnas_imports(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "hwnas":
+            if node.module == "hwnas":
+                yield from (f"hwnas.{a.name}" for a in node.names if a.name != "__version__")
+            else:
+                yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (a.name for a in node.names if a.name.split(".")[0] == "hwnas")
+
+
+ALL = list(modules())
+
+
+def test_every_module_belongs_to_a_stage():
+    assert {stage_of(name) for name, _ in ALL} - {"__init__"} <= set(STAGES)
+
+
+@pytest.mark.parametrize("name,path", ALL, ids=[n for n, _ in ALL])
+def test_a_module_imports_only_its_own_and_earlier_stages(name, path):
+    if name == "hwnas":
+        return
+    own = STAGES.index(stage_of(name))
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for imported in hwnas_imports(tree):
+        stage = stage_of(imported)
+        assert stage in STAGES and STAGES.index(stage) <= own, f"{name} imports {imported} (a later stage)"
+
+
+@pytest.mark.parametrize("name,path", [(n, p) for n, p in ALL if stage_of(n) != "cli"],
+                         ids=[n for n, _ in ALL if stage_of(n) != "cli"])
+def test_library_code_does_not_print_assert_or_call_cuda(name, path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        assert not isinstance(node, ast.Assert), f"{name}:{node.lineno} asserts (raise a clear error instead)"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id != "print", f"{name}:{node.lineno} prints (return text, or log)"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            assert node.func.attr != "cuda", f"{name}:{node.lineno} calls .cuda() (use .to(device))"
+
+
+def test_the_top_of_the_package_shows_the_pipeline():
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 8, top
+    assert not [n for n in top if n.startswith("cli")], top
+    stages = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert {"core", "spaces", "profile", "search", "pareto", "export", "cli"} <= stages
+
+
+@pytest.mark.parametrize("name,path", ALL, ids=[n for n, _ in ALL])
+def test_modules_stay_small(name, path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= LIBRARY_LIMIT_LINES, f"{name} has {lines} lines; split it by job"
