@@ -117,19 +117,16 @@ class LatencyTable:
 
     def lookup(self, piece: Piece) -> float:
         """Latency (ms) of one piece, calibrated when the table has a calibration."""
-        try:
-            return self._latency[piece.key]
-        except KeyError:
-            self.require([piece])
-            raise
+        return self._row(self._latency, piece)
 
     def raw_lookup(self, piece: Piece) -> float:
         """Measured latency (ms) of one piece, overhead subtracted, no calibration."""
-        try:
-            return self._raw[piece.key]
-        except KeyError:
-            self.require([piece])
-            raise
+        return self._row(self._raw, piece)
+
+    def _row(self, latencies: Dict[str, float], piece: Piece) -> float:
+        if piece.key not in latencies:
+            self.require([piece])  # raises, naming the missing rows and how to add them
+        return latencies[piece.key]
 
     # -- prediction --------------------------------------------------------------------------
     def cost_arrays(self, calibrated: bool = True) -> CostArrays:

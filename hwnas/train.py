@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import pandas as pd
 import torch
@@ -22,6 +22,7 @@ from torch import nn
 from hwnas.core import fileio
 from hwnas.core.genotype import Genotype, genotype_to_dict
 from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
+from hwnas.core.settings import DataSettings
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.spaces import SearchSpace
 
@@ -30,13 +31,9 @@ CHECKPOINT_VERSION = 1
 
 
 @dataclass
-class TrainConfig:
-    dataset: str = "digits"
-    data_dir: Optional[str] = None
-    download: bool = False
-    limit: Optional[int] = None
-    image_size: int = 32  # imagefolder only: images are resized to this side
-    val_fraction: float = 0.1
+class TrainConfig(DataSettings):
+    what = "training"
+
     epochs: int = 20
     batch_size: int = 96
     lr: float = 0.025
@@ -48,28 +45,11 @@ class TrainConfig:
     augment: bool = True
     drop_path: float = 0.0
     auxiliary_weight: float = 0.4
-    seed: int = 0
-    torch_device: str = "cpu"
-    num_workers: int = 0
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        self.check_positive("epochs", "batch_size")
         if self.lr <= 0:
             raise ValueError(f"--lr must be positive, got {self.lr!r}")
-
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:  # as SearchConfig: a setting this hwnas does not know is never dropped silently
-            raise ValueError(f"unknown training setting(s) {unknown}")
-        return cls(**d)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict
+import inspect
+from typing import Any, Callable, Dict
 
 
 class CLIError(Exception):
@@ -12,6 +13,17 @@ class CLIError(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # Shared options
+
+
+def add_command(sub: Any, name: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """A subcommand ``name`` that runs ``func(args)``; its docstring is the help: the first line
+    in the list of commands, the whole in ``hwnas NAME --help``."""
+    doc = inspect.getdoc(func) or name
+    summary = doc.splitlines()[0].rstrip(".")
+    parser = sub.add_parser(name, help=summary[0].lower() + summary[1:], description=doc,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def add_space_option(parser: argparse.ArgumentParser, required: bool = False, help: str = "search space") -> None:
@@ -62,3 +74,13 @@ def space_and_genotype(args: argparse.Namespace):
         if options.get(key) is None:
             options[key] = value
     return make_space(genotype.space, **options), genotype
+
+
+def add_run_options(parser: argparse.ArgumentParser, kind: str, checkpoint: str, trains: str) -> None:
+    """Seed, device, and the run folder ``runs/NAME`` with resuming, of a long run (search, train)."""
+    parser.add_argument("--seed", type=int, default=0, help="seed (0)")
+    parser.add_argument("--torch-device", default="cpu", help=f"where {trains} trains: cpu or cuda (cpu)")
+    parser.add_argument("--name", default=kind, help=f"run name: runs/NAME ({kind})")
+    parser.add_argument("--runs-dir", default="runs", help="folder of runs (runs)")
+    parser.add_argument("--resume", action="store_true", help=f"continue runs/NAME from {checkpoint}")
+    parser.add_argument("--overwrite", action="store_true", help="start runs/NAME afresh")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hwnas.cli.common import add_command
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole pipeline on the offline digits data (a few minutes on a CPU).
+
+    Latency table, search under a budget between the cheapest and the dearest network, Pareto front,
+    training, ONNX export and measurement; writes OUT/report.md.
+    """
     from hwnas.demo import run_demo
 
     report = run_demo(args.out, device=args.device, budget_fraction=args.budget_fraction,
@@ -16,9 +24,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="the whole pipeline on the offline digits data (a few minutes on a CPU)",
-                       description="Latency table, search under a budget between the cheapest and the dearest "
-                       "network, Pareto front, training, ONNX export and measurement; writes OUT/report.md.")
+    p = add_command(sub, "demo", cmd_demo)
     p.add_argument("--out", default="runs/demo", help="output folder (runs/demo)")
     p.add_argument("--device", default="cpu", help="device (cpu)")
     p.add_argument("--budget-fraction", type=float, default=0.15,
@@ -30,4 +36,3 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed (0)")
     p.add_argument("--resume", action="store_true", help="continue a demo stopped with Ctrl-C or SIGTERM from its "
                    "files (the same options as the stopped run)")
-    p.set_defaults(func=cmd_demo)

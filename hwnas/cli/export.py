@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import add_network_options, space_and_genotype
+from hwnas.cli.common import add_command, add_network_options, space_and_genotype
+
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """Export a genotype's network to ONNX and verify it in ONNX Runtime.
+
+    Export to ONNX, run onnx.checker, then compare ONNX Runtime's output with PyTorch's on the same
+    random input; fails (writing nothing) above tolerance.
+    """
     from hwnas.export.exporter import export_network, load_weights
 
     space, genotype = space_and_genotype(args)
@@ -28,9 +34,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("export", help="export a genotype's network to ONNX and verify it in ONNX Runtime",
-                       description="Export to ONNX, run onnx.checker, then compare ONNX Runtime's output with "
-                       "PyTorch's on the same random input; fails (writing nothing) above tolerance.")
+    p = add_command(sub, "export", cmd_export)
     p.add_argument("genotype", help="a genotype JSON file, JSON text, or a published name")
     p.add_argument("--out", required=True, help="output .onnx path")
     p.add_argument("--weights", help="trained weights (a state dict or an hwnas train checkpoint)")
@@ -43,4 +47,3 @@ def register(sub: Any) -> None:
     p.add_argument("--device", help="device for --measure (default cpu)")
     p.add_argument("--tables-dir", help="folder of latency tables (default: the shipped latency_tables/)")
     add_network_options(p)
-    p.set_defaults(func=cmd_export)

@@ -6,9 +6,15 @@ import argparse
 import json
 from typing import Any, Dict
 
-from hwnas.cli.common import add_network_options, space_and_genotype
+from hwnas.cli.common import add_command, add_network_options, space_and_genotype
+
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """Parameters, FLOPs (and table latency) of a genotype.
+
+    Print the parameter count and FLOPs (multiply-adds, counted with fvcore) of a genotype's final
+    network; with --device, its latency predicted by the device's table.
+    """
     from hwnas.core.counting import count_flops, count_params
 
     space, genotype = space_and_genotype(args)
@@ -49,13 +55,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("info", help="parameters, FLOPs (and table latency) of a genotype",
-                       description="Print the parameter count and FLOPs (multiply-adds, counted with fvcore) of "
-                       "a genotype's final network; with --device, its latency predicted by the device's table.")
+    p = add_command(sub, "info", cmd_info)
     p.add_argument("genotype", help="a genotype JSON file, JSON text, or a published name (darts_v1, darts_v2, "
                    "fbnet_a, fbnet_b, fbnet_c)")
     add_network_options(p)
     p.add_argument("--device", help="add the latency predicted by this device's table (name, cuda:N or YAML)")
     p.add_argument("--tables-dir", help="folder of latency tables (default: the shipped latency_tables/)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_info)

@@ -6,9 +6,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_space_option
+from hwnas.cli.common import add_command, add_space_option
+
 
 def cmd_pareto(args: argparse.Namespace) -> int:
+    """Accuracy / latency / size Pareto fronts with NSGA-II.
+
+    NSGA-II (pymoo) over the space's integer genotypes, seeded with the searched genotypes of the
+    given runs; error from the first run's supernet (one-shot, inherited weights with re-estimated
+    BatchNorm) or from the NAS-Bench-201 table; latency from the device's table.
+    """
     from hwnas.core.genotype import genotype_to_json
     from hwnas.core.units import parse_count, parse_latency_ms
     from hwnas.pareto.nsga2 import run_nsga2, write_result
@@ -70,6 +77,10 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    """Redraw the plots of a Pareto run directory.
+
+    Reads pareto.csv, evaluated.csv, history.csv and pareto.json; writes the plots beside them.
+    """
     from hwnas.pareto.plots import plot_run
 
     written = plot_run(args.run_dir)
@@ -80,10 +91,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     from hwnas.pareto.objectives import OBJECTIVES
 
-    p = sub.add_parser("pareto", help="accuracy / latency / size Pareto fronts with NSGA-II",
-                       description="NSGA-II (pymoo) over the space's integer genotypes, seeded with the searched "
-                       "genotypes of the given runs; error from the first run's supernet (one-shot, inherited weights "
-                       "with re-estimated BatchNorm) or from the NAS-Bench-201 table; latency from the device's table.")
+    p = add_command(sub, "pareto", cmd_pareto)
     p.add_argument("runs", nargs="*", help="search run directories (runs/NAME)")
     add_space_option(p, help="space, when no runs are given")
     p.add_argument("--objectives", nargs="+", default=["error", "latency", "params"],
@@ -100,8 +108,6 @@ def register(sub: Any) -> None:
     p.add_argument("--val-images", type=int, default=512, help="one-shot: validation images per genotype (512)")
     p.add_argument("--seed", type=int, default=0, help="seed (0)")
     p.add_argument("--out", help="output folder (default: the first run directory)")
-    p.set_defaults(func=cmd_pareto)
 
-    p = sub.add_parser("plot", help="(re)draw the plots of a Pareto run directory")
+    p = add_command(sub, "plot", cmd_plot)
     p.add_argument("run_dir", help="a folder holding pareto.csv, evaluated.csv, history.csv, pareto.json")
-    p.set_defaults(func=cmd_plot)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import add_network_options, network_options
+from hwnas.cli.common import add_command, add_network_options, network_options
 
 
 def _progress_bar(desc: str):
@@ -47,6 +47,12 @@ def _print_validation(result: dict) -> None:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
+    """Build a device's per-operation latency table through ONNX Runtime.
+
+    Export every (operation, shape) the space's final network can contain, plus its fixed parts,
+    alone to ONNX; time each in ONNX Runtime (warm-up, repeats, median) and subtract the per-run
+    overhead. Interrupt and re-run to resume; --force re-measures.
+    """
     from hwnas.core.device import resolve_device
     from hwnas.table import table_path
     from hwnas.spaces import make_space
@@ -68,6 +74,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a latency table against whole networks measured end to end.
+
+    Measure N whole networks of the space end to end (half random, half search-like, plus one per
+    operation); choose and fit the calibration on two thirds by cross-validation, report MAPE, the
+    share within +-10% and Spearman on the held-out third beside this machine's re-measure noise;
+    record all in the table's sidecar.
+    """
     from hwnas.core.device import resolve_device
     from hwnas.table import load_table_for, table_path
     from hwnas.spaces import make_space
@@ -83,10 +96,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("profile", help="build a device's per-operation latency table through ONNX Runtime",
-                       description="Export every (operation, shape) the space's final network can contain, plus "
-                       "its fixed parts, alone to ONNX; time each in ONNX Runtime (warm-up, repeats, median) and "
-                       "subtract the per-run overhead. Interrupt and re-run to resume; --force re-measures.")
+    p = add_command(sub, "profile", cmd_profile)
     p.add_argument("--device", default="cpu", help="cpu, cpu-all, cuda0, cuda:N or a devices/*.yaml path (cpu)")
     add_network_options(p, space_required=True)
     p.add_argument("--tables-dir", help="where tables live (default: the shipped latency_tables/)")
@@ -97,17 +107,11 @@ def register(sub: Any) -> None:
                    help="then measure N whole networks (half random, half search-like), fit the calibration on two "
                    "thirds and report it on the rest (100 is a good choice; 0: skip)")
     p.add_argument("--seed", type=int, default=0, help="seed of the validation networks (0)")
-    p.set_defaults(func=cmd_profile)
 
-    p = sub.add_parser("validate", help="check a latency table against whole networks measured end to end",
-                       description="Measure N whole networks of the space end to end (half random, half "
-                       "search-like, plus one per operation); choose and fit the calibration on two thirds by "
-                       "cross-validation, report MAPE, the share within +-10%% and Spearman on the held-out third "
-                       "beside this machine's re-measure noise; record all in the table's sidecar.")
+    p = add_command(sub, "validate", cmd_validate)
     p.add_argument("--device", default="cpu", help="device (cpu)")
     add_network_options(p, space_required=True)
     p.add_argument("--tables-dir", help="where tables live (default: the shipped latency_tables/)")
     p.add_argument("-n", type=int, default=100, help="whole networks to measure, half random, half search-like (100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the validation networks (0)")
-    p.set_defaults(func=cmd_validate)
 

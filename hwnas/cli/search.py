@@ -7,10 +7,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_data_options, add_space_option
+from hwnas.cli.common import add_command, add_run_options, add_data_options, add_space_option
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    """Differentiable search under latency / parameter budgets.
+
+    DARTS/FBNet/GDAS-style search on a proxy supernet whose architecture loss adds the device
+    table's differentiable latency (and parameter) penalty for the final network; writes
+    runs/NAME/{config.json,metrics.csv,genotype.json,checkpoint.pt}.
+    """
     from tqdm import tqdm
 
     from hwnas.runs import Interrupted
@@ -109,10 +115,7 @@ def _changed_by_flags(asked, recorded, argv) -> list:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("search", help="differentiable search under latency / parameter budgets",
-                       description="DARTS/FBNet/GDAS-style search on a proxy supernet whose architecture loss adds "
-                       "the device table's differentiable latency (and parameter) penalty for the final network; "
-                       "writes runs/NAME/{config.json,metrics.csv,genotype.json,checkpoint.pt}.")
+    p = add_command(sub, "search", cmd_search)
     add_space_option(p, help="search space (darts)")
     p.set_defaults(space="darts")
     add_data_options(p)
@@ -142,10 +145,4 @@ def register(sub: Any) -> None:
     p.add_argument("--a-lr", type=float, help="architecture learning rate, Adam (3e-4 with >= 10k training "
                    "images as in DARTS; 1e-2 for small data sets, whose searches have only a few hundred steps)")
     p.add_argument("--warmup-epochs", type=int, default=0, help="epochs of weight training before arch steps (0)")
-    p.add_argument("--seed", type=int, default=0, help="seed (0)")
-    p.add_argument("--torch-device", default="cpu", help="where the supernet trains: cpu or cuda (cpu)")
-    p.add_argument("--name", default="search", help="run name: runs/NAME (search)")
-    p.add_argument("--runs-dir", default="runs", help="folder of runs (runs)")
-    p.add_argument("--resume", action="store_true", help="continue runs/NAME from its checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="start runs/NAME afresh")
-    p.set_defaults(func=cmd_search)
+    add_run_options(p, "search", "its checkpoint", "the supernet")

@@ -6,10 +6,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_data_options, add_network_options
+from hwnas.cli.common import add_command, add_run_options, add_data_options, add_network_options
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train a genotype's network from scratch.
+
+    Train the final network of a genotype with the DARTS evaluation protocol as options (SGD +
+    momentum, cosine schedule, cutout, drop path, auxiliary head, gradient clipping); writes
+    runs/NAME/{config.json,metrics.csv,best.pt,last.pt,result.json}.
+    """
     from tqdm import tqdm
 
     from hwnas.core.genotype import load_genotype
@@ -57,10 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("train", help="train a genotype's network from scratch",
-                       description="Train the final network of a genotype with the DARTS evaluation protocol as "
-                       "options (SGD + momentum, cosine schedule, cutout, drop path, auxiliary head, gradient "
-                       "clipping); writes runs/NAME/{config.json,metrics.csv,best.pt,last.pt,result.json}.")
+    p = add_command(sub, "train", cmd_train)
     p.add_argument("genotype", help="a genotype JSON file (e.g. runs/search/genotype.json), JSON text or a "
                    "published name")
     add_data_options(p)
@@ -72,11 +75,5 @@ def register(sub: Any) -> None:
     p.add_argument("--cutout", type=int, default=0, help="cutout square side in pixels (0; DARTS CIFAR: 16)")
     p.add_argument("--drop-path", type=float, default=0.0, help="drop-path probability, ramped up (0; DARTS 0.2)")
     p.add_argument("--auxiliary-weight", type=float, default=0.4, help="auxiliary loss weight with --auxiliary (0.4)")
-    p.add_argument("--seed", type=int, default=0, help="seed (0)")
-    p.add_argument("--torch-device", default="cpu", help="cpu or cuda (cpu)")
-    p.add_argument("--name", default="train", help="run name: runs/NAME (train)")
-    p.add_argument("--runs-dir", default="runs", help="folder of runs (runs)")
-    p.add_argument("--resume", action="store_true", help="continue runs/NAME from last.pt")
-    p.add_argument("--overwrite", action="store_true", help="start runs/NAME afresh")
+    add_run_options(p, "train", "last.pt", "the network")
     add_network_options(p)
-    p.set_defaults(func=cmd_train)

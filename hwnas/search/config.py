@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Dict, Optional
+from dataclasses import dataclass
+from typing import Optional
+
+from hwnas.core.settings import DataSettings
 
 OPTIMIZERS = ("first", "second", "one-level")
 
 
 @dataclass
-class SearchConfig:
+class SearchConfig(DataSettings):
+    what = "search"
+
+    val_fraction: float = 0.5  # half the training images choose the architecture
     # what to search
     space: str = "darts"
-    dataset: str = "digits"
-    data_dir: Optional[str] = None
-    download: bool = False
-    limit: Optional[int] = None
-    image_size: int = 32  # imagefolder only: images are resized to this side
-    val_fraction: float = 0.5
     # the proxy network that is trained during the search (None: the space's search default)
     init_channels: Optional[int] = None
     layers: Optional[int] = None
@@ -53,21 +52,7 @@ class SearchConfig:
     # run
     # DARTS supernet: recompute the first N cells in backward instead of storing them (memory; None: 3)
     checkpoint_cells: Optional[int] = None
-    seed: int = 0
-    torch_device: str = "cpu"
-    num_workers: int = 0
     checkpoint_every_s: float = 60.0
-
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "SearchConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown search setting(s) {unknown}")
-        return cls(**d)
 
     def validate(self) -> None:
         from hwnas.search.arch import RELAXATIONS
@@ -83,8 +68,7 @@ class SearchConfig:
             raise ValueError(f"--latency-loss {self.latency_loss} needs --latency-budget (e.g. 10ms)")
         if self.latency_loss == "linear" and self.latency_weight <= 0:
             raise ValueError("--latency-loss linear needs a positive --latency-weight")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("--epochs and --batch-size must be positive")
+        self.check_positive("epochs", "batch_size")
         if self.optimizer == "second" and self.relax != "softmax":
             raise ValueError("the second-order step is DARTS' (softmax relaxation); use --optimizer first with "
                              f"--relax {self.relax}")

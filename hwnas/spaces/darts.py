@@ -19,6 +19,7 @@ from torch import nn
 from hwnas.core.genotype import DARTS_CELL_OPS, DARTS_OPS, DARTS_STEPS, DartsGenotype, Genotype
 from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, conv_out
 from hwnas.spaces.darts_nets import DartsNetwork, DartsSupernet, darts_edges, stem_modules
+from hwnas.spaces import options
 from hwnas.spaces.options import option
 from hwnas.spaces.registry import register_space
 
@@ -27,11 +28,11 @@ from hwnas.spaces.registry import register_space
 class DartsConfig:
     """The DARTS network's settings; defaults are the CIFAR evaluation network."""
 
-    init_channels: int = option(36, "initial channels C", slug="c")
+    init_channels: int = options.init_channels(36)
     layers: int = option(20, "cells", slug="l")
-    input_size: int = option(32, "input height = width", slug="s")
-    in_channels: int = option(3, "input channels", slug="in")
-    num_classes: int = option(10, "classes", slug="n")
+    input_size: int = options.input_size(32)
+    in_channels: int = options.in_channels()
+    num_classes: int = options.num_classes(10)
     auxiliary: bool = option(False, "add the auxiliary head (training only: never in a table)")
     variant: str = option("cifar", "network variant", slug="", slug_default=False, choices=("cifar", "imagenet"))
     stem_multiplier: int = option(3, "stem channels per C (cifar variant)", flag=None, slug="m", slug_default=False)

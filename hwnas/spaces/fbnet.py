@@ -22,6 +22,7 @@ from torch import nn
 from hwnas.core.genotype import FBNET_OPS, FBNetGenotype, Genotype, GenotypeError
 from hwnas.core.ops import build_op, conv_bn_relu
 from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, conv_out, linear_cost
+from hwnas.spaces import options
 from hwnas.spaces.options import option
 from hwnas.spaces.registry import register_space
 
@@ -90,9 +91,9 @@ class FBNetSupernet(nn.Module):
 class FBNetConfig:
     """The FBNet network's settings; defaults are the paper's ImageNet network."""
 
-    input_size: int = option(224, "input height = width", slug="s")
-    in_channels: int = option(3, "input channels", slug="in")
-    num_classes: int = option(1000, "classes", slug="n")
+    input_size: int = options.input_size(224)
+    in_channels: int = options.in_channels()
+    num_classes: int = options.num_classes(1000)
     head_channels: int = option(1504, "width of the last 1x1 conv", slug="h")
 
 

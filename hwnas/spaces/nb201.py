@@ -18,6 +18,7 @@ from torch import nn
 from hwnas.core.genotype import NB201_EDGES, NB201_NODES, NB201_OPS, Genotype, NB201Genotype
 from hwnas.core.ops import build_op, relu_conv_bn
 from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, conv_out, linear_cost
+from hwnas.spaces import options
 from hwnas.spaces.options import option
 from hwnas.spaces.registry import register_space
 
@@ -159,11 +160,11 @@ def _count_distribution(probs: List[torch.Tensor]) -> torch.Tensor:
 class NB201Config:
     """The NAS-Bench-201 network's settings; defaults are the benchmark's CIFAR-10 network."""
 
-    init_channels: int = option(16, "initial channels C", slug="c")
+    init_channels: int = options.init_channels(16)
     cells_per_stage: int = option(5, "cells per stage", flag="layers", slug="l")
-    input_size: int = option(32, "input height = width", slug="s")
-    in_channels: int = option(3, "input channels", slug="in")
-    num_classes: int = option(10, "classes", slug="n")
+    input_size: int = options.input_size(32)
+    in_channels: int = options.in_channels()
+    num_classes: int = options.num_classes(10)
 
 
 @register_space

@@ -27,6 +27,23 @@ def option(default: Any, help: str, *, flag: Any = _UNSET, slug: Optional[str] =
     return dataclasses.field(default=default, metadata=meta)
 
 
+# The options most spaces share, declared once (each space gives its default).
+def init_channels(default: int) -> Any:
+    return option(default, "initial channels C", slug="c")
+
+
+def input_size(default: int) -> Any:
+    return option(default, "input height = width", slug="s")
+
+
+def in_channels(default: int = 3) -> Any:
+    return option(default, "input channels", slug="in")
+
+
+def num_classes(default: int) -> Any:
+    return option(default, "classes", slug="n")
+
+
 def flag_of(f: dataclasses.Field) -> Optional[str]:
     """The command-line name (``init_channels``) of a field, or ``None`` for none."""
     flag = f.metadata.get("flag", _UNSET)

@@ -1,0 +1,44 @@
+"""Run settings as dataclasses: what every run that reads a data set shares, and the strict
+round trip through ``config.json`` (a setting this hwnas does not know is an error, never
+dropped silently)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Dict, Optional, Type, TypeVar
+
+S = TypeVar("S", bound="DataSettings")
+
+
+@dataclass
+class DataSettings:
+    """The data set a run reads, its split, its seed and where it trains."""
+
+    what: ClassVar[str] = "run"  # named in errors: "unknown search setting(s)"
+
+    dataset: str = "digits"
+    data_dir: Optional[str] = None
+    download: bool = False
+    limit: Optional[int] = None
+    image_size: int = 32  # imagefolder only: images are resized to this side
+    val_fraction: float = 0.1
+    seed: int = 0
+    torch_device: str = "cpu"
+    num_workers: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls: Type[S], d: Dict[str, Any]) -> S:
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown {cls.what} setting(s) {unknown}")
+        return cls(**d)
+
+    def check_positive(self, *names: str) -> None:
+        """Clear errors for settings that must be positive integers."""
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
