@@ -41,7 +41,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     rows = [("space", space.name), ("input", "x".join(map(str, space.input_shape)))]
-    aux_note = " (auxiliary head included)" if cfg.get("auxiliary") else " (no auxiliary head)" if space.name == "darts" else ""
+    aux_note = " (auxiliary head included)" if cfg.get("auxiliary") else " (no auxiliary head)" if "auxiliary" in cfg else ""
     rows.append(("parameters", f"{info['params']:,}{aux_note}"))
     if "params_without_aux" in info:
         rows.append(("parameters w/o aux", f"{info['params_without_aux']:,}"))

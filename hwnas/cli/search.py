@@ -115,6 +115,8 @@ def _changed_by_flags(asked, recorded, argv) -> list:
 
 
 def register(sub: Any) -> None:
+    from hwnas.search.penalty import LOSS_FORMS
+
     p = add_command(sub, "search", cmd_search)
     add_space_option(p, help="search space (darts)")
     p.set_defaults(space="darts")
@@ -124,7 +126,7 @@ def register(sub: Any) -> None:
     p.add_argument("--device", default="cpu", help="target device whose latency table is used (cpu)")
     p.add_argument("--tables-dir", help="folder of latency tables (default: the shipped latency_tables/)")
     p.add_argument("--latency-budget", help="latency the derived network must meet, e.g. 10ms, 0.01s")
-    p.add_argument("--latency-loss", choices=["budget", "fbnet", "mnas", "linear"],
+    p.add_argument("--latency-loss", choices=LOSS_FORMS,
                    help="latency loss form (budget when --latency-budget is given)")
     p.add_argument("--latency-weight", type=float, default=0.0,
                    help="weight per ms of the linear latency loss (given alone, it selects --latency-loss linear)")

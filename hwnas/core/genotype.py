@@ -35,7 +35,6 @@ NB201_OPS: Tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_
 FBNET_OPS: Tuple[str, ...] = (
     "k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip",
 )
-SPACES: Tuple[str, ...] = ("darts", "nb201", "fbnet")
 
 DARTS_STEPS = 4  # intermediate nodes per DARTS cell
 DARTS_CONCAT = (2, 3, 4, 5)
@@ -204,7 +203,7 @@ def genotype_from_dict(d: Mapping[str, Any]) -> Genotype:
         raise GenotypeError(f"a genotype is a JSON object with a 'space' field, got {type(d).__name__}")
     space = d.get("space")
     if space not in _CLASSES:
-        raise GenotypeError(f"space: {space!r} is not a search space; allowed: {', '.join(SPACES)}")
+        raise GenotypeError(f"space: {space!r} is not a search space; allowed: {', '.join(_CLASSES)}")
     version = d.get("format_version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise GenotypeError(f"format_version: this hwnas reads version {FORMAT_VERSION}, the file has {version!r}")

@@ -12,19 +12,15 @@ from hwnas.search.config import SearchConfig
 from hwnas.search.searcher import Searcher
 from hwnas.search.penalty import latency_model, params_model
 from hwnas.spaces import SearchSpace, make_space
+from hwnas.spaces.registry import space_class
 
-# The proxy network trained during the search when none is given: the papers' settings for
-# 32x32 and larger inputs (DARTS C=16, 8 cells), a smaller one for tiny images such as digits.
-PROXY_DEFAULTS: Dict[str, Dict[str, int]] = {"darts": {"init_channels": 16, "layers": 8},
-                                             "nb201": {"init_channels": 16, "layers": 5}, "fbnet": {}}
-TINY_PROXY: Dict[str, Dict[str, int]] = {"darts": {"init_channels": 8, "layers": 5},
-                                         "nb201": {"init_channels": 8, "layers": 1}, "fbnet": {}}
 
 
 def spaces_for(cfg: SearchConfig, input_size: int, in_channels: int, num_classes: int):
     """(proxy space, final space) for the data's image shape and classes."""
     data = dict(input_size=input_size, in_channels=in_channels, num_classes=num_classes)
-    defaults = (TINY_PROXY if input_size < 16 else PROXY_DEFAULTS)[cfg.space]
+    cls = space_class(cfg.space)
+    defaults = cls.tiny_proxy if input_size < 16 else cls.proxy  # the proxy trained when none is given
     proxy = make_space(cfg.space, init_channels=cfg.init_channels or defaults.get("init_channels"),
                        layers=cfg.layers or defaults.get("layers"), **data)
     final = make_space(cfg.space, init_channels=cfg.final_init_channels, layers=cfg.final_layers, **data)

@@ -132,6 +132,10 @@ class SearchSpace(ABC):
     Config: ClassVar[type]  # the settings dataclass (see :mod:`hwnas.spaces.options`)
     ops: ClassVar[Tuple[str, ...]]  # operations a genotype can hold
     candidates: ClassVar[Tuple[str, ...]]  # columns of the architecture weights (supernet candidates)
+    # The proxy network a search trains when none is given (command-line option names): for
+    # 32x32 and larger inputs, and for tiny images such as digits.
+    proxy: ClassVar[Dict[str, int]] = {}
+    tiny_proxy: ClassVar[Dict[str, int]] = {}
 
     # -- configuration -----------------------------------------------------------------------
     def __init__(self, **options: Any) -> None:

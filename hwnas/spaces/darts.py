@@ -65,6 +65,8 @@ class DartsSpace(SearchSpace):
     Config = DartsConfig
     ops = DARTS_CELL_OPS
     candidates = DARTS_OPS  # the supernet also weighs `none`; derivation drops it
+    proxy = {"init_channels": 16, "layers": 8}  # the DARTS paper's search network
+    tiny_proxy = {"init_channels": 8, "layers": 5}
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

@@ -175,6 +175,8 @@ class NB201Space(SearchSpace):
     Config = NB201Config
     ops = NB201_OPS
     candidates = NB201_OPS
+    proxy = {"init_channels": 16, "layers": 5}  # the benchmark's own network
+    tiny_proxy = {"init_channels": 8, "layers": 1}
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
