@@ -12,6 +12,7 @@ the search's expectation, reads the space's one cost structure through :meth:`co
 from __future__ import annotations
 
 import json
+import os
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +42,30 @@ class MissingRowsError(KeyError):
         return str(self.args[0])
 
 
-def default_tables_dir(tables_dir: Optional[str | Path] = None) -> Path:
-    return Path(tables_dir) if tables_dir else SHIPPED_TABLES
+def user_tables_dir() -> Path:
+    """Where tables profiled without ``--tables-dir`` go: ``$HWNAS_TABLES``, else
+    ``$XDG_DATA_HOME/hwnas/latency_tables`` (``~/.local/share/...``). Outside the package, so
+    installing another hwnas never deletes them and a read-only installation still profiles."""
+    if os.environ.get("HWNAS_TABLES"):
+        return Path(os.environ["HWNAS_TABLES"]).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data).expanduser() / "hwnas" / "latency_tables"
 
 
 def table_path(device_id: str, space: SearchSpace, tables_dir: Optional[str | Path] = None) -> Path:
-    return default_tables_dir(tables_dir) / device_id / f"{config_slug(space)}.csv"
+    """Where a table is read from: ``tables_dir``; without it, the user's tables when they hold
+    this one (profiled on this machine), else the tables shipped with hwnas."""
+    name = Path(device_id) / f"{config_slug(space)}.csv"
+    if tables_dir:
+        return Path(tables_dir) / name
+    user, shipped = user_tables_dir() / name, SHIPPED_TABLES / name
+    return shipped if shipped.is_file() and not user.is_file() else user
+
+
+def writable_table_path(device_id: str, space: SearchSpace, tables_dir: Optional[str | Path] = None) -> Path:
+    """Where profiling and calibration write a table: ``tables_dir``, else the user's tables
+    (never the package's own folder)."""
+    return (Path(tables_dir) if tables_dir else user_tables_dir()) / device_id / f"{config_slug(space)}.csv"
 
 
 @dataclass
@@ -258,7 +277,8 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
     named = spec.id if isinstance(device, DeviceSpec) else str(device)  # as the user named it
     path = table_path(spec.id, space, tables_dir)
     if not path.is_file():
-        raise FileNotFoundError(f"no latency table for {config_slug(space)} on device {spec.id} (looked for {path}). "
+        looked = str(path) if tables_dir else f"{path} and {SHIPPED_TABLES / spec.id}"
+        raise FileNotFoundError(f"no latency table for {config_slug(space)} on device {spec.id} (looked in {looked}). "
                                 f"Build it with: {profile_command(named, space, tables_dir)}")
     table = LatencyTable.load(path)
     table.rebuild = profile_command(named, space, tables_dir)
@@ -269,6 +289,6 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
         table.require(space.all_pieces())  # a table that claims to be complete but lacks rows is not used
     if warn_other_host and not table.profiled_here():
         log.warning("the table %s was profiled on another machine (%s): its latencies describe that one; for "
-                    "this machine, profile into another folder: %s", path, table.meta.get("host", {}).get("cpu"),
-                    profile_command(named, space, "DIR"))
+                    "this machine, profile it here: %s", path, table.meta.get("host", {}).get("cpu"),
+                    profile_command(named, space, tables_dir if tables_dir else None))
     return table

@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HWNAS_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 torch.set_num_threads(2)
+
+# Tables profiled without --tables-dir go to the user's folder: keep the suite's out of the real one
+# (set here, not in a fixture, so that commands the tests start as processes see it too).
+os.environ["HWNAS_TABLES"] = tempfile.mkdtemp(prefix="hwnas-test-tables-")
 
 
 @pytest.fixture(scope="session")

@@ -84,3 +84,13 @@ def add_run_options(parser: argparse.ArgumentParser, kind: str, checkpoint: str,
     parser.add_argument("--runs-dir", default="runs", help="folder of runs (runs)")
     parser.add_argument("--resume", action="store_true", help=f"continue runs/NAME from {checkpoint}")
     parser.add_argument("--overwrite", action="store_true", help="start runs/NAME afresh")
+
+
+def add_tables_option(parser: argparse.ArgumentParser, writes: bool = False) -> None:
+    """``--tables-dir``: where latency tables are read (and, for ``writes``, written)."""
+    if writes:
+        text = "where the table is written (default: $HWNAS_TABLES, else ~/.local/share/hwnas/latency_tables)"
+    else:
+        text = ("folder of latency tables (default: the tables profiled on this machine, in $HWNAS_TABLES or "
+                "~/.local/share/hwnas/latency_tables, else those shipped with hwnas)")
+    parser.add_argument("--tables-dir", help=text)

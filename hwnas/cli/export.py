@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import add_command, add_network_options, space_and_genotype
+from hwnas.cli.common import add_tables_option, add_command, add_network_options, space_and_genotype
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -45,5 +45,5 @@ def register(sub: Any) -> None:
     p.add_argument("--measure", action="store_true", help="measure end-to-end latency on --device beside the "
                    "table's prediction")
     p.add_argument("--device", help="device for --measure (default cpu)")
-    p.add_argument("--tables-dir", help="folder of latency tables (default: the shipped latency_tables/)")
+    add_tables_option(p)
     add_network_options(p)

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any, Dict
 
-from hwnas.cli.common import add_command, add_network_options, space_and_genotype
+from hwnas.cli.common import add_tables_option, add_command, add_network_options, space_and_genotype
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -60,5 +60,5 @@ def register(sub: Any) -> None:
                    "fbnet_a, fbnet_b, fbnet_c)")
     add_network_options(p)
     p.add_argument("--device", help="add the latency predicted by this device's table (name, cuda:N or YAML)")
-    p.add_argument("--tables-dir", help="folder of latency tables (default: the shipped latency_tables/)")
+    add_tables_option(p)
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_command, add_space_option
+from hwnas.cli.common import add_tables_option, add_command, add_space_option
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -100,7 +100,7 @@ def register(sub: Any) -> None:
     p.add_argument("--benchmark-file", help="path of nb201.csv (default: ../shared/data/nb201/nb201.csv)")
     p.add_argument("--benchmark-dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16_120"])
     p.add_argument("--device", default="cpu", help="device whose latency table gives 'latency' (cpu)")
-    p.add_argument("--tables-dir", help="folder of latency tables (default: the shipped latency_tables/)")
+    add_tables_option(p)
     p.add_argument("--latency-budget", help="constraint: table latency at most this, e.g. 10ms")
     p.add_argument("--param-budget", help="constraint: parameters at most this, e.g. 1.5M")
     p.add_argument("--pop-size", type=int, default=40, help="population (40)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import add_command, add_network_options, network_options
+from hwnas.cli.common import add_tables_option, add_command, add_network_options, network_options
 
 
 def _progress_bar(desc: str):
@@ -54,7 +54,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     overhead. Interrupt and re-run to resume; --force re-measures.
     """
     from hwnas.core.device import resolve_device
-    from hwnas.table import table_path
+    from hwnas.table import writable_table_path
     from hwnas.spaces import make_space
     from hwnas.profile.calibrate import validate_and_calibrate
     from hwnas.profile.build import build_table
@@ -63,7 +63,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     space = make_space(args.space, **network_options(args))
     table = build_table(space, device, tables_dir=args.tables_dir, force=args.force, warmup=args.warmup,
                         repeats=args.repeats, progress=_progress_bar(f"profile {device.id}"))
-    path = table_path(device.id, space, args.tables_dir)
+    path = writable_table_path(device.id, space, args.tables_dir)
     print(f"table: {path} ({len(table.rows)} rows, overhead {table.overhead_ms * 1000:.1f} us subtracted, "
           f"{table.meta['build_seconds']:.0f} s of profiling)")
     if args.validate:
@@ -82,14 +82,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     record all in the table's sidecar.
     """
     from hwnas.core.device import resolve_device
-    from hwnas.table import load_table_for, table_path
+    from hwnas.table import load_table_for, writable_table_path
     from hwnas.spaces import make_space
     from hwnas.profile.calibrate import validate_and_calibrate
 
     device = resolve_device(args.device)
     space = make_space(args.space, **network_options(args))
     table = load_table_for(device, space, tables_dir=args.tables_dir)
-    result = validate_and_calibrate(table, table_path(device.id, space, args.tables_dir), device, n=args.n,
+    # the checked, calibrated table is saved where tables are written: the shipped ones stay as shipped
+    result = validate_and_calibrate(table, writable_table_path(device.id, space, args.tables_dir), device, n=args.n,
                                     seed=args.seed, progress=_progress_bar(f"validate {device.id}"))
     _print_validation(result)
     return 0
@@ -99,7 +100,7 @@ def register(sub: Any) -> None:
     p = add_command(sub, "profile", cmd_profile)
     p.add_argument("--device", default="cpu", help="cpu, cpu-all, cuda0, cuda:N or a devices/*.yaml path (cpu)")
     add_network_options(p, space_required=True)
-    p.add_argument("--tables-dir", help="where tables live (default: the shipped latency_tables/)")
+    add_tables_option(p, writes=True)
     p.add_argument("--force", action="store_true", help="re-measure every row")
     p.add_argument("--warmup", type=int, default=5, help="warm-up runs per piece (5)")
     p.add_argument("--repeats", type=int, default=100, help="timed runs per piece (100)")
@@ -111,7 +112,7 @@ def register(sub: Any) -> None:
     p = add_command(sub, "validate", cmd_validate)
     p.add_argument("--device", default="cpu", help="device (cpu)")
     add_network_options(p, space_required=True)
-    p.add_argument("--tables-dir", help="where tables live (default: the shipped latency_tables/)")
+    add_tables_option(p, writes=True)
     p.add_argument("-n", type=int, default=100, help="whole networks to measure, half random, half search-like (100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the validation networks (0)")
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_command, add_run_options, add_data_options, add_space_option
+from hwnas.cli.common import add_tables_option, add_command, add_run_options, add_data_options, add_space_option
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -124,7 +124,7 @@ def register(sub: Any) -> None:
     p.add_argument("--epochs", type=int, default=5, help="search epochs (5: about a minute on digits)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (64)")
     p.add_argument("--device", default="cpu", help="target device whose latency table is used (cpu)")
-    p.add_argument("--tables-dir", help="folder of latency tables (default: the shipped latency_tables/)")
+    add_tables_option(p)
     p.add_argument("--latency-budget", help="latency the derived network must meet, e.g. 10ms, 0.01s")
     p.add_argument("--latency-loss", choices=LOSS_FORMS,
                    help="latency loss form (budget when --latency-budget is given)")

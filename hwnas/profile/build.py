@@ -21,7 +21,7 @@ from torch import nn
 
 from hwnas import __version__
 from hwnas.core.device import DeviceSpec, host_info
-from hwnas.table import LatencyTable, rows_frame, table_path
+from hwnas.table import LatencyTable, rows_frame, writable_table_path
 from hwnas.profile.machine_load import LoadMonitor, sample_load
 from hwnas.profile.onnx_runtime import export_onnx
 from hwnas.profile.timing import Timing, measure_overhead, model_runner, time_interleaved
@@ -62,7 +62,7 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
     if not isinstance(repeats, int) or repeats < ROUNDS:
         raise ValueError(f"--repeats must be at least {ROUNDS} (one timed run per interleaved round), got {repeats!r}")
     device.check_available()
-    path = table_path(device.id, space, tables_dir)
+    path = writable_table_path(device.id, space, tables_dir)
     done: Dict[str, Dict[str, Any]] = {}
     meta: Dict[str, Any] = {}
     if path.is_file() and not force:
