@@ -17,12 +17,13 @@ import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping
+from typing import Any, Dict, Iterator, List, Mapping, Sequence
 
 import pandas as pd
 
 from hwnas import __version__
 from hwnas.core import fileio
+from hwnas.core.genotype import Genotype, load_genotype
 
 CONFIG_FORMAT_VERSION = 1
 PARETO_FORMAT_VERSION = 1
@@ -126,6 +127,21 @@ class RunFolder:
             raise ValueError(f"{path} has checkpoint format {found!r}, this hwnas reads {version}: start the run "
                              f"again with this version")
         return state
+
+
+def searched_genotypes(run_dirs: Sequence[str | Path]) -> List[Genotype]:
+    """The genotypes finished search runs derived, all of one space."""
+    genotypes = []
+    for run in run_dirs:
+        path = Path(run) / "genotype.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: is {run} a finished search run directory?")
+        genotypes.append(load_genotype(path))
+    spaces = {g.space for g in genotypes}
+    if len(spaces) > 1:
+        raise ValueError(f"the runs hold genotypes of different spaces ({', '.join(sorted(spaces))}); a front is "
+                         f"over one space: pass runs of one space")
+    return genotypes
 
 
 def write_pareto(out_dir: str | Path, frames: Mapping[str, pd.DataFrame], **info: Any) -> None:

@@ -277,7 +277,8 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
     named = spec.id if isinstance(device, DeviceSpec) else str(device)  # as the user named it
     path = table_path(spec.id, space, tables_dir)
     if not path.is_file():
-        looked = str(path) if tables_dir else f"{path} and {SHIPPED_TABLES / spec.id}"
+        looked = (str(path) if tables_dir
+                  else f"{user_tables_dir() / spec.id / path.name} and {SHIPPED_TABLES / spec.id / path.name}")
         raise FileNotFoundError(f"no latency table for {config_slug(space)} on device {spec.id} (looked in {looked}). "
                                 f"Build it with: {profile_command(named, space, tables_dir)}")
     table = LatencyTable.load(path)
@@ -290,5 +291,7 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
     if warn_other_host and not table.profiled_here():
         log.warning("the table %s was profiled on another machine (%s): its latencies describe that one; for "
                     "this machine, profile it here: %s", path, table.meta.get("host", {}).get("cpu"),
-                    profile_command(named, space, tables_dir if tables_dir else None))
+                    # --force where profiling would find this foreign table (it refuses to resume over it)
+                    profile_command(named, space, tables_dir,
+                                    force=path == writable_table_path(spec.id, space, tables_dir)))
     return table

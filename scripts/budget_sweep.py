@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--fractions", nargs="+", type=float, default=[0.3, 0.6])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--tables-dir", help="folder of latency tables (default: the shipped latency_tables/)")
+    parser.add_argument("--tables-dir", help="folder of latency tables (default: as hwnas reads them: yours, else the shipped ones)")
     parser.add_argument("--search-epochs", type=int, default=5)
     parser.add_argument("--runs", type=int, default=300, help="runs of the independent timing loop")
     args = parser.parse_args()

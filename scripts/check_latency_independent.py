@@ -46,7 +46,7 @@ def plain_timing(path: Path, runs: int) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tables-dir", help="folder of the table profiled on this machine (default: shipped)")
+    parser.add_argument("--tables-dir", help="folder of the table profiled on this machine (default: as hwnas reads tables: yours, else the shipped ones)")
     parser.add_argument("--networks", type=int, default=8)
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--input-size", type=int, default=32)

@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--train-init-channels", type=int, help="channels of the trained networks (the final's)")
     parser.add_argument("--train-layers", type=int, help="cells of the trained networks (the final's)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--tables-dir", help="folder of latency tables (default: the shipped latency_tables/)")
+    parser.add_argument("--tables-dir", help="folder of latency tables (default: as hwnas reads them: yours, else the shipped ones)")
     args = parser.parse_args()
     data_dir = data_folder(args.data_dir)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),

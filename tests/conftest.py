@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ torch.set_num_threads(2)
 # Tables profiled without --tables-dir go to the user's folder: keep the suite's out of the real one
 # (set here, not in a fixture, so that commands the tests start as processes see it too).
 os.environ["HWNAS_TABLES"] = tempfile.mkdtemp(prefix="hwnas-test-tables-")
+atexit.register(shutil.rmtree, os.environ["HWNAS_TABLES"], True)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ LIBRARY_LIMIT_LINES = 400
 
 def stage_of(module: str) -> str:
     parts = module.split(".")
+    if module == "hwnas.__main__":  # python -m hwnas: the command line
+        return "cli"
     return parts[1] if len(parts) > 1 else "__init__"
 
 

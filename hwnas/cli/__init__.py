@@ -1,5 +1,5 @@
-"""The ``hwnas`` command line (see :mod:`hwnas.cli.main`)."""
+"""The ``hwnas`` command line (see :mod:`hwnas.cli.parser`)."""
 
-from hwnas.cli.main import build_parser, main
+from hwnas.cli.parser import build_parser, main
 
 __all__ = ["build_parser", "main"]

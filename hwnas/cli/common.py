@@ -6,6 +6,9 @@ import argparse
 import inspect
 from typing import Any, Callable, Dict
 
+from hwnas.core.settings import DATASETS, DataSettings
+from hwnas.core.space_settings import SPACE_SETTINGS, network_flags
+
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
@@ -20,25 +23,26 @@ def add_command(sub: Any, name: str, func: Callable[[argparse.Namespace], int]) 
     in the list of commands, the whole in ``hwnas NAME --help``."""
     doc = inspect.getdoc(func) or name
     summary = doc.splitlines()[0].rstrip(".")
-    parser = sub.add_parser(name, help=summary[0].lower() + summary[1:], description=doc,
+    if summary[1:2].islower():  # "Train a network" -> "train a network", but "ONNX ..." stays
+        summary = summary[0].lower() + summary[1:]
+    parser = sub.add_parser(name, help=summary, description=doc,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(func=func)
     return parser
 
 
-def add_space_option(parser: argparse.ArgumentParser, required: bool = False, help: str = "search space") -> None:
-    from hwnas.spaces import SPACES
-
-    parser.add_argument("--space", choices=list(SPACES), required=required, help=help)
+def add_space_option(parser: Any, required: bool = False, help: str = "search space") -> None:
+    parser.add_argument("--space", choices=list(SPACE_SETTINGS), required=required, help=help)
 
 
-def add_network_options(parser: argparse.ArgumentParser, space_required: bool = False) -> None:
-    """``--space`` and every space's network options, generated from the spaces' settings."""
-    from hwnas.spaces import network_flags
-
+def add_network_options(parser: argparse.ArgumentParser, space_required: bool = False, tables: bool = False) -> None:
+    """``--space`` and every space's network options, generated from the spaces' settings
+    (for ``tables``: only those that change a latency table)."""
     group = parser.add_argument_group("network (defaults: the space's published final network)")
     add_space_option(group, space_required, "search space" + ("" if space_required else " (default: the genotype's)"))
     for flag in network_flags():
+        if tables and not flag.in_tables:
+            continue
         name = "--" + flag.name.replace("_", "-")
         if flag.kind is bool:
             group.add_argument(name, action="store_true", help=flag.help)
@@ -47,18 +51,18 @@ def add_network_options(parser: argparse.ArgumentParser, space_required: bool = 
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="digits", help="digits (offline, default), cifar10, cifar100, mnist, "
-                        "fashion_mnist, svhn, imagefolder")
+    """The data set a run reads (defaults: those of :class:`~hwnas.core.settings.DataSettings`)."""
+    d = DataSettings()
+    parser.add_argument("--dataset", default=d.dataset, help=f"{', '.join(DATASETS)} ({d.dataset}: offline)")
     parser.add_argument("--data-dir", help="dataset folder (cifar10 etc. also read train/<class>/*.jpg folders)")
     parser.add_argument("--download", action="store_true", help="let torchvision download the dataset")
     parser.add_argument("--limit", type=int, help="use at most this many images per split (quick runs)")
-    parser.add_argument("--image-size", type=int, default=32, help="imagefolder: resize images to this side (32)")
+    parser.add_argument("--image-size", type=int, default=d.image_size,
+                        help=f"imagefolder: resize images to this side ({d.image_size})")
 
 
 def network_options(args: argparse.Namespace) -> Dict[str, Any]:
     """The network options given on the command line (``None`` where left out)."""
-    from hwnas.spaces import network_flags
-
     return {flag.name: getattr(args, flag.name, None) for flag in network_flags()}
 
 

@@ -18,14 +18,15 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     """
     from hwnas.core.genotype import genotype_to_json
     from hwnas.core.units import parse_count, parse_latency_ms
-    from hwnas.pareto.nsga2 import run_nsga2, write_result
-    from hwnas.pareto.objectives import assemble, check_budget_of_evaluations, check_names, searched_genotypes
+    from hwnas.pareto.nsga2 import check_settings, run_nsga2, write_result
+    from hwnas.pareto.objectives import assemble, check_names
+    from hwnas.runs import searched_genotypes
     from hwnas.pareto.plots import plot_run
     from hwnas.spaces import make_space
 
     names = args.objectives
     check_names(names)
-    check_budget_of_evaluations(args.pop_size, args.evaluations)
+    check_settings(args.pop_size, args.evaluations)
     genotypes = searched_genotypes(args.runs)
     space_name = genotypes[0].space if genotypes else args.space
     if genotypes and args.space and args.space != space_name:
@@ -44,8 +45,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     elif args.runs:
         from hwnas.pareto.oneshot import one_shot_from_run
 
-        space, evaluator = one_shot_from_run(args.runs[0], val_images=args.val_images, seed=args.seed)
-        error = evaluator if "error" in names else None
+        space, error = one_shot_from_run(args.runs[0], val_images=args.val_images, seed=args.seed,
+                                         error="error" in names)
     else:
         space = make_space(space_name)
     if "latency" in names or args.latency_budget:

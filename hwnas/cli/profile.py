@@ -99,7 +99,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = add_command(sub, "profile", cmd_profile)
     p.add_argument("--device", default="cpu", help="cpu, cpu-all, cuda0, cuda:N or a devices/*.yaml path (cpu)")
-    add_network_options(p, space_required=True)
+    add_network_options(p, space_required=True, tables=True)
     add_tables_option(p, writes=True)
     p.add_argument("--force", action="store_true", help="re-measure every row")
     p.add_argument("--warmup", type=int, default=5, help="warm-up runs per piece (5)")
@@ -111,8 +111,10 @@ def register(sub: Any) -> None:
 
     p = add_command(sub, "validate", cmd_validate)
     p.add_argument("--device", default="cpu", help="device (cpu)")
-    add_network_options(p, space_required=True)
-    add_tables_option(p, writes=True)
+    add_network_options(p, space_required=True, tables=True)
+    p.add_argument("--tables-dir", help="folder of the table, read and written (default: read as every command "
+                   "reads tables; the checked, calibrated table written to $HWNAS_TABLES or "
+                   "~/.local/share/hwnas/latency_tables)")
     p.add_argument("-n", type=int, default=100, help="whole networks to measure, half random, half search-like (100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the validation networks (0)")
 

@@ -115,7 +115,7 @@ def _changed_by_flags(asked, recorded, argv) -> list:
 
 
 def register(sub: Any) -> None:
-    from hwnas.search.penalty import LOSS_FORMS
+    from hwnas.search.config import LOSS_FORMS, OPTIMIZERS, RELAXATIONS
 
     p = add_command(sub, "search", cmd_search)
     add_space_option(p, help="search space (darts)")
@@ -134,8 +134,8 @@ def register(sub: Any) -> None:
     p.add_argument("--no-measure", action="store_true",
                    help="keep the latency budget in the table only: do not export and time the derived network on "
                    "the device (by default it is measured and repaired until its measured latency keeps the budget)")
-    p.add_argument("--relax", choices=["softmax", "gumbel", "gdas"], default="softmax", help="relaxation (softmax)")
-    p.add_argument("--optimizer", choices=["first", "second", "one-level"], default="first",
+    p.add_argument("--relax", choices=RELAXATIONS, default="softmax", help="relaxation (softmax)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="first",
                    help="bi-level first order, DARTS second order, or one-level (first)")
     p.add_argument("--max-skip", type=int, default=2, help="DARTS: cap on skip connections per derived normal cell, "
                    "against collapse to parameter-free cells (2; -1: no cap)")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_command, add_run_options, add_data_options, add_network_options
+from hwnas.cli.common import network_options, add_command, add_run_options, add_data_options, add_network_options
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -33,13 +34,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if (run_dir / "last.pt").exists() and not (args.resume or args.overwrite):
         raise ValueError(f"{run_dir} already holds a training run; continue it with --resume, or pass --overwrite "
                          f"or another --name")
-    cfg = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, download=args.download, limit=args.limit,
-                      image_size=args.image_size,
-                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                      grad_clip=args.grad_clip, cutout=args.cutout, drop_path=args.drop_path,
-                      auxiliary_weight=args.auxiliary_weight, seed=args.seed, torch_device=args.torch_device)
-    trainer = prepare_training(genotype, cfg, run_dir, init_channels=args.init_channels, layers=args.layers,
-                               auxiliary=args.auxiliary, variant=args.variant, head_channels=args.head_channels)
+    # every training setting the command line has (the others keep their defaults)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
+    trainer = prepare_training(genotype, cfg, run_dir, **network_options(args))
     steps = max(1, len(trainer.splits.train) // cfg.batch_size)
     bar = tqdm(total=cfg.epochs * steps, initial=trainer.epoch * steps if args.resume else 0, desc="train",
                unit="step")

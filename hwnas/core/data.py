@@ -44,11 +44,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from hwnas.core.settings import DATASETS
 from hwnas.core.images import Compose, Cutout, RandomShift, TensorImageDataset, torchvision_transforms
 
 logger = logging.getLogger(__name__)
 
-DATASETS: tuple[str, ...] = ("digits", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "imagefolder")
 
 #: Standard CIFAR-10 class order (also the sorted folder names of an ImageFolder copy).
 CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer",

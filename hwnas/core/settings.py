@@ -5,9 +5,11 @@ dropped silently)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar, Dict, Optional, Type, TypeVar
+from typing import Any, ClassVar, Dict, Optional, Tuple, Type, TypeVar
 
 S = TypeVar("S", bound="DataSettings")
+
+DATASETS: Tuple[str, ...] = ("digits", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "imagefolder")
 
 
 @dataclass

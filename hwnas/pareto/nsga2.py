@@ -32,6 +32,7 @@ from hwnas.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
 
+
 class EvaluationCache:
     """Every genotype evaluated, once: repeated vectors are answered from memory."""
 
@@ -143,6 +144,13 @@ class FrontHistory(Callback):
             self.progress(row)
 
 
+def check_settings(pop_size: int, evaluations: int) -> None:
+    """A population of at least 2, and evaluations enough for its first generation."""
+    if pop_size < 2 or evaluations < pop_size:
+        raise ValueError(f"--evaluations ({evaluations}) must be at least --pop-size ({pop_size}), and the "
+                         f"population at least 2: NSGA-II evaluates a whole first generation")
+
+
 def run_nsga2(space: SearchSpace, objectives: Objectives, pop_size: int = 40, evaluations: int = 1000,
               seed: int = 0, initial: Optional[Sequence[np.ndarray]] = None, reference_point: Optional[np.ndarray] = None,
               progress: Optional[Callable[[Dict[str, float]], None]] = None) -> ParetoResult:
@@ -154,6 +162,7 @@ def run_nsga2(space: SearchSpace, objectives: Objectives, pop_size: int = 40, ev
     up with random genotypes. The hypervolume per generation is computed against
     ``reference_point`` (default: 1.1 x the worst value of each objective in the first population).
     """
+    check_settings(pop_size, evaluations)
     cache = EvaluationCache(objectives)
     problem = make_problem(space, cache)
     rng = np.random.default_rng(seed)

@@ -9,17 +9,18 @@ benchmark's measured latencies. Budgets become constraints (feasible when <= 0).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from hwnas.core.genotype import Genotype, load_genotype
-from hwnas.spaces import SearchSpace
+from hwnas.pareto.nb201_bench import DEVICES as NB201_DEVICES
+
+if TYPE_CHECKING:
+    from hwnas.spaces import SearchSpace
+    from hwnas.table import LatencyTable
 
 Objective = Callable[[np.ndarray], np.ndarray]
-OBJECTIVES = ("error", "latency", "params", "flops", "latency_fpga", "latency_raspi4", "latency_eyeriss",
-              "latency_pixel3")
+OBJECTIVES = ("error", "latency", "params", "flops", *(f"latency_{device}" for device in NB201_DEVICES))
 
 
 @dataclass
@@ -43,7 +44,8 @@ def check_names(names: Sequence[str]) -> None:
                          f"{' '.join(names)}")
 
 
-def assemble(names: Sequence[str], space: SearchSpace, *, error: Optional[Objective] = None, table=None,
+def assemble(names: Sequence[str], space: "SearchSpace", *, error: Optional[Objective] = None,
+             table: Optional["LatencyTable"] = None,
              benchmark: Optional[Mapping[str, Objective]] = None, latency_budget_ms: Optional[float] = None,
              param_budget: Optional[float] = None) -> Objectives:
     """The objectives ``names`` over ``space``, each from the first source that has it: the
@@ -71,24 +73,3 @@ def assemble(names: Sequence[str], space: SearchSpace, *, error: Optional[Object
         params = available["params"]
         constraints["params"] = lambda x: params(x) - param_budget
     return Objectives({n: available[n] for n in names}, constraints)
-
-
-def check_budget_of_evaluations(pop_size: int, evaluations: int) -> None:
-    if pop_size < 2 or evaluations < pop_size:
-        raise ValueError(f"--evaluations ({evaluations}) must be at least --pop-size ({pop_size}), and the "
-                         f"population at least 2: NSGA-II evaluates a whole first generation")
-
-
-def searched_genotypes(run_dirs: Sequence[str | Path]) -> List[Genotype]:
-    """The genotypes finished search runs derived, all of one space."""
-    genotypes = []
-    for run in run_dirs:
-        path = Path(run) / "genotype.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: is {run} a finished search run directory?")
-        genotypes.append(load_genotype(path))
-    spaces = {g.space for g in genotypes}
-    if len(spaces) > 1:
-        raise ValueError(f"the runs hold genotypes of different spaces ({', '.join(sorted(spaces))}); a front is "
-                         f"over one space: pass runs of one space")
-    return genotypes

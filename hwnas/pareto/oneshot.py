@@ -8,8 +8,9 @@ on a fixed held-out validation subset. Results are cached by genotype.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -17,6 +18,9 @@ from fvcore.nn import update_bn_stats
 from torch import nn
 
 from hwnas.spaces import SearchSpace
+
+# fvcore logs each re-estimation at INFO: once per genotype, thousands of lines in a Pareto run
+logging.getLogger("fvcore.nn.precise_bn").setLevel(logging.WARNING)
 
 
 class _FixedArchitecture(nn.Module):
@@ -34,6 +38,8 @@ class OneShotEvaluator:
     def __init__(self, space: SearchSpace, supernet: nn.Module, train_set, val_set, make_loader,
                  bn_batches: int = 2, batch_size: int = 256, val_images: int = 512, seed: int = 0,
                  device: str = "cpu") -> None:
+        if bn_batches < 1:
+            raise ValueError(f"BatchNorm re-estimation needs at least one training batch, got bn_batches={bn_batches}")
         self.space, self.net = space, supernet.to(device).eval()
         self.device = torch.device(device)
         gen = np.random.default_rng(seed)
@@ -81,9 +87,10 @@ def load_search_supernet(run_dir, device: str = "cpu"):
     return proxy, net, SearchConfig.from_dict(config["search"])
 
 
-def one_shot_from_run(run_dir: str | Path, val_images: int = 512, seed: int = 0) -> Tuple[SearchSpace, OneShotEvaluator]:
-    """(the run's final space, a one-shot error estimate from its supernet) of a search run:
-    the run's own data set and split."""
+def one_shot_from_run(run_dir: str | Path, val_images: int = 512, seed: int = 0,
+                      error: bool = True) -> Tuple[SearchSpace, Optional[OneShotEvaluator]]:
+    """(the run's final space, a one-shot error estimate from its supernet, or ``None`` without
+    ``error``) of a search run: the run's own data set and split."""
     from hwnas.core.data import load_splits, make_loader
     from hwnas.search.setup import spaces_for
 
@@ -92,5 +99,7 @@ def one_shot_from_run(run_dir: str | Path, val_images: int = 512, seed: int = 0)
                          limit=cfg.limit, image_size=cfg.image_size)
     info = splits.info
     _, final = spaces_for(cfg, info.input_size, info.in_channels, info.num_classes)
+    if not error:
+        return final, None
     return final, OneShotEvaluator(proxy, supernet, splits.train, splits.val, make_loader, val_images=val_images,
                                    seed=seed)

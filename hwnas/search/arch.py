@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-RELAXATIONS = ("softmax", "gumbel", "gdas")
+from hwnas.search.config import RELAXATIONS
+
 
 
 class Architecture(nn.Module):

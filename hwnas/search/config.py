@@ -8,6 +8,8 @@ from typing import Optional
 from hwnas.core.settings import DataSettings
 
 OPTIMIZERS = ("first", "second", "one-level")
+RELAXATIONS = ("softmax", "gumbel", "gdas")  # see hwnas.search.arch.Architecture.weights
+LOSS_FORMS = ("budget", "fbnet", "mnas", "linear")  # see hwnas.search.penalty.penalty_loss
 
 
 @dataclass
@@ -55,9 +57,6 @@ class SearchConfig(DataSettings):
     checkpoint_every_s: float = 60.0
 
     def validate(self) -> None:
-        from hwnas.search.arch import RELAXATIONS
-        from hwnas.search.penalty import LOSS_FORMS
-
         if self.relax not in RELAXATIONS:
             raise ValueError(f"--relax must be one of {', '.join(RELAXATIONS)}, got {self.relax!r}")
         if self.optimizer not in OPTIMIZERS:

@@ -14,10 +14,10 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
+from hwnas.search.config import LOSS_FORMS, SearchConfig
 from hwnas.spaces import SearchSpace
 from hwnas.spaces.base import CostArrays
 
-LOSS_FORMS = ("budget", "fbnet", "mnas", "linear")
 
 
 class CostModel:
@@ -79,7 +79,7 @@ class Multipliers:
     def _step(multiplier: float, over: bool) -> float:
         return multiplier * 2.0 if over else max(1.0, multiplier / 2.0)
 
-    def adapt(self, cfg, costs: Dict[str, float]) -> None:
+    def adapt(self, cfg: SearchConfig, costs: Dict[str, float]) -> None:
         """One step from the derived network's ``costs`` (``derived_latency_ms``, ``derived_params``)."""
         if cfg.latency_budget_ms and cfg.latency_loss == "budget" and "derived_latency_ms" in costs:
             self.latency = self._step(self.latency, costs["derived_latency_ms"] > cfg.latency_budget_ms)

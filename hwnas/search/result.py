@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -71,7 +71,7 @@ def finish(searcher: "Searcher") -> SearchResult:
 
 
 def measured_budget(searcher: "Searcher", genotype: Genotype,
-                    keep) -> Tuple[Optional[MeasuredBudget], Optional[str]]:
+                    keep: Sequence[Tuple[CostMany, float]]) -> Tuple[Optional[MeasuredBudget], Optional[str]]:
     """Measure the derived network on the table's device and repair until it keeps the budget
     (see :mod:`hwnas.search.measured`); ``(None, why)`` where it cannot be measured here."""
     from hwnas.core.device import DeviceUnavailableError, resolve_device

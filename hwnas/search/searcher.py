@@ -5,8 +5,9 @@ none for one-level), then a weight step on a training batch. The architecture lo
 table's differentiable latency (and parameter) penalty computed for the *final* network. After
 each epoch the space's rule derives a genotype, whose table latency is logged beside E[LAT].
 
-Run directory: ``config.json``, ``metrics.csv`` (one row per epoch), ``genotype.json``,
-``checkpoint.pt``. A checkpoint is written at each epoch end, every ``checkpoint_every_s``
+Run directory (see :mod:`hwnas.runs`): ``config.json``, ``metrics.csv`` (one row per epoch),
+``checkpoint.pt``; the run's end (:mod:`hwnas.search.result`) adds ``genotype.json`` and
+``result.json``. A checkpoint is written at each epoch end, every ``checkpoint_every_s``
 seconds, and on Ctrl-C / SIGTERM; ``resume`` continues from it and ends where an uninterrupted
 run with the same seed would.
 """
@@ -36,12 +37,13 @@ from hwnas.spaces import SearchSpace
 log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 2
+CHECKPOINT = "checkpoint.pt"
 StepProgress = Callable[[Dict[str, float]], None]
 
 
 def read_checkpoint(run_dir: str | Path, device: Any = "cpu") -> Dict[str, Any]:
     """A search run's checkpoint, checked to be readable and of this hwnas's format."""
-    return RunFolder(run_dir).load_checkpoint("checkpoint.pt", CHECKPOINT_VERSION, device, what="search checkpoint")
+    return RunFolder(run_dir).load_checkpoint(CHECKPOINT, CHECKPOINT_VERSION, device, what="search checkpoint")
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -87,10 +89,10 @@ class Searcher:
     # -- checkpoints ---------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
-        return self.run_dir / "checkpoint.pt"
+        return self.folder / CHECKPOINT
 
     def save_checkpoint(self) -> None:
-        self.folder.save_checkpoint("checkpoint.pt", CHECKPOINT_VERSION, {
+        self.folder.save_checkpoint(CHECKPOINT, CHECKPOINT_VERSION, {
             "config": self.cfg.to_dict(),
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
             "supernet": self.net.state_dict(), "arch": self.arch.state_dict(),
@@ -102,7 +104,7 @@ class Searcher:
         })
 
     def load_checkpoint(self) -> None:
-        ckpt = self.folder.load_checkpoint("checkpoint.pt", CHECKPOINT_VERSION, self.device, what="search to resume")
+        ckpt = self.folder.load_checkpoint(CHECKPOINT, CHECKPOINT_VERSION, self.device, what="search to resume")
         if ckpt["config"] != self.cfg.to_dict():
             changed = sorted(k for k in ckpt["config"] if ckpt["config"][k] != self.cfg.to_dict().get(k))
             raise ValueError(f"--resume with different settings ({', '.join(changed)}); resume with the run's "

@@ -70,7 +70,7 @@ def prepare(cfg: SearchConfig, run_dir: str | Path) -> Searcher:
     cfg.validate()
     if cfg.tables_dir is not None and not Path(cfg.tables_dir).is_dir():
         raise FileNotFoundError(f"--tables-dir {cfg.tables_dir} is not a folder; give the folder hwnas profile "
-                                f"--tables-dir wrote, or leave the option out for the shipped tables")
+                                f"--tables-dir wrote, or leave the option out for your own tables, else the shipped ones")
     splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, val_fraction=cfg.val_fraction,
                          seed=cfg.seed, limit=cfg.limit, image_size=cfg.image_size)
     info = splits.info

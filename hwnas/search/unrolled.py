@@ -4,16 +4,19 @@ every architecture step needs when cells are recomputed (checkpointed) in the ba
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
+
+from hwnas.search.arch import Architecture
 
 Loss = Callable[[torch.Tensor], torch.Tensor]  # cross-entropy -> penalised loss
 
 
-def differentiate(net: nn.Module, loss: torch.Tensor, inputs: Optional[List[torch.Tensor]] = None):
+def differentiate(net: nn.Module, loss: torch.Tensor,
+                  inputs: Optional[List[torch.Tensor]] = None) -> Optional[Tuple[Optional[torch.Tensor], ...]]:
     """``loss.backward()`` (or the gradients of ``inputs``), undoing the second running-statistics
     update that recomputed (checkpointed) cells make during the backward pass."""
     stats = [b for name, b in net.named_buffers() if "running" in name] \
@@ -39,8 +42,8 @@ def frozen_weights(net: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
-def unrolled_arch_grads(net: nn.Module, arch, penalised: Loss, xi: float, weight_decay: float, radius: float,
-                        xv, yv, xt, yt) -> None:
+def unrolled_arch_grads(net: nn.Module, arch: Architecture, penalised: Loss, xi: float, weight_decay: float,
+                        radius: float, xv: Tensor, yv: Tensor, xt: Tensor, yt: Tensor) -> None:
     """Set ``arch``'s gradients to DARTS' unrolled gradient: grad_a L_val(w', a) - xi * H v,
     with the virtual step w' = w - xi * (grad L_train(w) + wd * w) and H v by central differences.
 
@@ -70,7 +73,8 @@ def unrolled_arch_grads(net: nn.Module, arch, penalised: Loss, xi: float, weight
         a.grad = (torch.zeros_like(a) if da is None else da) - xi * h
 
 
-def hessian_vector(net: nn.Module, arch, vector: List[torch.Tensor], x, y, radius: float) -> List[torch.Tensor]:
+def hessian_vector(net: nn.Module, arch: Architecture, vector: List[Tensor], x: Tensor, y: Tensor,
+                   radius: float) -> List[Tensor]:
     """(grad_a L_train(w + eps v) - grad_a L_train(w - eps v)) / (2 eps), eps = radius / |v|.
 
     DARTS uses radius 0.01; the central difference is exact up to O(eps^2).

@@ -2,12 +2,13 @@
 settings dataclass; :func:`make_space` builds one at a configuration."""
 
 from hwnas.spaces.base import Piece, SearchSpace
-from hwnas.spaces.darts import DartsConfig, DartsSpace
-from hwnas.spaces.nb201 import NB201Config, NB201Space  # registered in this order: darts, nb201, fbnet
-from hwnas.spaces.fbnet import FBNetConfig, FBNetSpace  # noqa: I001
-from hwnas.spaces.registry import (SPACES, config_slug, make_space, network_flags, profile_command, register_space,
-                                   space_for, space_from_config)
+from hwnas.core.space_settings import DartsConfig, FBNetConfig, NB201Config
+from hwnas.spaces.darts import DartsSpace
+from hwnas.spaces.nb201 import NB201Space  # registered in this order: darts, nb201, fbnet
+from hwnas.spaces.fbnet import FBNetSpace  # noqa: I001
+from hwnas.spaces.registry import (SPACES, config_slug, make_space, profile_command, register_space, space_for,
+                                   space_from_config)
 
 __all__ = ["Piece", "SearchSpace", "DartsConfig", "DartsSpace", "NB201Config", "NB201Space", "FBNetConfig",
-           "FBNetSpace", "SPACES", "register_space", "make_space", "space_from_config", "space_for", "network_flags",
-           "config_slug", "profile_command"]
+           "FBNetSpace", "SPACES", "register_space", "make_space", "space_from_config", "space_for", "config_slug",
+           "profile_command"]

@@ -20,7 +20,7 @@ from torch import nn
 
 from hwnas.core.genotype import Genotype, GenotypeError
 from hwnas.core.ops import build_op
-from hwnas.spaces.options import check_options
+from hwnas.core.space_settings import check_options
 
 Shape = Tuple[int, ...]
 
@@ -146,7 +146,6 @@ class SearchSpace(ABC):
             raise ValueError(f"unknown option(s) {', '.join(unknown)} of the {self.name} space; its options: "
                              f"{', '.join(f.name for f in fields(self.Config))}") from None
         check_options(self.settings)
-        self._config = asdict(self.settings)
 
     def config(self) -> Dict[str, Any]:
         """Every option that shapes the final network (recorded with tables and runs)."""

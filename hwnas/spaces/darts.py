@@ -8,7 +8,6 @@ output concatenates the 4 nodes. The CIFAR network stacks ``L`` cells with reduc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -16,34 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwnas.core.space_settings import DartsConfig
 from hwnas.core.genotype import DARTS_CELL_OPS, DARTS_OPS, DARTS_STEPS, DartsGenotype, Genotype
 from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, conv_out
 from hwnas.spaces.darts_nets import DartsNetwork, DartsSupernet, darts_edges, stem_modules
-from hwnas.spaces import options
-from hwnas.spaces.options import option
 from hwnas.spaces.registry import register_space
-
-
-@dataclass(frozen=True)
-class DartsConfig:
-    """The DARTS network's settings; defaults are the CIFAR evaluation network."""
-
-    init_channels: int = options.init_channels(36)
-    layers: int = option(20, "cells", slug="l")
-    input_size: int = options.input_size(32)
-    in_channels: int = options.in_channels()
-    num_classes: int = options.num_classes(10)
-    auxiliary: bool = option(False, "add the auxiliary head (training only: never in a table)")
-    variant: str = option("cifar", "network variant", slug="", slug_default=False, choices=("cifar", "imagenet"))
-    stem_multiplier: int = option(3, "stem channels per C (cifar variant)", flag=None, slug="m", slug_default=False)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.init_channels, int) and self.init_channels % 2:
-            raise ValueError(f"init-channels must be even (reduction cells halve it into two branches), "
-                             f"got {self.init_channels}")
-        if isinstance(self.layers, int) and 0 < self.layers < 3:
-            raise ValueError(f"layers must be at least 3 (two reduction cells and a normal cell), got {self.layers}")
-
 
 
 class CellShape:
@@ -79,7 +55,7 @@ class DartsSpace(SearchSpace):
     # -- shapes ------------------------------------------------------------------------------
     def _stem_out(self) -> Tuple[int, int, int, int]:
         """(channels of s0, channels of s1, size of s0, size of s1) after the stem."""
-        cfg = self._config
+        cfg = self.config()
         c, size = cfg["init_channels"], cfg["input_size"]
         if cfg["variant"] == "cifar":
             c_stem = cfg["stem_multiplier"] * c
@@ -88,7 +64,7 @@ class DartsSpace(SearchSpace):
         return c, c, size0, conv_out(size0, 2)
 
     def _cell_shapes(self) -> List[CellShape]:
-        cfg = self._config
+        cfg = self.config()
         layers, c = cfg["layers"], cfg["init_channels"]
         c_pp, c_p, size0, size1 = self._stem_out()
         reduction_prev = cfg["variant"] == "imagenet"
@@ -149,7 +125,7 @@ class DartsSpace(SearchSpace):
 
     # -- latency-table keys ------------------------------------------------------------------
     def _stem_pieces(self) -> List[Piece]:
-        cfg = self._config
+        cfg = self.config()
         c, size, c_in = cfg["init_channels"], cfg["input_size"], cfg["in_channels"]
         if cfg["variant"] == "cifar":
             return [Piece("darts.stem", c_in, cfg["stem_multiplier"] * c, 1, size)]
@@ -171,7 +147,7 @@ class DartsSpace(SearchSpace):
 
     def _head_piece(self) -> Piece:
         last = self._shapes[-1]
-        return Piece("darts.head", DARTS_STEPS * last.c, self._config["num_classes"], 1, last.out_size)
+        return Piece("darts.head", DARTS_STEPS * last.c, self.settings.num_classes, 1, last.out_size)
 
     def fixed_pieces(self) -> List[Piece]:
         """Pieces every genotype runs: stem, cell preprocessing and glue, head."""
@@ -252,7 +228,7 @@ class DartsSpace(SearchSpace):
                          for k, (op, src) in enumerate(getattr(genotype, name))))
 
     def _fixed_builders(self) -> Dict[str, Callable[[Piece], nn.Module]]:
-        cfg = self._config
+        cfg = self.config()
         stem = stem_modules(cfg["variant"], cfg["in_channels"], cfg["init_channels"], cfg["stem_multiplier"])
         return {
             "darts.stem": lambda p: stem["stem"],

@@ -12,18 +12,16 @@ is at least 4x4 (32x32 input keeps 3 of the 5 stride-2 positions; 8x8 keeps 1).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from hwnas.core.space_settings import FBNetConfig
 from hwnas.core.genotype import FBNET_OPS, FBNetGenotype, Genotype, GenotypeError
 from hwnas.core.ops import build_op, conv_bn_relu
 from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, conv_out, linear_cost
-from hwnas.spaces import options
-from hwnas.spaces.options import option
 from hwnas.spaces.registry import register_space
 
 # (output channels, layers, stride of the first layer) per stage.
@@ -87,16 +85,6 @@ class FBNetSupernet(nn.Module):
         return self.head(x)
 
 
-@dataclass(frozen=True)
-class FBNetConfig:
-    """The FBNet network's settings; defaults are the paper's ImageNet network."""
-
-    input_size: int = options.input_size(224)
-    in_channels: int = options.in_channels()
-    num_classes: int = options.num_classes(1000)
-    head_channels: int = option(1504, "width of the last 1x1 conv", slug="h")
-
-
 @register_space
 class FBNetSpace(SearchSpace):
     """The FBNet space at one configuration; defaults are the paper's ImageNet network."""
@@ -153,7 +141,7 @@ class FBNetSpace(SearchSpace):
 
     # -- latency-table keys ------------------------------------------------------------------
     def fixed_pieces(self) -> List[Piece]:
-        cfg = self._config
+        cfg = self.config()
         return [Piece("fbnet.stem", cfg["in_channels"], STEM_CHANNELS, self.stem_stride, cfg["input_size"]),
                 Piece("fbnet.head", STAGES[-1][0], cfg["num_classes"], 1, self.final_size)]
 
@@ -184,7 +172,7 @@ class FBNetSpace(SearchSpace):
         return float(np.log(np.maximum(probs["layers"][np.arange(len(x)), x], 1e-12)).sum())
 
     def _fixed_builders(self) -> Dict[str, Callable[[Piece], nn.Module]]:
-        head_channels = self._config["head_channels"]
+        head_channels = self.settings.head_channels
         return {
             "fbnet.stem": lambda p: conv_bn_relu(p.c_in, p.c_out, 3, p.stride),
             "fbnet.head": lambda p: FBNetHead(p.c_in, head_channels, p.c_out),

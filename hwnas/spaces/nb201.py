@@ -8,18 +8,16 @@ BN-ReLU, global pooling and a linear classifier. Parameter counts equal the benc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from hwnas.core.space_settings import NB201Config
 from hwnas.core.genotype import NB201_EDGES, NB201_NODES, NB201_OPS, Genotype, NB201Genotype
 from hwnas.core.ops import build_op, relu_conv_bn
 from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, conv_out, linear_cost
-from hwnas.spaces import options
-from hwnas.spaces.options import option
 from hwnas.spaces.registry import register_space
 
 
@@ -156,17 +154,6 @@ def _count_distribution(probs: List[torch.Tensor]) -> torch.Tensor:
     return dist
 
 
-@dataclass(frozen=True)
-class NB201Config:
-    """The NAS-Bench-201 network's settings; defaults are the benchmark's CIFAR-10 network."""
-
-    init_channels: int = options.init_channels(16)
-    cells_per_stage: int = option(5, "cells per stage", flag="layers", slug="l")
-    input_size: int = options.input_size(32)
-    in_channels: int = options.in_channels()
-    num_classes: int = options.num_classes(10)
-
-
 @register_space
 class NB201Space(SearchSpace):
     """NAS-Bench-201 at one configuration; defaults are the benchmark's CIFAR-10 network."""
@@ -185,7 +172,7 @@ class NB201Space(SearchSpace):
 
     def stages(self) -> List[Tuple[int, int]]:
         """(channels, spatial size) of the cells of each stage."""
-        c, size = self._config["init_channels"], self._config["input_size"]
+        c, size = self.settings.init_channels, self.settings.input_size
         out = []
         for stage in range(3):
             if stage:
@@ -215,7 +202,7 @@ class NB201Space(SearchSpace):
 
     # -- latency-table keys ------------------------------------------------------------------
     def fixed_pieces(self) -> List[Piece]:
-        cfg = self._config
+        cfg = self.config()
         (c1, s1), (c2, s2), (c3, s3) = self.stages()
         return [
             Piece("nb201.stem", cfg["in_channels"], c1, 1, cfg["input_size"]),
@@ -245,18 +232,18 @@ class NB201Space(SearchSpace):
         self.check_genotype(genotype)
         pieces = self.fixed_pieces()
         for c, size in self.stages():
-            pieces += self._cell_pieces(genotype.ops, c, size) * self._config["cells_per_stage"]
+            pieces += self._cell_pieces(genotype.ops, c, size) * self.settings.cells_per_stage
         return pieces
 
     def choice_pieces(self) -> Dict[str, List[List[List[Piece]]]]:
-        n = self._config["cells_per_stage"]
+        n = self.settings.cells_per_stage
         per_op = [[] if op == "none" else [Piece(op, c, c, 1, size) for c, size in self.stages()] * n
                   for op in self.candidates]
         return {"cell": [per_op for _ in NB201_EDGES]}
 
     def extra_pieces(self) -> Dict[str, List[List[Piece]]]:
         """``node``: what a live node runs for each number of live inputs (0 to 3), over all cells."""
-        n = self._config["cells_per_stage"]
+        n = self.settings.cells_per_stage
         return {"node": [[p for c, size in self.stages() for p in self._node_pieces(k, c, size)] * n
                          for k in range(NB201_NODES)]}
 

@@ -1,14 +1,14 @@
-"""The registry of search spaces: each space registers its class, and its settings dataclass
-(``Config``) says everything else: command-line options, table file names, profile commands."""
+"""The registry of search spaces: each space registers its class; its settings dataclass
+(``Config``, from :mod:`hwnas.core.space_settings`) names the table files and the profile
+commands that rebuild them."""
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type
+from typing import TYPE_CHECKING, Any, Dict, Optional, Type
 
-from hwnas.spaces.options import dashed, flag_of, flag_values, options_from_flags, slug
+from hwnas.core.space_settings import dashed, flag_values, options_from_flags, slug
 
 if TYPE_CHECKING:
     from hwnas.core.genotype import Genotype
@@ -45,41 +45,6 @@ def space_from_config(config: Dict[str, Any]) -> "SearchSpace":
 def space_for(genotype: "Genotype", **flags: Any) -> "SearchSpace":
     """The space a genotype belongs to, at the given options."""
     return make_space(genotype.space, **flags)
-
-
-@dataclasses.dataclass
-class NetworkFlag:
-    """One command-line network option, merged over the spaces that have it."""
-
-    name: str
-    kind: type
-    help: str
-    choices: Optional[List[str]] = None
-
-
-def network_flags() -> List[NetworkFlag]:
-    """Every space's command-line options, with each space's help and default in one text."""
-    merged: Dict[str, List[Any]] = {}
-    for space, cls in SPACES.items():
-        for f in dataclasses.fields(cls.Config):
-            if flag_of(f):
-                merged.setdefault(flag_of(f), []).append((space, f))
-    flags = []
-    for name, uses in merged.items():
-        first = uses[0][1]
-        kind = {"int": int, "bool": bool, "str": str}.get(str(first.type), str)
-        helps = {f.metadata["help"] for _, f in uses}
-        if kind is bool:
-            text = "; ".join(f"{space}: {f.metadata['help']}" for space, f in uses)
-        elif len(helps) == 1 and len({f.default for _, f in uses}) == 1:
-            text = f"{first.metadata['help']} ({first.default})"
-        elif len(helps) == 1:
-            text = f"{first.metadata['help']} ({', '.join(f'{space} {f.default}' for space, f in uses)})"
-        else:
-            text = "; ".join(f"{space}: {f.metadata['help']} ({f.default})" for space, f in uses)
-        choices = first.metadata.get("choices")
-        flags.append(NetworkFlag(name, kind, text, list(choices) if choices else None))
-    return flags
 
 
 def config_slug(space: "SearchSpace") -> str:

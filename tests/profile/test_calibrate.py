@@ -12,7 +12,11 @@ def test_validation_reports_metrics(tiny_table, tmp_path):
     result = calibrate.validate_and_calibrate(table, table_path("cpu", space, tables), resolve_device("cpu"), n=15,
                                               repeats=8)
     raw = result["raw"]
-    assert raw["n"] == 15 and 0 <= raw["within_10pct"] <= 1 and -1 <= raw["spearman"] <= 1
+    assert raw["n"] == 15 and 0 <= raw["within_10pct"] <= 1
+    # Spearman is undefined (NaN) only when every network got the same prediction: at 4 channels
+    # and 8x8 pieces can measure at the per-run overhead, so each sums to the overhead alone
+    predicted = {round(n["table_ms"], 9) for n in result["networks"][:15]}
+    assert -1 <= raw["spearman"] <= 1 if len(predicted) > 1 else np.isnan(raw["spearman"])
     assert result["raw_heldout"]["n"] == 5 and "mape_pct" in result["calibrated_heldout"]
     # the model with the lowest cross-validated error is kept; "raw" means no calibration
     best = min(result["cv_mape_pct"], key=result["cv_mape_pct"].get)

@@ -7,8 +7,9 @@ from dataclasses import fields
 import pytest
 
 from hwnas.cli.common import network_options
-from hwnas.cli.main import build_parser
-from hwnas.spaces import SPACES, DartsSpace, config_slug, make_space, network_flags, profile_command
+from hwnas.cli.parser import build_parser
+from hwnas.core.space_settings import network_flags
+from hwnas.spaces import SPACES, DartsSpace, config_slug, make_space, profile_command
 from hwnas.table import SHIPPED_TABLES
 
 

@@ -1,0 +1,7 @@
+"""``python -m hwnas.cli``: the ``hwnas`` command."""
+
+import sys
+
+from hwnas.cli.parser import main
+
+sys.exit(main())
