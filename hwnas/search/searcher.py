@@ -165,8 +165,11 @@ class Searcher:
         """DARTS' unrolled gradient (see :func:`~hwnas.search.unrolled.unrolled_arch_grads`); the
         virtual step's learning rate is the weights' current one unless set."""
         xi = self.cfg.unrolled_lr if self.cfg.unrolled_lr is not None else self.scheduler.get_last_lr()[0]
+        # the optimizer's momentum term, as in the original code's virtual step
+        momentum = [None if self.w_opt.state.get(p, {}).get("momentum_buffer") is None
+                    else self.cfg.w_momentum * self.w_opt.state[p]["momentum_buffer"] for p in self.net.parameters()]
         unrolled_arch_grads(self.net, self.arch, self._penalised, xi, self.cfg.w_weight_decay, self.cfg.hessian_radius,
-                            xv, yv, xt, yt)
+                            xv, yv, xt, yt, momentum=momentum)
 
     def _weight_step(self, xt, yt, arch_too: bool) -> Dict[str, float]:
         weights = self.arch.weights(self.cfg.relax, self._tau())

@@ -43,9 +43,12 @@ def frozen_weights(net: nn.Module) -> Iterator[None]:
 
 
 def unrolled_arch_grads(net: nn.Module, arch: Architecture, penalised: Loss, xi: float, weight_decay: float,
-                        radius: float, xv: Tensor, yv: Tensor, xt: Tensor, yt: Tensor) -> None:
+                        radius: float, xv: Tensor, yv: Tensor, xt: Tensor, yt: Tensor,
+                        momentum: Optional[List[Optional[Tensor]]] = None) -> None:
     """Set ``arch``'s gradients to DARTS' unrolled gradient: grad_a L_val(w', a) - xi * H v,
-    with the virtual step w' = w - xi * (grad L_train(w) + wd * w) and H v by central differences.
+    with H v by central differences and the virtual step the weight optimizer would take,
+    w' = w - xi * (m * v + grad L_train(w) + wd * w), where ``momentum`` holds ``m * v`` per
+    weight (SGD's momentum buffer scaled by its momentum; ``None`` before its first step).
 
     The virtual weights are written into the network in place (and restored), rather than
     passed functionally, so recomputed cells see them too.
@@ -57,8 +60,9 @@ def unrolled_arch_grads(net: nn.Module, arch: Architecture, penalised: Loss, xi:
     original = [p.detach().clone() for p in params]
     try:
         with torch.no_grad():
-            for p, g in zip(params, grads):
-                p.sub_(xi * (g + weight_decay * p))
+            for p, g, m in zip(params, grads, momentum or [None] * len(params)):
+                step = g + weight_decay * p
+                p.sub_(xi * (step if m is None else step + m))
         val_loss = penalised(F.cross_entropy(net(xv, arch.weights("softmax")), yv))
         out = differentiate(net, val_loss, alphas + params)
     finally:

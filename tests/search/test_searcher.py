@@ -28,7 +28,8 @@ def searcher(tmp_path, space="nb201", dtype=None, **cfg):
                     params=params_model(proxy), make_loader=make_loader)
 
 
-def test_second_order_gradient_matches_autograd(tmp_path):
+@pytest.mark.parametrize("with_momentum", [False, True])
+def test_second_order_gradient_matches_autograd(tmp_path, with_momentum):
     torch.set_default_dtype(torch.float64)
     try:
         # a small finite-difference radius: in float64 the central difference is then exact to ~1e-8
@@ -38,13 +39,19 @@ def test_second_order_gradient_matches_autograd(tmp_path):
         xt, xv = xt.double(), xv.double()
         s.net.double()
         s.arch.double()
-        # exact: d/d alpha of L_val(w - xi * (grad_w L_train(w, alpha) + wd * w), alpha)
         params = dict(s.net.named_parameters())
         buffers = {k: v.clone() for k, v in s.net.named_buffers()}
+        moment = {n: torch.zeros_like(p) for n, p in params.items()}
+        if with_momentum:  # after a weight step SGD holds a momentum buffer v: the virtual step adds m * v
+            gen = torch.Generator().manual_seed(0)
+            for n, p in params.items():
+                s.w_opt.state[p]["momentum_buffer"] = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+                moment[n] = s.cfg.w_momentum * s.w_opt.state[p]["momentum_buffer"]
+        # exact: d/d alpha of L_val(w - xi * (m * v + grad_w L_train(w, alpha) + wd * w), alpha)
         weights = s.arch.weights("softmax")
         lt = F.cross_entropy(functional_call(s.net, {**params, **buffers}, (xt, weights)), yt)
         grads = torch.autograd.grad(lt, list(params.values()), create_graph=True)
-        unrolled = {n: p - 0.1 * (g + s.cfg.w_weight_decay * p) for (n, p), g in zip(params.items(), grads)}
+        unrolled = {n: p - 0.1 * (moment[n] + g + s.cfg.w_weight_decay * p) for (n, p), g in zip(params.items(), grads)}
         lv = F.cross_entropy(functional_call(s.net, {**unrolled, **buffers}, (xv, weights)), yv)
         exact = torch.autograd.grad(lv, list(s.arch.parameters()))
         s._second_order_grads(xv, yv, xt, yt)
