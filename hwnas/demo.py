@@ -2,8 +2,8 @@
 
 Table (the shipped CPU table, or this machine profiled and fitted to whole networks when the
 shipped one describes another CPU) -> search under a latency budget set between the space's
-cheapest and dearest networks, measured on the device at the end -> Pareto front (one-shot
-error, table latency, parameters) -> train the searched genotype -> export to ONNX with the
+cheapest and dearest networks, measured on the device at the end -> Pareto front (a zero-cost
+error estimate, table latency, parameters) -> train the searched genotype -> export to ONNX with the
 parity check -> measure it -> ``runs/demo/report.md``.
 """
 
@@ -45,7 +45,8 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     from hwnas.core.genotype import genotype_to_json
     from hwnas.table import load_table_for, table_path
     from hwnas.export.measure import measure_exported
-    from hwnas.pareto.oneshot import OneShotEvaluator
+    from hwnas.pareto.objectives import DEFAULT_ESTIMATE, describe_estimate
+    from hwnas.pareto.zero_cost import ZeroCostEvaluator
     from hwnas.pareto.nsga2 import run_nsga2, write_result
     from hwnas.pareto.objectives import assemble
     from hwnas.pareto.plots import plot_run
@@ -93,17 +94,19 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
         + (result.measured.describe() if result.measured else f"budget {result.measure_note}"))
     t = lap("search", t)
 
-    evaluator = OneShotEvaluator(searcher.proxy, searcher.net, splits.train, splits.val, make_loader, seed=seed)
+    batch = next(iter(make_loader(splits.train, 64, shuffle=True, seed=seed)))
+    evaluator = ZeroCostEvaluator(searcher.proxy, DEFAULT_ESTIMATE, batch, seed=seed)
     objectives = assemble(["error", "latency", "params"], final, error=evaluator, table=table)
     front = run_nsga2(final, objectives, pop_size=40, evaluations=pareto_evaluations, seed=seed,
                       initial=[final.encode(genotype)])
     pareto_dir = out / "pareto"
-    write_result(front, pareto_dir, final, objectives.names, device=table.device_id, benchmark=None, seed=seed,
+    write_result(front, pareto_dir, final, objectives.names, device=table.device_id, benchmark=None,
+                 error_estimate=DEFAULT_ESTIMATE, seed=seed,
                  pop_size=40, evaluations=pareto_evaluations, searched=[genotype_to_json(genotype)],
                  runs=[str(out / "search")])
     plot_run(pareto_dir)
-    say(f"[3/5] Pareto front: {len(front.front)} genotypes of {len(front.evaluated)} evaluated (one-shot error); "
-        f"{pareto_dir / 'pareto.csv'}")
+    say(f"[3/5] Pareto front: {len(front.front)} genotypes of {len(front.evaluated)} evaluated (error: "
+        f"{describe_estimate(DEFAULT_ESTIMATE)}); {pareto_dir / 'pareto.csv'}")
     t = lap("pareto", t)
 
     train_cfg = TrainConfig(dataset="digits", epochs=train_epochs, seed=seed)
@@ -158,7 +161,8 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
         f"| ONNX parity (max abs diff) | {report.max_abs_diff:.1e} |",
         f"| wall time | {', '.join(f'{k} {v:.0f} s' for k, v in times.items())}; total {total:.0f} s |", "",
         "Genotype (`search/genotype.json`):", "", "```json", genotype_to_json(genotype), "```", "",
-        f"## Pareto front ({len(front.front)} of {len(front.evaluated)} evaluated genotypes; error is one-shot)", "",
+        f"## Pareto front ({len(front.front)} of {len(front.evaluated)} evaluated genotypes; error: "
+        f"{describe_estimate(DEFAULT_ESTIMATE)})", "",
         "![error vs latency](pareto/front_error_vs_latency.png)", "",
         front.front[objectives.names].to_markdown(index=False, floatfmt=".4g"), "",
     ]

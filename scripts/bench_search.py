@@ -2,7 +2,8 @@
 
 One step = an architecture step (first order, DARTS second order, or GDAS' hard sample) plus a
 weight step, on random 32x32 inputs with 10 classes; the DARTS paper's proxy setting is C=16,
-8 cells, batch 64. Each configuration runs in its own process so its peak memory (max RSS) is
+8 cells, batch 64. K is the partial-channel divisor (PC-DARTS: 1/K of the channels through the
+mixed operations; 1: the full supernet). Each configuration runs in its own process so its peak memory (max RSS) is
 its own; the median over the timed steps is reported after one untimed warm-up step.
 
     python scripts/bench_search.py                  # the table in the README
@@ -20,14 +21,15 @@ import subprocess
 import sys
 import time
 
-CONFIGS = [  # (space, relax, optimizer)
-    ("darts", "softmax", "first"), ("darts", "softmax", "second"), ("darts", "gdas", "first"),
-    ("nb201", "softmax", "first"), ("nb201", "gdas", "first"), ("fbnet", "softmax", "first"),
-    ("fbnet", "gdas", "first"),
+CONFIGS = [  # (space, relax, optimizer, partial channels K)
+    ("darts", "softmax", "first", "1"), ("darts", "softmax", "first", "4"), ("darts", "softmax", "second", "1"),
+    ("darts", "softmax", "second", "4"), ("darts", "gdas", "first", "1"), ("nb201", "softmax", "first", "1"),
+    ("nb201", "softmax", "first", "4"), ("nb201", "gdas", "first", "1"), ("fbnet", "softmax", "first", "1"),
+    ("fbnet", "gdas", "first", "1"),
 ]
 
 
-def run_one(space: str, relax: str, optimizer: str, batch: int, steps: int, threads: int) -> dict:
+def run_one(space: str, relax: str, optimizer: str, partial: str, batch: int, steps: int, threads: int) -> dict:
     import torch
     from torch.utils.data import TensorDataset
 
@@ -41,7 +43,8 @@ def run_one(space: str, relax: str, optimizer: str, batch: int, steps: int, thre
              "fbnet": dict(num_classes=10)}[space]
     proxy = make_space(space, input_size=32, **sizes)
     data = TensorDataset(torch.randn(batch * (steps + 1), 3, 32, 32), torch.randint(0, 10, (batch * (steps + 1),)))
-    cfg = SearchConfig(space=space, relax=relax, optimizer=optimizer, batch_size=batch, epochs=1)
+    cfg = SearchConfig(space=space, relax=relax, optimizer=optimizer, batch_size=batch, epochs=1,
+                       partial_channels=int(partial))
     searcher = Searcher(cfg, proxy, proxy, data, data, "/tmp/hwnas-bench-search", make_loader=make_loader)
     loader = make_loader(data, batch, shuffle=False)
     times = []
@@ -51,7 +54,7 @@ def run_one(space: str, relax: str, optimizer: str, batch: int, steps: int, thre
         searcher._weight_step(x, y, arch_too=False)
         times.append(time.perf_counter() - start)
     timed = sorted(times[1:])
-    return {"space": space, "relax": relax, "optimizer": optimizer, "batch": batch,
+    return {"space": space, "relax": relax, "optimizer": optimizer, "partial": int(partial), "batch": batch,
             "weights": sum(p.numel() for p in searcher.net.parameters()),
             "median_s": timed[len(timed) // 2], "min_s": timed[0], "max_s": timed[-1],
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
@@ -62,7 +65,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration (3)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--only", nargs="+", help="configurations as space:relax:optimizer")
+    parser.add_argument("--only", nargs="+", help="configurations as space:relax:optimizer:K (K: partial channels)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -70,19 +73,19 @@ def main() -> None:
         return
     import torch
 
-    configs = [tuple(c.split(":")) for c in args.only] if args.only else CONFIGS
+    configs = [tuple((c.split(":") + ["1"])[:4]) for c in args.only] if args.only else CONFIGS
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor())
     print(f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads; "
           f"batch {args.batch_size}, 32x32, {args.steps} timed steps after 1 warm-up")
-    print(f"{'space':6} {'relax':8} {'optimizer':9} {'weights':>9} {'s/step (median)':>15} {'min-max':>13} "
+    print(f"{'space':6} {'relax':8} {'optimizer':9} {'K':>2} {'weights':>10} {'s/step (median)':>15} {'min-max':>13} "
           f"{'peak RSS GB':>11}")
     for config in configs:
         out = subprocess.run([sys.executable, __file__, "--one", ":".join(config), "--batch-size",
                               str(args.batch_size), "--steps", str(args.steps), "--threads", str(args.threads)],
                              capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{r['space']:6} {r['relax']:8} {r['optimizer']:9} {r['weights']:>9,} {r['median_s']:>15.2f} "
+        print(f"{r['space']:6} {r['relax']:8} {r['optimizer']:9} {r['partial']:>2} {r['weights']:>10,} {r['median_s']:>15.2f} "
               f"{r['min_s']:>6.2f}-{r['max_s']:<6.2f} {r['peak_rss_gb']:>11.2f}", flush=True)
 
 

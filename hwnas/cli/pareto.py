@@ -43,10 +43,10 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         benchmark = bench.objectives([n for n in names if n != "latency"], dataset=args.benchmark_dataset)
         space = make_space("nb201")
     elif args.runs:
-        from hwnas.pareto.oneshot import one_shot_from_run
+        from hwnas.pareto.estimates import error_from_run
 
-        space, error = one_shot_from_run(args.runs[0], val_images=args.val_images, seed=args.seed,
-                                         error="error" in names)
+        space, error = error_from_run(args.runs[0], args.error_estimate, val_images=args.val_images, seed=args.seed,
+                                      needed="error" in names)
     else:
         space = make_space(space_name)
     if "latency" in names or args.latency_budget:
@@ -67,7 +67,9 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     initial = [space.encode(g) for g in genotypes]
     result = run_nsga2(space, objectives, pop_size=args.pop_size, evaluations=args.evaluations, seed=args.seed,
                        initial=initial, progress=progress)
-    write_result(result, out_dir, space, names, device=device, benchmark=args.benchmark, seed=args.seed,
+    estimate = None if "error" not in names else "nb201" if args.benchmark else args.error_estimate
+    write_result(result, out_dir, space, names, device=device, benchmark=args.benchmark, error_estimate=estimate,
+                 seed=args.seed,
                  pop_size=args.pop_size, evaluations=args.evaluations,
                  searched=[genotype_to_json(g) for g in genotypes], runs=args.runs)
     plots = plot_run(out_dir)
@@ -90,7 +92,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from hwnas.pareto.objectives import OBJECTIVES
+    from hwnas.pareto.objectives import DEFAULT_ESTIMATE, ESTIMATES, OBJECTIVES
 
     p = add_command(sub, "pareto", cmd_pareto)
     p.add_argument("runs", nargs="*", help="search run directories (runs/NAME)")
@@ -106,6 +108,10 @@ def register(sub: Any) -> None:
     p.add_argument("--param-budget", help="constraint: parameters at most this, e.g. 1.5M")
     p.add_argument("--pop-size", type=int, default=40, help="population (40)")
     p.add_argument("--evaluations", type=int, default=1000, help="distinct genotypes to evaluate (1000)")
+    p.add_argument("--error-estimate", choices=ESTIMATES, default=DEFAULT_ESTIMATE,
+                   help=f"with search runs, what ranks genotypes by accuracy: the supernet's inherited weights "
+                   f"(one-shot) or a zero-cost score of the untrained network ({DEFAULT_ESTIMATE}: the best ranking "
+                   f"measured on NAS-Bench-201, scripts/bench_estimators.py)")
     p.add_argument("--val-images", type=int, default=512, help="one-shot: validation images per genotype (512)")
     p.add_argument("--seed", type=int, default=0, help="seed (0)")
     p.add_argument("--out", help="output folder (default: the first run directory)")

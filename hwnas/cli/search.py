@@ -93,8 +93,8 @@ def _config_from_args(args: argparse.Namespace):
         latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None),
         latency_weight=args.latency_weight,
         param_budget=parse_count(args.param_budget) if args.param_budget is not None else None,
-        max_skip=None if args.max_skip < 0 else args.max_skip, seed=args.seed, torch_device=args.torch_device,
-        measure_budget=not args.no_measure)
+        max_skip=None if args.max_skip < 0 else args.max_skip, partial_channels=args.partial_channels, seed=args.seed,
+        torch_device=args.torch_device, measure_budget=not args.no_measure)
 
 
 # Settings set by a flag of another name (the rest: --field-name).
@@ -137,6 +137,9 @@ def register(sub: Any) -> None:
     p.add_argument("--relax", choices=RELAXATIONS, default="softmax", help="relaxation (softmax)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="first",
                    help="bi-level first order, DARTS second order, or one-level (first)")
+    p.add_argument("--partial-channels", type=int, default=1, metavar="K",
+                   help="PC-DARTS: send 1/K of the channels through the mixed operations, with edge normalisation "
+                   "(DARTS; NAS-Bench-201 without it): about K times cheaper steps (1: all channels)")
     p.add_argument("--max-skip", type=int, default=2, help="DARTS: cap on skip connections per derived normal cell, "
                    "against collapse to parameter-free cells (2; -1: no cap)")
     p.add_argument("--init-channels", type=int, help="proxy supernet channels (DARTS 16; 8 for tiny images)")

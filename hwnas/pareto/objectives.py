@@ -21,6 +21,19 @@ if TYPE_CHECKING:
 
 Objective = Callable[[np.ndarray], np.ndarray]
 OBJECTIVES = ("error", "latency", "params", "flops", *(f"latency_{device}" for device in NB201_DEVICES))
+# What ranks genotypes by accuracy from a search run (hwnas.pareto.estimates): the supernet's
+# inherited weights, or a zero-cost score (hwnas.pareto.zero_cost.PROXIES).
+ESTIMATES = ("one-shot", "naswot", "synflow", "snip", "grad_norm")
+DEFAULT_ESTIMATE = "naswot"  # the best Kendall tau in scripts/bench_estimators.py (see the README)
+
+
+def describe_estimate(estimate: Optional[str]) -> str:
+    """How an error estimate reads in plots and reports."""
+    if estimate in (None, "one-shot"):
+        return "error (%, one-shot)" if estimate else "error (%)"
+    if estimate == "nb201":
+        return "error (%, NAS-Bench-201)"
+    return f"-{estimate} score (zero-cost, lower is better)"
 
 
 @dataclass

@@ -9,8 +9,7 @@ on a fixed held-out validation subset. Results are cached by genotype.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict
 
 import numpy as np
 import torch
@@ -81,25 +80,8 @@ def load_search_supernet(run_dir, device: str = "cpu"):
 
     config = RunFolder(run_dir).read_config("search run")
     proxy = space_from_config(config["proxy"])
+    cfg = SearchConfig.from_dict(config["search"])
     ckpt = read_checkpoint(run_dir, device)
-    net = proxy.supernet()
+    net = proxy.supernet(partial=cfg.partial_channels)
     net.load_state_dict(ckpt["supernet"])
-    return proxy, net, SearchConfig.from_dict(config["search"])
-
-
-def one_shot_from_run(run_dir: str | Path, val_images: int = 512, seed: int = 0,
-                      error: bool = True) -> Tuple[SearchSpace, Optional[OneShotEvaluator]]:
-    """(the run's final space, a one-shot error estimate from its supernet, or ``None`` without
-    ``error``) of a search run: the run's own data set and split."""
-    from hwnas.core.data import load_splits, make_loader
-    from hwnas.search.setup import spaces_for
-
-    proxy, supernet, cfg = load_search_supernet(run_dir)
-    splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, val_fraction=cfg.val_fraction, seed=cfg.seed,
-                         limit=cfg.limit, image_size=cfg.image_size)
-    info = splits.info
-    _, final = spaces_for(cfg, info.input_size, info.in_channels, info.num_classes)
-    if not error:
-        return final, None
-    return final, OneShotEvaluator(proxy, supernet, splits.train, splits.val, make_loader, val_images=val_images,
-                                   seed=seed)
+    return proxy, net, cfg

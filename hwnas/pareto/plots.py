@@ -10,12 +10,15 @@ from typing import List, Optional
 import pandas as pd
 
 from hwnas.core import fileio
+from hwnas.pareto.objectives import describe_estimate
 
-LABELS = {"error": "error (%)", "latency": "latency (ms)", "params": "parameters (M)", "flops": "FLOPs (M)"}
+LABELS = {"latency": "latency (ms)", "params": "parameters (M)", "flops": "FLOPs (M)"}
 SCALE = {"params": 1e-6, "flops": 1e-6}
 
 
-def _label(name: str, device: Optional[str]) -> str:
+def _label(name: str, device: Optional[str], estimate: Optional[str] = None) -> str:
+    if name == "error":
+        return describe_estimate(estimate)
     if name.startswith("latency_"):
         return f"latency on {name[len('latency_'):]} (ms, NAS-Bench-201)"
     if name == "latency" and device:
@@ -34,6 +37,7 @@ def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
     meta = json.loads((run_dir / "pareto.json").read_text(encoding="utf-8"))
     names: List[str] = meta["objectives"]
     device = meta.get("device")
+    estimate = meta.get("error_estimate") or ("nb201" if meta.get("benchmark") else None)
     evaluated = pd.read_csv(run_dir / "evaluated.csv")
     front = pd.read_csv(run_dir / "pareto.csv")
     history = pd.read_csv(run_dir / "history.csv")
@@ -58,7 +62,7 @@ def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
             c = values(evaluated, third[0])
             sc = ax.scatter(values(evaluated, b), values(evaluated, a), c=c, s=10, cmap="viridis", alpha=0.5,
                             label="evaluated")
-            fig.colorbar(sc, ax=ax, label=_label(third[0], device))
+            fig.colorbar(sc, ax=ax, label=_label(third[0], device, estimate))
         else:
             ax.scatter(values(evaluated, b), values(evaluated, a), s=10, color="0.7", alpha=0.6, label="evaluated")
         f2 = front.sort_values(b)
@@ -67,8 +71,8 @@ def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
         if len(marked):
             ax.scatter(values(marked, b), values(marked, a), marker="*", s=180, color="orange",
                                 edgecolor="k", zorder=5, label="searched genotypes")
-        ax.set_xlabel(_label(b, device))
-        ax.set_ylabel(_label(a, device))
+        ax.set_xlabel(_label(b, device, estimate))
+        ax.set_ylabel(_label(a, device, estimate))
         ax.set_title(f"{meta['space']}: {a} vs {b}" + (f" ({device})" if device and "latency" in (a, b) else ""))
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)

@@ -4,12 +4,18 @@ The parameters live apart from the supernet (which holds none) and are turned in
 weights by a relaxation: ``softmax`` (DARTS), ``gumbel`` (FBNet: soft Gumbel-softmax with an
 annealed temperature) or ``gdas`` (a hard Gumbel sample with a straight-through gradient, so
 one path per position runs each step).
+
+Edge normalisation (PC-DARTS): with ``edge_nodes``, each group also has one logit per position
+(an edge), softmaxed over the edges into the same node; every edge's weights are scaled by it.
+The supernet's node sums and the derivation's edge ranking (strongest operation x edge weight)
+both see the scaled weights, which keeps edge selection stable when partial channels make each
+step's operation weights noisy.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Dict, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -23,22 +29,44 @@ from hwnas.search.config import RELAXATIONS
 class Architecture(nn.Module):
     """One ``nn.Parameter`` of logits per group of positions (e.g. DARTS normal and reduce)."""
 
-    def __init__(self, shapes: Dict[str, Tuple[int, int]], init_scale: float = 1e-3) -> None:
+    def __init__(self, shapes: Dict[str, Tuple[int, int]], init_scale: float = 1e-3,
+                 edge_nodes: Optional[Dict[str, Sequence[int]]] = None) -> None:
         super().__init__()
         self.alphas = nn.ParameterDict({name: nn.Parameter(init_scale * torch.randn(*shape))
                                         for name, shape in shapes.items()})
+        self.betas = nn.ParameterDict({name: nn.Parameter(torch.zeros(len(nodes)))
+                                       for name, nodes in (edge_nodes or {}).items()})
+        # position -> node, one-hot: a softmax per node is exp / (exp summed over the node's edges)
+        self._members = {name: F.one_hot(torch.as_tensor(list(nodes))).float()
+                         for name, nodes in (edge_nodes or {}).items()}
+
+    def edge_weights(self) -> Dict[str, torch.Tensor]:
+        """Each edge's weight among the edges into its node (empty without edge normalisation)."""
+        out = {}
+        for name, beta in self.betas.items():
+            members = self._members[name].to(beta.device, beta.dtype)
+            e = torch.exp(beta - beta.max())
+            out[name] = e / ((e @ members) @ members.T)
+        return out
+
+    def _scaled(self, weights: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        edges = self.edge_weights()
+        return {k: w * edges[k].unsqueeze(-1) if k in edges else w for k, w in weights.items()}
 
     def weights(self, relax: str = "softmax", tau: float = 1.0) -> Dict[str, torch.Tensor]:
-        """Per-position weights over candidates under ``relax``."""
+        """Per-position weights over candidates under ``relax`` (scaled by the edge weights)."""
         if relax == "softmax":
-            return {k: F.softmax(a, dim=-1) for k, a in self.alphas.items()}
-        if relax in ("gumbel", "gdas"):
-            return {k: F.gumbel_softmax(a, tau=tau, hard=relax == "gdas", dim=-1) for k, a in self.alphas.items()}
-        raise ValueError(f"unknown relaxation {relax!r}; choose one of {', '.join(RELAXATIONS)}")
+            weights = {k: F.softmax(a, dim=-1) for k, a in self.alphas.items()}
+        elif relax in ("gumbel", "gdas"):
+            weights = {k: F.gumbel_softmax(a, tau=tau, hard=relax == "gdas", dim=-1) for k, a in self.alphas.items()}
+        else:
+            raise ValueError(f"unknown relaxation {relax!r}; choose one of {', '.join(RELAXATIONS)}")
+        return self._scaled(weights)
 
     def probs(self) -> Dict[str, torch.Tensor]:
-        """The softmax of the logits: what derivation and the expected costs use."""
-        return {k: F.softmax(a, dim=-1) for k, a in self.alphas.items()}
+        """The softmax of the logits, scaled by the edge weights: what derivation and the
+        expected costs use."""
+        return self._scaled({k: F.softmax(a, dim=-1) for k, a in self.alphas.items()})
 
     def numpy_probs(self) -> Dict[str, np.ndarray]:
         return {k: p.detach().cpu().numpy() for k, p in self.probs().items()}
@@ -47,7 +75,7 @@ class Architecture(nn.Module):
         """Mean entropy (nats) of the per-position distributions; log(#candidates) at the start."""
         total, count = 0.0, 0
         with torch.no_grad():
-            probs = self.probs()
+            probs = {k: F.softmax(a, dim=-1) for k, a in self.alphas.items()}  # before edge weights
         for p in probs.values():
             total += float(-(p * torch.log(p.clamp_min(1e-12))).sum())
             count += p.shape[0]

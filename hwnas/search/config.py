@@ -51,6 +51,7 @@ class SearchConfig(DataSettings):
     param_budget: Optional[int] = None
     measure_budget: bool = True  # export and time the derived network; repair until it keeps the budget
     max_skip: Optional[int] = 2
+    partial_channels: int = 1  # PC-DARTS: 1/K of the channels through the mixed operations, with edge normalisation
     # run
     # DARTS supernet: recompute the first N cells in backward instead of storing them (memory; None: 3)
     checkpoint_cells: Optional[int] = None
@@ -67,7 +68,7 @@ class SearchConfig(DataSettings):
             raise ValueError(f"--latency-loss {self.latency_loss} needs --latency-budget (e.g. 10ms)")
         if self.latency_loss == "linear" and self.latency_weight <= 0:
             raise ValueError("--latency-loss linear needs a positive --latency-weight")
-        self.check_positive("epochs", "batch_size")
+        self.check_positive("epochs", "batch_size", "partial_channels")
         if self.optimizer == "second" and self.relax != "softmax":
             raise ValueError("the second-order step is DARTS' (softmax relaxation); use --optimizer first with "
                              f"--relax {self.relax}")

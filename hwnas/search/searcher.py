@@ -67,10 +67,11 @@ class Searcher:
         self.device = torch.device(config.torch_device)
         seed_everything(config.seed)
         # channels-last layout: faster convolutions (on this CPU about twice as fast), same results
-        self.net = proxy.supernet().to(self.device, memory_format=torch.channels_last)
+        self.net = proxy.supernet(partial=config.partial_channels).to(self.device, memory_format=torch.channels_last)
         if hasattr(self.net, "checkpoint_cells"):
             self.net.checkpoint_cells = 3 if config.checkpoint_cells is None else config.checkpoint_cells
-        self.arch = Architecture(proxy.arch_shapes()).to(self.device)
+        edge_nodes = proxy.edge_nodes() if config.partial_channels > 1 else None  # PC-DARTS' edge normalisation
+        self.arch = Architecture(proxy.arch_shapes(), edge_nodes=edge_nodes).to(self.device)
         self.w_opt = torch.optim.SGD(self.net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
                                      weight_decay=config.w_weight_decay)
         # DARTS' 3e-4 suits its ~20k steps; a search of a few hundred steps needs a faster pace.

@@ -334,8 +334,14 @@ class SearchSpace(ABC):
 
     # -- search (supernet, derivation, per-position costs) ------------------------------------
     @abstractmethod
-    def supernet(self) -> nn.Module:
-        """The search network: ``forward(x, weights)`` with ``weights`` shaped as :meth:`arch_shapes`."""
+    def supernet(self, partial: int = 1) -> nn.Module:
+        """The search network: ``forward(x, weights)`` with ``weights`` shaped as :meth:`arch_shapes`;
+        ``partial=K`` sends 1/K of the channels through the mixed operations (PC-DARTS)."""
+
+    def edge_nodes(self) -> Optional[Dict[str, List[int]]]:
+        """For spaces whose derivation ranks a node's incoming edges (DARTS): group -> the node of
+        each position, for edge normalisation; ``None`` where every edge is kept."""
+        return None
 
     @abstractmethod
     def arch_shapes(self) -> Dict[str, Tuple[int, int]]:

@@ -212,8 +212,11 @@ class DartsSpace(SearchSpace):
         return total + costs.fixed
 
     # -- search ------------------------------------------------------------------------------
-    def supernet(self) -> nn.Module:
-        return DartsSupernet(self)
+    def supernet(self, partial: int = 1) -> nn.Module:
+        return DartsSupernet(self, partial)
+
+    def edge_nodes(self) -> Optional[Dict[str, List[int]]]:
+        return {group: [node for node, _ in darts_edges()] for group in ("normal", "reduce")}
 
     def arch_shapes(self) -> Dict[str, Tuple[int, int]]:
         return _darts_arch_shapes()

@@ -146,12 +146,13 @@ def darts_edges() -> List[Tuple[int, int]]:
 class SearchCell(nn.Module):
     """A DARTS supernet cell: a mixed operation on every edge of the cell's DAG."""
 
-    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> None:
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, partial: int = 1) -> None:
         super().__init__()
         self.preprocess0 = (build_op("skip_connect", c_pp, c, 2, affine=False) if reduction_prev
                             else build_op("nor_conv_1x1", c_pp, c, 1, affine=False))
         self.preprocess1 = build_op("nor_conv_1x1", c_p, c, 1, affine=False)
-        self.edges = nn.ModuleList(MixedOp(DARTS_OPS, c, c, 2 if reduction and src < 2 else 1, bn_after_pool=True)
+        self.edges = nn.ModuleList(MixedOp(DARTS_OPS, c, c, 2 if reduction and src < 2 else 1, bn_after_pool=True,
+                                           partial=partial)
                                    for _, src in darts_edges())
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -170,13 +171,13 @@ class SearchCell(nn.Module):
 class DartsSupernet(nn.Module):
     """The DARTS search network; ``forward(x, {"normal": w, "reduce": w})`` with ``w`` of shape (14, 8)."""
 
-    def __init__(self, space: "DartsSpace") -> None:
+    def __init__(self, space: "DartsSpace", partial: int = 1) -> None:
         super().__init__()
         cfg = space.config()
         if cfg["variant"] != "cifar":
             raise ValueError("the DARTS supernet searches with the CIFAR network; use --variant cifar for the proxy")
         self.stem = stem_modules("cifar", cfg["in_channels"], cfg["init_channels"], cfg["stem_multiplier"])["stem"]
-        self.cells = nn.ModuleList(SearchCell(s.c_pp, s.c_p, s.c, s.reduction, s.reduction_prev)
+        self.cells = nn.ModuleList(SearchCell(s.c_pp, s.c_p, s.c, s.reduction, s.reduction_prev, partial)
                                    for s in space.cell_shapes())
         self.reductions = [s.reduction for s in space.cell_shapes()]
         self.head = ClassifierHead(DARTS_STEPS * space.cell_shapes()[-1].c, cfg["num_classes"])

@@ -18,6 +18,7 @@ from hwnas.core.space_settings import NB201Config
 from hwnas.core.genotype import NB201_EDGES, NB201_NODES, NB201_OPS, Genotype, NB201Genotype
 from hwnas.core.ops import build_op, relu_conv_bn
 from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, conv_out, linear_cost
+from hwnas.spaces.mixed import MixedOp
 from hwnas.spaces.registry import register_space
 
 
@@ -103,11 +104,9 @@ class NB201Network(nn.Module):
 class NB201SearchCell(nn.Module):
     """A supernet cell: a mixed operation on each of the 6 edges (BN without affine, as in NB201)."""
 
-    def __init__(self, c: int) -> None:
+    def __init__(self, c: int, partial: int = 1) -> None:
         super().__init__()
-        from hwnas.spaces.mixed import MixedOp
-
-        self.edges = nn.ModuleList(MixedOp(NB201_OPS, c, c, 1) for _ in NB201_EDGES)
+        self.edges = nn.ModuleList(MixedOp(NB201_OPS, c, c, 1, partial=partial) for _ in NB201_EDGES)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -124,7 +123,7 @@ class NB201SearchCell(nn.Module):
 class NB201Supernet(nn.Module):
     """The NAS-Bench-201 search network; ``forward(x, {"cell": w})`` with ``w`` of shape (6, 5)."""
 
-    def __init__(self, space: "NB201Space") -> None:
+    def __init__(self, space: "NB201Space", partial: int = 1) -> None:
         super().__init__()
         cfg = space.config()
         c = cfg["init_channels"]
@@ -134,7 +133,7 @@ class NB201Supernet(nn.Module):
             if stage:
                 self.blocks.append(ResidualReduction(c, 2 * c))
                 c *= 2
-            self.blocks.extend(NB201SearchCell(c) for _ in range(cfg["cells_per_stage"]))
+            self.blocks.extend(NB201SearchCell(c, partial) for _ in range(cfg["cells_per_stage"]))
         self.head = ClassifierHead(c, cfg["num_classes"], bn_relu=True)
 
     def forward(self, x: torch.Tensor, weights: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -275,8 +274,8 @@ class NB201Space(SearchSpace):
         return total + costs.fixed
 
     # -- search ------------------------------------------------------------------------------
-    def supernet(self) -> nn.Module:
-        return NB201Supernet(self)
+    def supernet(self, partial: int = 1) -> nn.Module:
+        return NB201Supernet(self, partial)
 
     def arch_shapes(self) -> Dict[str, Tuple[int, int]]:
         return {"cell": (len(NB201_EDGES), len(self.ops))}
