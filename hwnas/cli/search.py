@@ -78,6 +78,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stages(text: str) -> list:
+    """``2:4,4:2`` -> ``[[2, 4], [4, 2]]``."""
+    try:
+        stages = [[int(v) for v in stage.split(":")] for stage in text.split(",")]
+    except ValueError:
+        stages = []
+    if not stages or any(len(stage) != 2 for stage in stages):
+        raise ValueError(f"--progressive takes EPOCH:KEEP stages separated by commas (e.g. 2:4,4:2), got {text!r}")
+    return stages
+
+
 def _config_from_args(args: argparse.Namespace):
     from hwnas.search.config import SearchConfig
     from hwnas.core.units import parse_count, parse_latency_ms
@@ -93,7 +104,8 @@ def _config_from_args(args: argparse.Namespace):
         latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None),
         latency_weight=args.latency_weight,
         param_budget=parse_count(args.param_budget) if args.param_budget is not None else None,
-        max_skip=None if args.max_skip < 0 else args.max_skip, partial_channels=args.partial_channels, seed=args.seed,
+        max_skip=None if args.max_skip < 0 else args.max_skip, partial_channels=args.partial_channels,
+        progressive=_stages(args.progressive) if args.progressive else None, seed=args.seed,
         torch_device=args.torch_device, measure_budget=not args.no_measure)
 
 
@@ -137,6 +149,9 @@ def register(sub: Any) -> None:
     p.add_argument("--relax", choices=RELAXATIONS, default="softmax", help="relaxation (softmax)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="first",
                    help="bi-level first order, DARTS second order, or one-level (first)")
+    p.add_argument("--progressive", metavar="EPOCH:KEEP,...",
+                   help="progressive search (P-DARTS): after each EPOCH keep the KEEP strongest candidates of every "
+                   "position, e.g. 2:4,4:2; the dropped ones stop being computed (default: all epochs with all)")
     p.add_argument("--partial-channels", type=int, default=1, metavar="K",
                    help="PC-DARTS: send 1/K of the channels through the mixed operations, with edge normalisation "
                    "(DARTS; NAS-Bench-201 without it): about K times cheaper steps (1: all channels)")

@@ -5,6 +5,10 @@ weights by a relaxation: ``softmax`` (DARTS), ``gumbel`` (FBNet: soft Gumbel-sof
 annealed temperature) or ``gdas`` (a hard Gumbel sample with a straight-through gradient, so
 one path per position runs each step).
 
+Progressive search (P-DARTS): :meth:`Architecture.keep_strongest` drops all but the strongest
+candidates of every position; dropped logits are masked to -inf, so their weights are exactly
+0 and the supernet no longer computes them.
+
 Edge normalisation (PC-DARTS): with ``edge_nodes``, each group also has one logit per position
 (an edge), softmaxed over the edges into the same node; every edge's weights are scaled by it.
 The supernet's node sums and the derivation's edge ranking (strongest operation x edge weight)
@@ -34,11 +38,29 @@ class Architecture(nn.Module):
         super().__init__()
         self.alphas = nn.ParameterDict({name: nn.Parameter(init_scale * torch.randn(*shape))
                                         for name, shape in shapes.items()})
+        for name, shape in shapes.items():  # candidates still in the search (a buffer: checkpoints keep it)
+            self.register_buffer(f"kept_{name}", torch.ones(*shape, dtype=torch.bool))
         self.betas = nn.ParameterDict({name: nn.Parameter(torch.zeros(len(nodes)))
                                        for name, nodes in (edge_nodes or {}).items()})
         # position -> node, one-hot: a softmax per node is exp / (exp summed over the node's edges)
         self._members = {name: F.one_hot(torch.as_tensor(list(nodes))).float()
                          for name, nodes in (edge_nodes or {}).items()}
+
+    def logits(self) -> Dict[str, torch.Tensor]:
+        """The logits, -inf where a candidate was dropped."""
+        return {k: a.masked_fill(~getattr(self, f"kept_{k}"), float("-inf")) for k, a in self.alphas.items()}
+
+    def keep_strongest(self, k: int) -> None:
+        """Keep the ``k`` most probable candidates of every position (and fewer where fewer are left)."""
+        with torch.no_grad():
+            for name, logits in self.logits().items():
+                top = logits.topk(min(k, logits.shape[-1]), dim=-1).indices
+                kept = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, top, True)
+                getattr(self, f"kept_{name}").logical_and_(kept)
+
+    def candidates_kept(self) -> int:
+        """The most candidates any position still has."""
+        return max(int(getattr(self, f"kept_{name}").sum(-1).max()) for name in self.alphas)
 
     def edge_weights(self) -> Dict[str, torch.Tensor]:
         """Each edge's weight among the edges into its node (empty without edge normalisation)."""
@@ -56,9 +78,9 @@ class Architecture(nn.Module):
     def weights(self, relax: str = "softmax", tau: float = 1.0) -> Dict[str, torch.Tensor]:
         """Per-position weights over candidates under ``relax`` (scaled by the edge weights)."""
         if relax == "softmax":
-            weights = {k: F.softmax(a, dim=-1) for k, a in self.alphas.items()}
+            weights = {k: F.softmax(a, dim=-1) for k, a in self.logits().items()}
         elif relax in ("gumbel", "gdas"):
-            weights = {k: F.gumbel_softmax(a, tau=tau, hard=relax == "gdas", dim=-1) for k, a in self.alphas.items()}
+            weights = {k: F.gumbel_softmax(a, tau=tau, hard=relax == "gdas", dim=-1) for k, a in self.logits().items()}
         else:
             raise ValueError(f"unknown relaxation {relax!r}; choose one of {', '.join(RELAXATIONS)}")
         return self._scaled(weights)
@@ -66,7 +88,7 @@ class Architecture(nn.Module):
     def probs(self) -> Dict[str, torch.Tensor]:
         """The softmax of the logits, scaled by the edge weights: what derivation and the
         expected costs use."""
-        return self._scaled({k: F.softmax(a, dim=-1) for k, a in self.alphas.items()})
+        return self._scaled({k: F.softmax(a, dim=-1) for k, a in self.logits().items()})
 
     def numpy_probs(self) -> Dict[str, np.ndarray]:
         return {k: p.detach().cpu().numpy() for k, p in self.probs().items()}
@@ -75,7 +97,7 @@ class Architecture(nn.Module):
         """Mean entropy (nats) of the per-position distributions; log(#candidates) at the start."""
         total, count = 0.0, 0
         with torch.no_grad():
-            probs = {k: F.softmax(a, dim=-1) for k, a in self.alphas.items()}  # before edge weights
+            probs = {k: F.softmax(a, dim=-1) for k, a in self.logits().items()}  # before edge weights
         for p in probs.values():
             total += float(-(p * torch.log(p.clamp_min(1e-12))).sum())
             count += p.shape[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
 from hwnas.core.settings import DataSettings
 
@@ -52,6 +52,8 @@ class SearchConfig(DataSettings):
     measure_budget: bool = True  # export and time the derived network; repair until it keeps the budget
     max_skip: Optional[int] = 2
     partial_channels: int = 1  # PC-DARTS: 1/K of the channels through the mixed operations, with edge normalisation
+    # P-DARTS-style stages: [[epoch, k], ...]: after that epoch keep the k strongest candidates per position
+    progressive: Optional[List[List[int]]] = None
     # run
     # DARTS supernet: recompute the first N cells in backward instead of storing them (memory; None: 3)
     checkpoint_cells: Optional[int] = None
@@ -69,6 +71,14 @@ class SearchConfig(DataSettings):
         if self.latency_loss == "linear" and self.latency_weight <= 0:
             raise ValueError("--latency-loss linear needs a positive --latency-weight")
         self.check_positive("epochs", "batch_size", "partial_channels")
+        stages = self.progressive or []
+        epochs = [e for e, _ in stages]
+        keeps = [k for _, k in stages]
+        if stages and (epochs != sorted(set(epochs)) or epochs[0] < 1 or epochs[-1] >= self.epochs or min(keeps) < 1
+                       or keeps != sorted(keeps, reverse=True)):
+            raise ValueError(f"--progressive takes EPOCH:KEEP stages with epochs rising inside 1..{self.epochs - 1} "
+                             f"and candidates kept falling (e.g. 2:4,4:2), got "
+                             f"{','.join(f'{e}:{k}' for e, k in stages)}")
         if self.optimizer == "second" and self.relax != "softmax":
             raise ValueError("the second-order step is DARTS' (softmax relaxation); use --optimizer first with "
                              f"--relax {self.relax}")

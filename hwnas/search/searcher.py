@@ -316,6 +316,11 @@ class Searcher:
         self.scheduler.step()
         self.epoch += 1
         self.step_in_epoch = 0
+        for after, keep in self.cfg.progressive or []:  # a progressive search's stage ends here
+            if self.epoch == after:
+                self.arch.keep_strongest(keep)
+                log.info("epoch %d: kept the %d strongest candidates of every position", self.epoch, keep)
+        row["candidates"] = self.arch.candidates_kept()
         self.folder.write_metrics(self.metrics)
         self.save_checkpoint()
         if on_epoch:

@@ -78,12 +78,13 @@ class MixedOp(nn.Module):
         return channel_shuffle(torch.cat([self._mixed(x[:, :k], weights), rest], dim=1), self.partial)
 
     def _mixed(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        # A weight of exactly 0 (a one-hot row, a candidate a progressive search dropped) needs no
+        # computing: it contributes nothing, and its gradient is never used.
         active = (weights.detach() != 0).tolist()
-        hard = sum(active) == 1  # a one-hot row: run only the chosen candidate
         relu_x = None
         out = None
         for i, op in enumerate(self.candidates):
-            if self.skip[i] or (hard and not active[i]):
+            if self.skip[i] or not active[i]:
                 continue
             if self.relu_first[i]:
                 if relu_x is None:
