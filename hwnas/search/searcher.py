@@ -36,7 +36,7 @@ from hwnas.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3  # 3: architecture masks (progressive) and edge weights (partial channels)
 CHECKPOINT = "checkpoint.pt"
 StepProgress = Callable[[Dict[str, float]], None]
 

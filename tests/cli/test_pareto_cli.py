@@ -54,3 +54,20 @@ def test_pareto_refuses_settings_that_cannot_run(tmp_path, capsys, extra, match)
     code = main(["pareto", "--space", "darts", "--out", str(tmp_path / "p"), *extra])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and match in err[0]
+
+
+@pytest.mark.parametrize("estimate", [None, "one-shot"])
+def test_a_front_from_a_search_run_records_and_uses_its_error_estimate(tmp_path, capsys, estimate):
+    runs = tmp_path / "runs"
+    assert main(["search", "--space", "nb201", "--epochs", "1", "--limit", "200", "--batch-size", "32",
+                 "--runs-dir", str(runs), "--name", "s"]) == 0
+    flags = ["--error-estimate", estimate] if estimate else []
+    assert main(["pareto", str(runs / "s"), "--objectives", "error", "params", "--pop-size", "10",
+                 "--evaluations", "20", "--val-images", "64", "--out", str(tmp_path / "front"), *flags]) == 0
+    meta = json.loads((tmp_path / "front" / "pareto.json").read_text())
+    assert meta["error_estimate"] == (estimate or "naswot")
+    errors = pd.read_csv(tmp_path / "front" / "evaluated.csv")["error"]
+    if estimate == "one-shot":
+        assert errors.between(0, 100).all()  # a percentage
+    else:
+        assert (errors < 0).all()  # minus a naswot score (the log-determinant of a kernel of counts)
