@@ -83,6 +83,7 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     t = lap("table", t)
 
     cfg = SearchConfig(space="darts", dataset="digits", epochs=search_epochs, device=device, tables_dir=tables_dir,
+                       threads=-1,
                        latency_budget_ms=budget, latency_loss="budget", seed=seed)
     searcher = prepare(cfg, out / "search")
     result = searcher.run(resume=resume and searcher.checkpoint_path.is_file(),
@@ -109,7 +110,7 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
         f"{describe_estimate(DEFAULT_ESTIMATE)}); {pareto_dir / 'pareto.csv'}")
     t = lap("pareto", t)
 
-    train_cfg = TrainConfig(dataset="digits", epochs=train_epochs, seed=seed)
+    train_cfg = TrainConfig(dataset="digits", epochs=train_epochs, seed=seed, threads=-1)
     train_splits = load_splits("digits", val_fraction=train_cfg.val_fraction, seed=seed, augment=True)
     trainer = Trainer(final, genotype, train_cfg, train_splits, out / "train", make_loader)
     trained = trainer.run(resume=resume and (out / "train" / "last.pt").is_file(),

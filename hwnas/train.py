@@ -21,6 +21,7 @@ from torch import nn
 
 from hwnas.core import fileio
 from hwnas.core.genotype import Genotype, genotype_to_dict
+from hwnas.profile.machine_load import ThreadGovernor
 from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
 from hwnas.core.settings import DataSettings
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
@@ -149,6 +150,8 @@ class Trainer:
             self.folder.write_config(train=self.cfg.to_dict(), space=self.space.config(),
                                      genotype=genotype_to_dict(self.genotype))
         val_loader = self.make_loader(self.splits.val, 256, shuffle=False)
+        self.threads = ThreadGovernor(self.cfg.threads)
+        self.threads.start()
         with stoppable(self.stop, f"stopped at once; {self.folder / 'last.pt'} holds the last finished epoch; "
                                   f"continue with --resume"):
             self._epochs(val_loader, progress, on_epoch)
@@ -172,6 +175,7 @@ class Trainer:
                    "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - started}
             self.scheduler.step()
             self.epoch += 1
+            row["threads"] = self.threads.update()  # those of the next epoch, fitted to the machine's load
             self.metrics.append(row)
             if val["acc"] > self.best_val:
                 self.best_val = val["acc"]

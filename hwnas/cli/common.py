@@ -80,10 +80,21 @@ def space_and_genotype(args: argparse.Namespace):
     return make_space(genotype.space, **options), genotype
 
 
+def _threads(text: str) -> int:
+    if text == "auto":
+        return -1
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of threads or auto, got {text!r}")
+    return int(text)
+
+
 def add_run_options(parser: argparse.ArgumentParser, kind: str, checkpoint: str, trains: str) -> None:
     """Seed, device, and the run folder ``runs/NAME`` with resuming, of a long run (search, train)."""
     parser.add_argument("--seed", type=int, default=0, help="seed (0)")
     parser.add_argument("--torch-device", default="cpu", help=f"where {trains} trains: cpu or cuda (cpu)")
+    parser.add_argument("--threads", type=_threads, default=-1, metavar="N|auto",
+                        help="PyTorch CPU threads; auto: the cores other processes leave free, re-fitted each epoch, "
+                        "so a busy machine slows the run in proportion instead of stalling it (auto)")
     parser.add_argument("--name", default=kind, help=f"run name: runs/NAME ({kind})")
     parser.add_argument("--runs-dir", default="runs", help="folder of runs (runs)")
     parser.add_argument("--resume", action="store_true", help=f"continue runs/NAME from {checkpoint}")

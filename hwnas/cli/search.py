@@ -105,7 +105,7 @@ def _config_from_args(args: argparse.Namespace):
         latency_weight=args.latency_weight,
         param_budget=parse_count(args.param_budget) if args.param_budget is not None else None,
         max_skip=None if args.max_skip < 0 else args.max_skip, partial_channels=args.partial_channels,
-        progressive=_stages(args.progressive) if args.progressive else None, seed=args.seed,
+        progressive=_stages(args.progressive) if args.progressive else None, threads=args.threads, seed=args.seed,
         torch_device=args.torch_device, measure_budget=not args.no_measure)
 
 

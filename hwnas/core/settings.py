@@ -27,6 +27,7 @@ class DataSettings:
     seed: int = 0
     torch_device: str = "cpu"
     num_workers: int = 0
+    threads: int = 0  # PyTorch threads: N, -1 fitted to the machine's load each epoch, 0 PyTorch's own
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)

@@ -84,3 +84,51 @@ def sample_load(seconds: float = 0.5) -> Optional[Load]:
     monitor = LoadMonitor().start()
     time.sleep(seconds)
     return monitor.stop()
+
+
+def cores_free(load: Optional[Load], cores: Optional[int] = None) -> int:
+    """Cores to compute on: this machine's (the ones this process may use), less those other
+    processes keep busy (a quarter of a core or more counts as one), at least 1."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    busy = int(load.other_cores + 0.75) if load is not None else 0
+    return max(1, cores - busy)
+
+
+class ThreadGovernor:
+    """PyTorch's intra-op threads for a long run, fitted to the machine's load.
+
+    With ``threads=-1`` (auto) the run starts with the cores other processes leave free (sampled
+    for ``first_sample`` s) and re-fits at each :meth:`update` (an epoch's end) to their use since
+    the last one: threads that wait for a core another process holds spin and stall the whole
+    step (``scripts/bench_contention.py``: 3.4x slower beside one busy process on 2 cores, 1.0x
+    with one thread). A positive ``threads`` is used as given; 0 leaves PyTorch's setting.
+    Results can differ in the last bits between thread counts: for bit-identical reruns give
+    ``threads``.
+    """
+
+    def __init__(self, threads: int = 0, first_sample: float = 0.3) -> None:
+        self.threads, self.first_sample = threads, first_sample
+        self._monitor: Optional[LoadMonitor] = None
+
+    def start(self) -> int:
+        import torch
+
+        if self.threads >= 0:
+            if self.threads > 0:
+                torch.set_num_threads(self.threads)
+            return torch.get_num_threads()
+        chosen = cores_free(sample_load(self.first_sample))
+        torch.set_num_threads(chosen)
+        self._monitor = LoadMonitor().start()
+        return chosen
+
+    def update(self) -> int:
+        """Threads for what comes next; with auto, from other processes' use since the last call."""
+        import torch
+
+        if self._monitor is not None:
+            chosen = cores_free(self._monitor.stop())
+            torch.set_num_threads(chosen)
+            self._monitor = LoadMonitor().start()
+        return torch.get_num_threads()

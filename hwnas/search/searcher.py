@@ -26,6 +26,7 @@ from torch import nn
 
 from hwnas.core.genotype import Genotype, genotype_to_json
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
+from hwnas.profile.machine_load import ThreadGovernor
 from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
 from hwnas.search.arch import Architecture, temperature
 from hwnas.search.config import SearchConfig
@@ -238,6 +239,8 @@ class Searcher:
         else:
             self.folder.write_config(search=self.cfg.to_dict(), proxy=self.proxy.config(), final=self.final.config(),
                                      table=self.table.meta.get("device_id") if self.table is not None else None)
+        self.threads = ThreadGovernor(self.cfg.threads)
+        self.threads.start()
         # The first Ctrl-C / SIGTERM stops at the end of the current step (so the checkpoint is
         # consistent); a second Ctrl-C stops at once, keeping the last periodic checkpoint.
         with stoppable(self.stop, f"stopped at once; the last checkpoint in {self.checkpoint_path} is kept; "
@@ -321,6 +324,7 @@ class Searcher:
                 self.arch.keep_strongest(keep)
                 log.info("epoch %d: kept the %d strongest candidates of every position", self.epoch, keep)
         row["candidates"] = self.arch.candidates_kept()
+        row["threads"] = self.threads.update()  # those of the next epoch, fitted to the machine's load
         self.folder.write_metrics(self.metrics)
         self.save_checkpoint()
         if on_epoch:

@@ -1,0 +1,48 @@
+"""Threads fitted to the machine's load: a busy core is left to its owner."""
+
+import os
+
+import pytest
+import torch
+
+import hwnas.profile.machine_load as machine_load
+from hwnas.profile.machine_load import Load, ThreadGovernor, cores_free
+
+
+@pytest.fixture(autouse=True)
+def keep_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("others,free", [(0.0, 4), (0.2, 4), (0.3, 3), (1.0, 3), (1.3, 2), (9.0, 1)])
+def test_cores_other_processes_keep_busy_are_left_to_them(others, free):
+    assert cores_free(Load(others, 1.0), cores=4) == free
+    assert cores_free(None, cores=4) == 4  # no load known (not Linux): every core
+
+
+def test_given_threads_are_used_and_zero_leaves_pytorchs_own():
+    assert ThreadGovernor(1).start() == 1 and torch.get_num_threads() == 1
+    torch.set_num_threads(2)
+    assert ThreadGovernor(0).start() == 2 and ThreadGovernor(0).update() == 2
+
+
+def test_auto_threads_follow_the_load_epoch_by_epoch(monkeypatch):
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(machine_load, "sample_load", lambda seconds: Load(1.0, seconds))  # one core busy at start
+    governor = ThreadGovernor(-1)
+    assert governor.start() == max(1, cores - 1) == torch.get_num_threads()
+    monkeypatch.setattr(governor._monitor, "stop", lambda: Load(0.0, 10.0))  # then the machine is free
+    assert governor.update() == cores == torch.get_num_threads()
+
+
+def test_the_command_line_takes_a_count_or_auto(tmp_path, capsys):
+    from hwnas.cli.common import _threads
+
+    assert _threads("auto") == -1 and _threads("3") == 3
+    from hwnas.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["search", "--threads", "0"])
+    assert "expected a positive number of threads or auto" in capsys.readouterr().err
