@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--images", type=int, default=2000, help="CIFAR-10 training images the search reads (2000)")
     parser.add_argument("--epochs", type=int, default=5, help="search epochs (5)")
+    parser.add_argument("--no-unconstrained", action="store_true", help="skip the search without a budget")
     parser.add_argument("--param-budget", default="500k", help="the parameter budget (500k; 'none' to skip)")
     parser.add_argument("--latency-fraction", type=float, default=0.3,
                         help="latency budget between the cheapest (0) and dearest (1) cell in this machine's table "
@@ -62,7 +63,7 @@ def main() -> None:
     params = bench.column("params_cifar10")
     table = load_table_for("cpu", space)
     latency = table.predict_many(vectors)
-    budgets = [("none", None, None)]
+    budgets = [] if args.no_unconstrained else [("none", None, None)]
     if args.param_budget != "none":
         budgets.append((f"params <= {args.param_budget}", parse_count(args.param_budget), None))
     if args.latency_fraction >= 0:
