@@ -136,6 +136,7 @@ class Trainer:
             total += len(y)
             correct += int((logits.detach().argmax(1) == y).sum())
             loss_sum += float(loss.detach()) * len(y)
+            self.threads.tick()
             if progress:
                 progress({"epoch": self.epoch + 1, "loss": float(loss.detach()), "acc": correct / total})
             if self.stop.requested:

@@ -99,17 +99,18 @@ class ThreadGovernor:
     """PyTorch's intra-op threads for a long run, fitted to the machine's load.
 
     With ``threads=-1`` (auto) the run starts with the cores other processes leave free (sampled
-    for ``first_sample`` s) and re-fits at each :meth:`update` (an epoch's end) to their use since
-    the last one: threads that wait for a core another process holds spin and stall the whole
+    for ``first_sample`` s) and re-fits at each :meth:`update` (an epoch's end, and every
+    ``refit_s`` seconds within one through :meth:`tick`) to their use since the last one: threads that wait for a core another process holds spin and stall the whole
     step (``scripts/bench_contention.py``: 3.4x slower beside one busy process on 2 cores, 1.0x
     with one thread). A positive ``threads`` is used as given; 0 leaves PyTorch's setting.
     Results can differ in the last bits between thread counts: for bit-identical reruns give
     ``threads``.
     """
 
-    def __init__(self, threads: int = 0, first_sample: float = 0.3) -> None:
-        self.threads, self.first_sample = threads, first_sample
+    def __init__(self, threads: int = 0, first_sample: float = 0.3, refit_s: float = 20.0) -> None:
+        self.threads, self.first_sample, self.refit_s = threads, first_sample, refit_s
         self._monitor: Optional[LoadMonitor] = None
+        self._last = time.monotonic()
 
     def start(self) -> int:
         import torch
@@ -123,10 +124,17 @@ class ThreadGovernor:
         self._monitor = LoadMonitor().start()
         return chosen
 
+    def tick(self) -> None:
+        """Between steps: re-fit when ``refit_s`` seconds have passed since the last fit, so a
+        process that starts mid-epoch is given its core within seconds."""
+        if self._monitor is not None and time.monotonic() - self._last >= self.refit_s:
+            self.update()
+
     def update(self) -> int:
         """Threads for what comes next; with auto, from other processes' use since the last call."""
         import torch
 
+        self._last = time.monotonic()
         if self._monitor is not None:
             chosen = cores_free(self._monitor.stop())
             torch.set_num_threads(chosen)

@@ -281,6 +281,7 @@ class Searcher:
                 stats = self._weight_step(xt, yt, arch_too=search_arch and cfg.optimizer == "one-level")
                 self.step_in_epoch += 1
                 steps += 1
+                self.threads.tick()
                 for k in sums:
                     sums[k] += stats[k]
                 self.epoch_steps = steps

@@ -46,3 +46,15 @@ def test_the_command_line_takes_a_count_or_auto(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["search", "--threads", "0"])
     assert "expected a positive number of threads or auto" in capsys.readouterr().err
+
+
+def test_a_tick_refits_only_when_its_interval_has_passed(monkeypatch):
+    monkeypatch.setattr(machine_load, "sample_load", lambda seconds: Load(0.0, seconds))
+    governor = ThreadGovernor(-1, refit_s=3600)
+    first = governor.start()
+    monkeypatch.setattr(governor._monitor, "stop", lambda: Load(99.0, 1.0))  # everything busy now
+    governor.tick()
+    assert torch.get_num_threads() == first  # too soon: unchanged
+    governor.refit_s = 0.0
+    governor.tick()
+    assert torch.get_num_threads() == 1
