@@ -1,24 +1,10 @@
-
-
 from hwnas.pareto.nsga2 import run_nsga2
-from hwnas.pareto.objectives import Objectives
 from hwnas.spaces import make_space
 
 SPACE = make_space("nb201", init_channels=4, layers=1, input_size=8)
 
 
-def toy_objectives():
-    """A tabular toy with a known front: f1 + f2 = 8 exactly when edges 2..5 are `none`."""
-    def f1(x):
-        return (x[:, 0] + x[:, 1]).astype(float)
-
-    def f2(x):
-        return (8 - x[:, 0] - x[:, 1]) + 10.0 * (x[:, 2:] != 0).sum(axis=1)
-
-    return Objectives({"f1": f1, "f2": f2})
-
-
-def test_plots_are_written_and_non_empty_offline(tmp_path):
+def test_plots_are_written_and_non_empty_offline(tmp_path, toy_objectives):
     from hwnas.pareto.nsga2 import write_result
     from hwnas.pareto.plots import plot_run
 
