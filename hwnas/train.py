@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import pandas as pd
 import torch
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwnas.core import fileio
+from hwnas.core.distributed import ALONE, World, global_batchnorm, rank_device
 from hwnas.core.genotype import Genotype, genotype_to_dict
 from hwnas.profile.machine_load import ThreadGovernor
 from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
@@ -62,30 +63,34 @@ class TrainResult:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, device: torch.device) -> Dict[str, float]:
-    """Loss and accuracy of ``model`` (eval mode) over a loader."""
+def evaluate(model: nn.Module, loader, device: torch.device, world: World = ALONE) -> Dict[str, float]:
+    """Loss and accuracy of ``model`` (eval mode) over a loader (each rank a slice of every batch)."""
     model.eval()
     total, correct, loss = 0, 0, 0.0
     for x, y in loader:
-        x, y = x.to(device), y.to(device)
+        x, y = world.shard(x.to(device), y.to(device))
         logits = model(x)
         loss += float(F.cross_entropy(logits, y, reduction="sum"))
         correct += int((logits.argmax(1) == y).sum())
         total += len(y)
+    loss, correct, total = world.sum([loss, correct, total])
     return {"loss": loss / max(total, 1), "acc": correct / max(total, 1)}
 
 
 class Trainer:
     def __init__(self, space: SearchSpace, genotype: Genotype, cfg: TrainConfig, splits, run_dir: str | Path,
-                 make_loader: Callable) -> None:
+                 make_loader: Callable, world: World = ALONE) -> None:
         cfg.validate()
+        self.world = world  # data-parallel ranks (see hwnas.core.distributed); ALONE in one process
         self.space, self.genotype, self.cfg, self.splits = space, genotype, cfg, splits
         self.run_dir = Path(run_dir)
         self.folder = RunFolder(run_dir)
         self.make_loader = make_loader
-        self.device = torch.device(cfg.torch_device)
+        self.device = torch.device(rank_device(cfg.torch_device, world))
         seed_everything(cfg.seed)
         self.model = space.build(genotype).to(self.device)
+        self.model = global_batchnorm(self.model, world)
+        world.broadcast_module(self.model)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs, eta_min=cfg.lr_min)
@@ -95,6 +100,8 @@ class Trainer:
 
     # -- files -----------------------------------------------------------------------------------
     def _save_last(self) -> None:
+        if not self.world.is_main:  # every rank holds the same state; rank 0 writes it
+            return
         self.folder.save_checkpoint("last.pt", CHECKPOINT_VERSION, {
             "config": self.cfg.to_dict(), "epoch": self.epoch,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -103,7 +110,9 @@ class Trainer:
 
     def _load_last(self) -> None:
         path = self.folder / "last.pt"
-        state = self.folder.load_checkpoint("last.pt", CHECKPOINT_VERSION, self.device, what="training to resume")
+        state = self.world.broadcast(self.folder.load_checkpoint("last.pt", CHECKPOINT_VERSION, "cpu",
+                                                                 what="training to resume")
+                                     if self.world.is_main else None)
         if state["config"] != self.cfg.to_dict() or state["genotype"] != genotype_to_dict(self.genotype):
             raise ValueError(f"--resume with a different genotype or settings than {path} was saved with; resume "
                              f"with the run's own settings ({self.run_dir / 'config.json'}) or use another --name")
@@ -123,7 +132,8 @@ class Trainer:
                                   num_workers=cfg.num_workers, drop_last=len(self.splits.train) > cfg.batch_size)
         total, correct, loss_sum = 0, 0, 0.0
         for x, y in loader:
-            x, y = x.to(self.device), y.to(self.device)
+            share = (len(self.world.shard(y)[0]), len(y))  # this rank's part of the global batch
+            x, y = self.world.shard(x.to(self.device), y.to(self.device))
             out = self.model(x)
             logits, aux = out if isinstance(out, tuple) else (out, None)
             loss = F.cross_entropy(logits, y)
@@ -131,6 +141,7 @@ class Trainer:
                 loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            self.world.average_gradients(self.model.parameters(), *share)
             nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
             total += len(y)
@@ -139,23 +150,28 @@ class Trainer:
             self.threads.tick()
             if progress:
                 progress({"epoch": self.epoch + 1, "loss": float(loss.detach()), "acc": correct / total})
+            self.stop.requested = self.world.any(self.stop.requested)  # every rank stops at the same step
             if self.stop.requested:
                 break
+        loss_sum, correct, total = self.world.sum([loss_sum, correct, total])
         return {"train_loss": loss_sum / max(total, 1), "train_acc": correct / max(total, 1)}
 
-    def run(self, resume: bool = False, progress=None, on_epoch=None) -> TrainResult:
+    def run(self, resume: bool = False, progress=None, on_epoch=None) -> Optional[TrainResult]:
+        """Train; rank 0 returns the result, other ranks ``None``."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._load_last()
-        else:
+        elif self.world.is_main:
             self.folder.write_config(train=self.cfg.to_dict(), space=self.space.config(),
-                                     genotype=genotype_to_dict(self.genotype))
+                                     genotype=genotype_to_dict(self.genotype), distributed=self.world.describe())
         val_loader = self.make_loader(self.splits.val, 256, shuffle=False)
-        self.threads = ThreadGovernor(self.cfg.threads)
+        self.threads = ThreadGovernor(self.cfg.threads, share=self.world.local_size)
         self.threads.start()
         with stoppable(self.stop, f"stopped at once; {self.folder / 'last.pt'} holds the last finished epoch; "
                                   f"continue with --resume"):
             self._epochs(val_loader, progress, on_epoch)
+        if not self.world.is_main:  # rank 0 tests the best weights and writes the result
+            return None
         best = fileio.load_torch(self.run_dir / "best.pt", map_location=self.device)["model"]
         self.model.load_state_dict(best)
         test = evaluate(self.model, self.make_loader(self.splits.test, 256, shuffle=False), self.device)
@@ -171,7 +187,9 @@ class Trainer:
             if self.stop.requested:  # an epoch cut short is redone on --resume
                 raise Interrupted(f"interrupted in epoch {self.epoch + 1}; {self.run_dir / 'last.pt'} holds the "
                                   f"last finished epoch; continue with --resume")
-            val = evaluate(self.model, val_loader, self.device) if len(self.splits.val) else {"loss": 0, "acc": 0}
+            self.world.broadcast_module(self.model)  # rank 0's BatchNorm statistics, so that every rank evaluates alike
+            val = evaluate(self.model, val_loader, self.device, self.world) if len(self.splits.val) else \
+                {"loss": 0, "acc": 0}
             row = {"epoch": self.epoch + 1, **row, "val_loss": val["loss"], "val_acc": val["acc"],
                    "lr": self.scheduler.get_last_lr()[0], "seconds": time.perf_counter() - started}
             self.scheduler.step()
@@ -180,14 +198,17 @@ class Trainer:
             self.metrics.append(row)
             if val["acc"] > self.best_val:
                 self.best_val = val["acc"]
-                fileio.save_torch(self.run_dir / "best.pt", {"model": self.model.state_dict()})
-            self.folder.write_metrics(self.metrics)
+                if self.world.is_main:
+                    fileio.save_torch(self.run_dir / "best.pt", {"model": self.model.state_dict()})
+            if self.world.is_main:
+                self.folder.write_metrics(self.metrics)
             self._save_last()
             if on_epoch:
                 on_epoch(row)
 
 
-def prepare_training(genotype: Genotype, cfg: TrainConfig, run_dir: str | Path, **network: Any) -> Trainer:
+def prepare_training(genotype: Genotype, cfg: TrainConfig, run_dir: str | Path, world: World = ALONE,
+                     **network: Any) -> Trainer:
     """Data and network for ``genotype``; the image shape and classes come from the data set."""
     from hwnas.core.data import load_splits, make_loader
     from hwnas.spaces import make_space
@@ -200,4 +221,4 @@ def prepare_training(genotype: Genotype, cfg: TrainConfig, run_dir: str | Path, 
     network = {k: v for k, v in network.items() if v is not None}
     network.update(input_size=info.input_size, in_channels=info.in_channels, num_classes=info.num_classes)
     space = make_space(genotype.space, **network)
-    return Trainer(space, genotype, cfg, splits, run_dir, make_loader)
+    return Trainer(space, genotype, cfg, splits, run_dir, make_loader, world)

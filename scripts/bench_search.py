@@ -6,8 +6,12 @@ weight step, on random 32x32 inputs with 10 classes; the DARTS paper's proxy set
 mixed operations; 1: the full supernet). Each configuration runs in its own process so its peak memory (max RSS) is
 its own; the median over the timed steps is reported after one untimed warm-up step.
 
+With ``--nproc N`` each configuration also runs data-parallel under torchrun: N processes (gloo)
+share the same global batch, each with cores/N threads; its RSS is the sum over the processes.
+
     python scripts/bench_search.py                  # the table in the README
     python scripts/bench_search.py --steps 5 --batch-size 32
+    python scripts/bench_search.py --nproc 2 --only nb201:softmax:first darts:softmax:first
 """
 
 from __future__ import annotations
@@ -34,30 +38,37 @@ def run_one(space: str, relax: str, optimizer: str, partial: str, batch: int, st
     from torch.utils.data import TensorDataset
 
     from hwnas.core.data import make_loader
+    from hwnas.core.distributed import join_world
     from hwnas.search.config import SearchConfig
     from hwnas.search.searcher import Searcher
     from hwnas.spaces import make_space
 
     torch.set_num_threads(threads)
+    world = join_world("cpu")
     sizes = {"darts": dict(init_channels=16, layers=8), "nb201": dict(init_channels=16, layers=5),
              "fbnet": dict(num_classes=10)}[space]
     proxy = make_space(space, input_size=32, **sizes)
     data = TensorDataset(torch.randn(batch * (steps + 1), 3, 32, 32), torch.randint(0, 10, (batch * (steps + 1),)))
     cfg = SearchConfig(space=space, relax=relax, optimizer=optimizer, batch_size=batch, epochs=1,
                        partial_channels=int(partial))
-    searcher = Searcher(cfg, proxy, proxy, data, data, "/tmp/hwnas-bench-search", make_loader=make_loader)
+    searcher = Searcher(cfg, proxy, proxy, data, data, "/tmp/hwnas-bench-search", make_loader=make_loader,
+                        world=world)
     loader = make_loader(data, batch, shuffle=False)
     times = []
     for x, y in loader:
+        searcher.batch_share = (len(world.shard(y)[0]), len(y))
+        x, y = world.shard(x, y)
         start = time.perf_counter()
         searcher._arch_step(x, y, x, y)
         searcher._weight_step(x, y, arch_too=False)
         times.append(time.perf_counter() - start)
     timed = sorted(times[1:])
+    rss = world.sum([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2])[0]
     return {"space": space, "relax": relax, "optimizer": optimizer, "partial": int(partial), "batch": batch,
+            "nproc": world.size, "main": world.is_main,
             "weights": sum(p.numel() for p in searcher.net.parameters()),
             "median_s": timed[len(timed) // 2], "min_s": timed[0], "max_s": timed[-1],
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
+            "peak_rss_gb": rss}
 
 
 def main() -> None:
@@ -65,11 +76,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration (3)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--nproc", type=int, default=1,
+                        help="also run each configuration data-parallel on this many processes (torchrun, gloo)")
     parser.add_argument("--only", nargs="+", help="configurations as space:relax:optimizer:K (K: partial channels)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(*args.one.split(":"), args.batch_size, args.steps, args.threads)))
+        result = run_one(*args.one.split(":"), args.batch_size, args.steps, args.threads)
+        if result["main"]:
+            print(json.dumps(result))
         return
     import torch
 
@@ -78,15 +93,19 @@ def main() -> None:
                platform.processor())
     print(f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads; "
           f"batch {args.batch_size}, 32x32, {args.steps} timed steps after 1 warm-up")
-    print(f"{'space':6} {'relax':8} {'optimizer':9} {'K':>2} {'weights':>10} {'s/step (median)':>15} {'min-max':>13} "
-          f"{'peak RSS GB':>11}")
+    print(f"{'space':6} {'relax':8} {'optimizer':9} {'K':>2} {'procs':>5} {'weights':>10} {'s/step (median)':>15} "
+          f"{'min-max':>13} {'peak RSS GB':>11}")
     for config in configs:
-        out = subprocess.run([sys.executable, __file__, "--one", ":".join(config), "--batch-size",
-                              str(args.batch_size), "--steps", str(args.steps), "--threads", str(args.threads)],
-                             capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{r['space']:6} {r['relax']:8} {r['optimizer']:9} {r['partial']:>2} {r['weights']:>10,} {r['median_s']:>15.2f} "
-              f"{r['min_s']:>6.2f}-{r['max_s']:<6.2f} {r['peak_rss_gb']:>11.2f}", flush=True)
+        for nproc in sorted({1, args.nproc}):
+            launcher = [sys.executable] if nproc == 1 else [
+                sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+            out = subprocess.run([*launcher, __file__, "--one", ":".join(config), "--batch-size", str(args.batch_size),
+                                  "--steps", str(args.steps), "--threads", str(max(1, args.threads // nproc))],
+                                 capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{r['space']:6} {r['relax']:8} {r['optimizer']:9} {r['partial']:>2} {r['nproc']:>5} "
+                  f"{r['weights']:>10,} {r['median_s']:>15.2f} {r['min_s']:>6.2f}-{r['max_s']:<6.2f} "
+                  f"{r['peak_rss_gb']:>11.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -31,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rank_label() -> str:
+    """`` (rank N)`` under torchrun, where every rank reports its own errors."""
+    size, rank = os.environ.get("WORLD_SIZE", "1"), os.environ.get("RANK", "0")
+    return f" (rank {rank}/{size})" if size not in ("", "1") else ""
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -43,6 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from hwnas.runs import Interrupted
     from hwnas.table import MissingRowsError
 
+    who = f"hwnas {args.command}" + _rank_label()
     on_main = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
     previous = signal.signal(signal.SIGTERM, _interrupt) if on_main else None  # a kill stops like Ctrl-C
     try:
@@ -51,19 +59,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             OSError) as exc:  # OSError: a full disk, a folder where a file should be, no permission
         if args.verbose:
             raise
-        print(f"hwnas {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{who}: error: {exc}", file=sys.stderr)
         return 2
     except Interrupted as exc:  # stopped after saving: says how to continue
-        print(f"hwnas {args.command}: {exc}", file=sys.stderr)
+        print(f"{who}: {exc}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print(f"hwnas {args.command}: interrupted", file=sys.stderr)
+        print(f"{who}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a defect of hwnas, not the user's mistake: keep the details, say where
         if args.verbose:
             raise
         path = _write_traceback(args.command)
-        print(f"hwnas {args.command}: unexpected error ({type(exc).__name__}: {exc}); this is a bug in hwnas. "
+        print(f"{who}: unexpected error ({type(exc).__name__}: {exc}); this is a bug in hwnas. "
               f"The traceback is in {path}; please report it with that file (or rerun with --verbose)",
               file=sys.stderr)
         return 1

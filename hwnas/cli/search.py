@@ -17,13 +17,20 @@ def cmd_search(args: argparse.Namespace) -> int:
     table's differentiable latency (and parameter) penalty for the final network; writes
     runs/NAME/{config.json,metrics.csv,genotype.json,checkpoint.pt}.
     """
-    from tqdm import tqdm
-
-    from hwnas.runs import Interrupted
-    from hwnas.search.setup import load_run_config, prepare
+    from hwnas.core.distributed import data_parallel
 
     run_dir = Path(args.runs_dir) / args.name
     asked = _config_from_args(args)
+    with data_parallel(asked.torch_device) as world:  # one process, or a rank under torchrun
+        # rank 0 reads the run folder and decides; the other ranks take its settings
+        cfg = world.broadcast(_settings(args, asked, run_dir) if world.is_main else None)
+        return _search(args, cfg, run_dir, world)
+
+
+def _settings(args: argparse.Namespace, asked: Any, run_dir: Path) -> Any:
+    """The run's settings: those asked for, or on --resume the recorded ones (refusing changes)."""
+    from hwnas.search.setup import load_run_config
+
     if args.resume:
         cfg = load_run_config(run_dir)
         changed = _changed_by_flags(asked, cfg, getattr(args, "argv", None) or [])
@@ -31,20 +38,31 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise ValueError(f"--resume continues {run_dir} with its recorded settings, but "
                              f"{'; '.join(changed)}; drop those flags, or start a new --name")
         print(f"resuming {run_dir} with its recorded settings")
-    else:
-        if (run_dir / "checkpoint.pt").exists() and not args.overwrite:
-            raise ValueError(f"{run_dir} already holds a search; continue it with --resume, or pass --overwrite "
-                             f"or another --name")
-        cfg = asked
-    searcher = prepare(cfg, run_dir)
-    if searcher.latency_range:
+        return cfg
+    if (run_dir / "checkpoint.pt").exists() and not args.overwrite:
+        raise ValueError(f"{run_dir} already holds a search; continue it with --resume, or pass --overwrite "
+                         f"or another --name")
+    return asked
+
+
+def _search(args: argparse.Namespace, cfg: Any, run_dir: Path, world: Any) -> int:
+    from tqdm import tqdm
+
+    from hwnas.runs import Interrupted
+    from hwnas.search.setup import prepare
+
+    searcher = prepare(cfg, run_dir, world)
+    if world.parallel and world.is_main:
+        print(f"data-parallel search: {world.size} processes ({world.backend}), global batch {cfg.batch_size}")
+    if searcher.latency_range and world.is_main:
         r = searcher.latency_range
         budget = f"budget {cfg.latency_budget_ms:g} ms; " if cfg.latency_budget_ms else ""
         print(f"{budget}final {cfg.space} networks take {r['min_latency_ms']:.3f} to {r['max_latency_ms']:.3f} ms on "
               f"{cfg.device} (table)")
     steps = len(searcher.train_set) // cfg.batch_size
     bar = tqdm(total=cfg.epochs * steps, initial=searcher.epoch * steps + searcher.step_in_epoch,
-               desc=f"search {cfg.space}", unit="step", delay=1.0)  # an early error prints no empty bar
+               desc=f"search {cfg.space}", unit="step", delay=1.0,  # an early error prints no empty bar
+               disable=not world.is_main)
 
     def progress(stats: dict) -> None:
         bar.set_postfix(epoch=stats["epoch"], loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.2f}",
@@ -54,17 +72,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     def on_epoch(row: dict) -> None:
         lat = f", derived {row['derived_latency_ms']:.2f} ms (E[LAT] {row['e_latency_ms']:.2f})" \
             if "derived_latency_ms" in row else ""
-        bar.write(f"epoch {row['epoch']}/{cfg.epochs}: val acc {row['val_acc']:.3f}{lat}, "
-                  f"params {row['derived_params'] / 1e6:.2f} M")
+        if world.is_main:
+            bar.write(f"epoch {row['epoch']}/{cfg.epochs}: val acc {row['val_acc']:.3f}{lat}, "
+                      f"params {row['derived_params'] / 1e6:.2f} M")
 
     started = time.perf_counter()
     try:
         result = searcher.run(resume=args.resume, progress=progress, on_epoch=on_epoch)
     except Interrupted as exc:
-        print(f"hwnas search: {exc}")
+        if world.is_main:
+            print(f"hwnas search: {exc}")
         return 130
     finally:
         bar.close()
+    if result is None:  # another rank than 0: rank 0 measures and reports
+        return 0
     print(f"search done in {time.perf_counter() - started:.0f} s; genotype: {run_dir / 'genotype.json'}")
     if result.measured is not None:
         print(f"latency on {cfg.device}: {result.measured.describe()}")
@@ -104,7 +126,7 @@ def _config_from_args(args: argparse.Namespace):
         latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None),
         latency_weight=args.latency_weight,
         param_budget=parse_count(args.param_budget) if args.param_budget is not None else None,
-        max_skip=None if args.max_skip < 0 else args.max_skip, partial_channels=args.partial_channels,
+        max_skip=None if args.max_skip < 0 else args.max_skip, beta_decay=args.beta_decay, partial_channels=args.partial_channels,
         progressive=_stages(args.progressive) if args.progressive else None, threads=args.threads, seed=args.seed,
         torch_device=args.torch_device, measure_budget=not args.no_measure)
 
@@ -155,8 +177,11 @@ def register(sub: Any) -> None:
     p.add_argument("--partial-channels", type=int, default=1, metavar="K",
                    help="PC-DARTS: send 1/K of the channels through the mixed operations, with edge normalisation "
                    "(DARTS; NAS-Bench-201 without it): about K times cheaper steps (1: all channels)")
-    p.add_argument("--max-skip", type=int, default=2, help="DARTS: cap on skip connections per derived normal cell, "
-                   "against collapse to parameter-free cells (2; -1: no cap)")
+    p.add_argument("--max-skip", type=int, default=2, help="cap on skip connections per derived cell (DARTS: the "
+                   "normal cell), against collapse to parameter-free cells (2; -1: no cap)")
+    p.add_argument("--beta-decay", type=float, default=0.0, metavar="LAMBDA",
+                   help="beta-DARTS regulariser against collapse: LAMBDA x mean logsumexp of the architecture logits, "
+                   "its weight rising linearly over the epochs (0: off)")
     p.add_argument("--init-channels", type=int, help="proxy supernet channels (DARTS 16; 8 for tiny images)")
     p.add_argument("--layers", type=int, help="proxy supernet cells (DARTS 8; 5 for tiny images)")
     p.add_argument("--final-init-channels", type=int, help="final network channels for the penalties (DARTS 36)")

@@ -17,11 +17,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     momentum, cosine schedule, cutout, drop path, auxiliary head, gradient clipping); writes
     runs/NAME/{config.json,metrics.csv,best.pt,last.pt,result.json}.
     """
-    from tqdm import tqdm
-
+    from hwnas.core.distributed import data_parallel
     from hwnas.core.genotype import load_genotype
-    from hwnas.runs import Interrupted
-    from hwnas.train import TrainConfig, prepare_training
+    from hwnas.train import TrainConfig
 
     genotype = load_genotype(args.genotype)
     if args.space and args.space != genotype.space:
@@ -36,25 +34,41 @@ def cmd_train(args: argparse.Namespace) -> int:
                          f"or another --name")
     # every training setting the command line has (the others keep their defaults)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
-    trainer = prepare_training(genotype, cfg, run_dir, **network_options(args))
+    with data_parallel(cfg.torch_device) as world:  # one process, or a rank under torchrun
+        return _train(args, genotype, cfg, run_dir, world)
+
+
+def _train(args: argparse.Namespace, genotype: Any, cfg: Any, run_dir: Path, world: Any) -> int:
+    from tqdm import tqdm
+
+    from hwnas.runs import Interrupted
+    from hwnas.train import prepare_training
+
+    world.check_batch(cfg.batch_size)
+    trainer = prepare_training(genotype, cfg, run_dir, world, **network_options(args))
     steps = max(1, len(trainer.splits.train) // cfg.batch_size)
     bar = tqdm(total=cfg.epochs * steps, initial=trainer.epoch * steps if args.resume else 0, desc="train",
-               unit="step")
+               unit="step", disable=not world.is_main)
 
     def progress(stats: dict) -> None:
         bar.set_postfix(epoch=stats["epoch"], loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.3f}", refresh=False)
         bar.update(1)
 
     def on_epoch(row: dict) -> None:
-        bar.write(f"epoch {row['epoch']}/{cfg.epochs}: train acc {row['train_acc']:.3f}, val acc {row['val_acc']:.3f}")
+        if world.is_main:
+            bar.write(f"epoch {row['epoch']}/{cfg.epochs}: train acc {row['train_acc']:.3f}, "
+                      f"val acc {row['val_acc']:.3f}")
 
     try:
         result = trainer.run(resume=args.resume, progress=progress, on_epoch=on_epoch)
     except Interrupted as exc:
         bar.close()
-        print(f"hwnas train: {exc}")
+        if world.is_main:
+            print(f"hwnas train: {exc}")
         return 130
     bar.close()
+    if result is None:  # another rank than 0: rank 0 tests and reports
+        return 0
     print(f"test accuracy {result.test_acc:.4f} (best val {result.best_val_acc:.4f}); weights: {run_dir / 'best.pt'}")
     return 0
 

@@ -107,8 +107,9 @@ class ThreadGovernor:
     ``threads``.
     """
 
-    def __init__(self, threads: int = 0, first_sample: float = 0.3, refit_s: float = 20.0) -> None:
+    def __init__(self, threads: int = 0, first_sample: float = 0.3, refit_s: float = 20.0, share: int = 1) -> None:
         self.threads, self.first_sample, self.refit_s = threads, first_sample, refit_s
+        self.share = max(share, 1)  # processes of one run on this machine (data-parallel ranks): auto splits the cores
         self._monitor: Optional[LoadMonitor] = None
         self._last = time.monotonic()
 
@@ -119,7 +120,7 @@ class ThreadGovernor:
             if self.threads > 0:
                 torch.set_num_threads(self.threads)
             return torch.get_num_threads()
-        chosen = cores_free(sample_load(self.first_sample))
+        chosen = self._fit(sample_load(self.first_sample))
         torch.set_num_threads(chosen)
         self._monitor = LoadMonitor().start()
         return chosen
@@ -136,7 +137,12 @@ class ThreadGovernor:
 
         self._last = time.monotonic()
         if self._monitor is not None:
-            chosen = cores_free(self._monitor.stop())
+            chosen = self._fit(self._monitor.stop())
             torch.set_num_threads(chosen)
             self._monitor = LoadMonitor().start()
         return torch.get_num_threads()
+
+    def _fit(self, load) -> int:
+        # the run's other ranks count among the busy processes once they run; at the start they
+        # do not yet, so each rank also keeps to its share of the machine
+        return max(1, min(cores_free(load), (os.cpu_count() or 1) // self.share))

@@ -93,6 +93,16 @@ class Architecture(nn.Module):
     def numpy_probs(self) -> Dict[str, np.ndarray]:
         return {k: p.detach().cpu().numpy() for k, p in self.probs().items()}
 
+    def beta_decay(self) -> torch.Tensor:
+        """beta-DARTS' regulariser: the mean over positions of logsumexp of the kept logits.
+
+        Its gradient is the softmax itself, so minimising it pulls the logits of every position
+        together, most strongly the dominant one: no candidate (typically the skip connection)
+        can run away with a position while the weights are still being trained.
+        """
+        sums = [torch.logsumexp(a, dim=-1) for a in self.logits().values()]
+        return torch.cat(sums).mean()
+
     def entropy(self) -> float:
         """Mean entropy (nats) of the per-position distributions; log(#candidates) at the start."""
         total, count = 0.0, 0

@@ -51,6 +51,7 @@ class SearchConfig(DataSettings):
     param_budget: Optional[int] = None
     measure_budget: bool = True  # export and time the derived network; repair until it keeps the budget
     max_skip: Optional[int] = 2
+    beta_decay: float = 0.0  # beta-DARTS: weight of the logsumexp regulariser, ramped up linearly over the epochs
     partial_channels: int = 1  # PC-DARTS: 1/K of the channels through the mixed operations, with edge normalisation
     # P-DARTS-style stages: [[epoch, k], ...]: after that epoch keep the k strongest candidates per position
     progressive: Optional[List[List[int]]] = None
@@ -71,6 +72,8 @@ class SearchConfig(DataSettings):
         if self.latency_loss == "linear" and self.latency_weight <= 0:
             raise ValueError("--latency-loss linear needs a positive --latency-weight")
         self.check_positive("epochs", "batch_size", "partial_channels")
+        if self.beta_decay < 0:
+            raise ValueError(f"--beta-decay must be 0 or more, got {self.beta_decay}")
         stages = self.progressive or []
         epochs = [e for e, _ in stages]
         keeps = [k for _, k in stages]

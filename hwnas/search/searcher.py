@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwnas.core.distributed import ALONE, World, global_batchnorm, rank_device
 from hwnas.core.genotype import Genotype, genotype_to_json
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.profile.machine_load import ThreadGovernor
@@ -56,8 +57,9 @@ class Searcher:
 
     def __init__(self, config: SearchConfig, proxy: SearchSpace, final: SearchSpace, train_set, val_set,
                  run_dir: str | Path, latency: Optional[CostModel] = None, params: Optional[CostModel] = None,
-                 table=None, make_loader=None) -> None:
+                 table=None, make_loader=None, world: World = ALONE) -> None:
         config.validate()
+        self.world = world  # data-parallel ranks (see hwnas.core.distributed); ALONE in one process
         self.cfg = config
         self.proxy, self.final = proxy, final
         self.train_set, self.val_set = train_set, val_set
@@ -65,7 +67,7 @@ class Searcher:
         self.folder = RunFolder(run_dir)
         self.latency, self.params, self.table = latency, params, table
         self.make_loader = make_loader
-        self.device = torch.device(config.torch_device)
+        self.device = torch.device(rank_device(config.torch_device, world))
         seed_everything(config.seed)
         # channels-last layout: faster convolutions (on this CPU about twice as fast), same results
         self.net = proxy.supernet(partial=config.partial_channels).to(self.device, memory_format=torch.channels_last)
@@ -73,6 +75,9 @@ class Searcher:
             self.net.checkpoint_cells = 3 if config.checkpoint_cells is None else config.checkpoint_cells
         edge_nodes = proxy.edge_nodes() if config.partial_channels > 1 else None  # PC-DARTS' edge normalisation
         self.arch = Architecture(proxy.arch_shapes(), edge_nodes=edge_nodes).to(self.device)
+        self.net = global_batchnorm(self.net, world)
+        world.broadcast_module(self.net)  # the same seed already made them equal; this guarantees it
+        world.broadcast_module(self.arch)
         self.w_opt = torch.optim.SGD(self.net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
                                      weight_decay=config.w_weight_decay)
         # DARTS' 3e-4 suits its ~20k steps; a search of a few hundred steps needs a faster pace.
@@ -94,6 +99,8 @@ class Searcher:
         return self.folder / CHECKPOINT
 
     def save_checkpoint(self) -> None:
+        if not self.world.is_main:  # every rank holds the same state; rank 0 writes it
+            return
         self.folder.save_checkpoint(CHECKPOINT, CHECKPOINT_VERSION, {
             "config": self.cfg.to_dict(),
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
@@ -106,7 +113,8 @@ class Searcher:
         })
 
     def load_checkpoint(self) -> None:
-        ckpt = self.folder.load_checkpoint(CHECKPOINT, CHECKPOINT_VERSION, self.device, what="search to resume")
+        ckpt = self.world.broadcast(self.folder.load_checkpoint(CHECKPOINT, CHECKPOINT_VERSION, "cpu",
+                                                                 what="search to resume") if self.world.is_main else None)
         if ckpt["config"] != self.cfg.to_dict():
             changed = sorted(k for k in ckpt["config"] if ckpt["config"][k] != self.cfg.to_dict().get(k))
             raise ValueError(f"--resume with different settings ({', '.join(changed)}); resume with the run's "
@@ -151,6 +159,8 @@ class Searcher:
             e_params = self.params.expected(probs)
             e_params = e_params - e_params.detach() + derived["derived_params"]
             loss = loss + self.multipliers.params * F.relu(e_params / cfg.param_budget - 1.0)
+        if cfg.beta_decay:  # beta-DARTS: its weight rises linearly from the first epoch to the full value
+            loss = loss + cfg.beta_decay * (self.epoch + 1) / cfg.epochs * self.arch.beta_decay()
         return loss
 
     def _arch_step(self, xv, yv, xt, yt) -> None:
@@ -161,6 +171,7 @@ class Searcher:
             with frozen_weights(self.net):
                 weights = self.arch.weights(self.cfg.relax, self._tau())
                 differentiate(self.net, self._penalised(F.cross_entropy(self.net(xv, weights), yv)))
+        self.world.average_gradients(self.arch.parameters(), *self.batch_share)
         self.a_opt.step()
 
     def _second_order_grads(self, xv, yv, xt, yt) -> None:
@@ -183,6 +194,8 @@ class Searcher:
         logits = self.net(xt, weights)
         ce = F.cross_entropy(logits, yt)
         differentiate(self.net, self._penalised(ce) if arch_too else ce)
+        self.world.average_gradients([*self.net.parameters(), *(self.arch.parameters() if arch_too else ())],
+                                     *self.batch_share)
         nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
         self.w_opt.step()
         if arch_too:
@@ -196,12 +209,13 @@ class Searcher:
         weights = self.arch.probs() if self.cfg.relax == "softmax" else self._one_hot_argmax()
         total, correct, loss = 0, 0, 0.0
         for x, y in loader:
-            x, y = x.to(self.device), y.to(self.device)
+            x, y = self.world.shard(x.to(self.device), y.to(self.device))
             logits = self.net(x, weights)
             loss += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
         self.net.train()
+        loss, correct, total = self.world.sum([loss, correct, total])
         return {"val_loss": loss / max(total, 1), "val_acc": correct / max(total, 1)}
 
     def _one_hot_argmax(self) -> Dict[str, torch.Tensor]:
@@ -237,9 +251,11 @@ class Searcher:
         if resume:
             self.load_checkpoint()
         else:
-            self.folder.write_config(search=self.cfg.to_dict(), proxy=self.proxy.config(), final=self.final.config(),
-                                     table=self.table.meta.get("device_id") if self.table is not None else None)
-        self.threads = ThreadGovernor(self.cfg.threads)
+            if self.world.is_main:
+                self.folder.write_config(search=self.cfg.to_dict(), proxy=self.proxy.config(),
+                                         final=self.final.config(), distributed=self.world.describe(),
+                                         table=self.table.meta.get("device_id") if self.table is not None else None)
+        self.threads = ThreadGovernor(self.cfg.threads, share=self.world.local_size)
         self.threads.start()
         # The first Ctrl-C / SIGTERM stops at the end of the current step (so the checkpoint is
         # consistent); a second Ctrl-C stops at once, keeping the last periodic checkpoint.
@@ -250,6 +266,8 @@ class Searcher:
             self.save_checkpoint()
             raise Interrupted(f"interrupted at epoch {self.epoch + 1}, step {self.step_in_epoch}; checkpoint saved "
                               f"to {self.checkpoint_path}; continue with --resume")
+        if not self.world.is_main:  # rank 0 alone measures the derived network, with the machine to itself
+            return None
         return finish(self)
 
     def _run_epochs(self, progress, on_epoch) -> None:
@@ -273,6 +291,9 @@ class Searcher:
             sums, steps = (self.epoch_sums, self.epoch_steps) if skip else ({"loss": 0.0, "acc": 0.0}, 0)
             self.epoch_sums, self.epoch_steps = sums, steps
             for (xt, yt), (xv, yv) in batches:
+                self.batch_share = (len(self.world.shard(yt)[0]), len(yt))  # this rank's part of the global batch
+                xt, yt = self.world.shard(xt, yt)
+                xv, yv = self.world.shard(xv, yv)
                 xt, xv = (t.to(self.device, memory_format=torch.channels_last) for t in (xt, xv))
                 yt, yv = yt.to(self.device), yv.to(self.device)
                 search_arch = self.epoch >= cfg.warmup_epochs
@@ -289,6 +310,7 @@ class Searcher:
                     with torch.no_grad():
                         e_lat = float(self.latency.expected(self.arch.probs())) if self.latency else float("nan")
                     progress({"epoch": self.epoch + 1, "step": self.step_in_epoch, **stats, "e_lat_ms": e_lat})
+                self.stop.requested = self.world.any(self.stop.requested)  # every rank stops at the same step
                 if self.stop.requested:
                     return
                 if time.perf_counter() - last_save > cfg.checkpoint_every_s:
@@ -297,6 +319,8 @@ class Searcher:
             self._end_epoch(sums, steps, time.perf_counter() - started, on_epoch)
 
     def _end_epoch(self, sums, steps, seconds, on_epoch) -> None:
+        self.world.broadcast_module(self.net)  # rank 0's BatchNorm statistics, so that every rank evaluates alike
+        sums = dict(zip(sums, (v / self.world.size for v in self.world.sum(list(sums.values())))))
         val = self._evaluate(self.make_loader(self.val_set, 256, shuffle=False))
         genotype = self.derive()
         costs = self.derived_costs(genotype)
@@ -326,7 +350,8 @@ class Searcher:
                 log.info("epoch %d: kept the %d strongest candidates of every position", self.epoch, keep)
         row["candidates"] = self.arch.candidates_kept()
         row["threads"] = self.threads.update()  # those of the next epoch, fitted to the machine's load
-        self.folder.write_metrics(self.metrics)
+        if self.world.is_main:
+            self.folder.write_metrics(self.metrics)
         self.save_checkpoint()
         if on_epoch:
             on_epoch(row)

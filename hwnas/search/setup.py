@@ -7,6 +7,7 @@ from typing import Dict
 
 import numpy as np
 
+from hwnas.core.distributed import ALONE, World
 from hwnas.runs import RunFolder
 from hwnas.search.config import SearchConfig
 from hwnas.search.searcher import Searcher
@@ -63,7 +64,7 @@ def check_steps(train: int, val: int, classes: int, batch_size: int) -> None:
                          f"batch of {batch_size}; use a smaller --batch-size (at most {max(smaller, 1)}) or more data")
 
 
-def prepare(cfg: SearchConfig, run_dir: str | Path) -> Searcher:
+def prepare(cfg: SearchConfig, run_dir: str | Path, world: World = ALONE) -> Searcher:
     from hwnas.core.data import load_splits, make_loader
     from hwnas.table import load_table_for
 
@@ -75,6 +76,7 @@ def prepare(cfg: SearchConfig, run_dir: str | Path) -> Searcher:
                          seed=cfg.seed, limit=cfg.limit, image_size=cfg.image_size)
     info = splits.info
     check_steps(len(splits.train), len(splits.val), info.num_classes, cfg.batch_size)
+    world.check_batch(cfg.batch_size)
     proxy, final = spaces_for(cfg, info.input_size, info.in_channels, info.num_classes)
     check_param_budget(final, cfg)
     table = None
@@ -88,7 +90,7 @@ def prepare(cfg: SearchConfig, run_dir: str | Path) -> Searcher:
         extremes = check_budget(final, table, cfg)
         lat = latency_model(final, table)
     searcher = Searcher(cfg, proxy, final, splits.train, splits.val, run_dir, latency=lat,
-                        params=params_model(final), table=table, make_loader=make_loader)
+                        params=params_model(final), table=table, make_loader=make_loader, world=world)
     searcher.latency_range = extremes
     return searcher
 

@@ -281,8 +281,19 @@ class NB201Space(SearchSpace):
         return {"cell": (len(NB201_EDGES), len(self.ops))}
 
     def derive(self, weights: Dict[str, np.ndarray], max_skip: Optional[int] = None) -> NB201Genotype:
-        """Argmax per edge (``none`` included, as in the benchmark's DARTS baselines)."""
-        return NB201Genotype.from_ops([self.ops[int(i)] for i in np.asarray(weights["cell"]).argmax(axis=1)])
+        """Argmax per edge (``none`` included, as in the benchmark's DARTS baselines).
+
+        ``max_skip`` caps skip connections per cell (a guard against collapse): the weakest extra
+        skips are replaced by their edge's best other operation.
+        """
+        w = np.asarray(weights["cell"], dtype=float)
+        picks = [int(i) for i in w.argmax(axis=1)]
+        skip = self.ops.index("skip_connect")
+        if max_skip is not None:
+            skips = sorted((e for e, i in enumerate(picks) if i == skip), key=lambda e: -w[e, skip])
+            for e in skips[max_skip:]:
+                picks[e] = int(np.argmax(np.where(np.arange(len(self.ops)) == skip, -np.inf, w[e])))
+        return NB201Genotype.from_ops([self.ops[i] for i in picks])
 
     def choice_score(self, genotype: Genotype, probs: Dict[str, np.ndarray]) -> float:
         x = self.encode(genotype)
