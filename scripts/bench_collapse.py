@@ -2,7 +2,8 @@
 
 Runs unconstrained nb201 searches on real CIFAR-10 images for many epochs, once per setting, and
 after every epoch looks the derived cell up in NAS-Bench-201: its skip connections, ``none``
-edges, architecture entropy and true CIFAR-10 test accuracy. Settings are SearchConfig fields as
+edges, architecture entropy and true CIFAR-10 test accuracy, and that of the cell derived from
+the same weights with ``--max-skip`` (the cap on skip connections; 2 by default). Settings are SearchConfig fields as
 name=value, one setting per ``--setting``; "plain" is the search's defaults.
 
     python scripts/bench_collapse.py --epochs 30 --images 1000 \\
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--setting", action="append", default=None,
                         help="'plain' or comma-separated SearchConfig fields name=value (repeatable)")
+    parser.add_argument("--max-skip", type=int, default=2, help="the cap of the second derivation (2)")
     parser.add_argument("--benchmark-file", default=str(SHARED / "nb201" / "nb201.csv"))
     parser.add_argument("--cifar", default=str(SHARED / "cifar10-jpeg.tar.gz"))
     args = parser.parse_args()
@@ -57,22 +59,25 @@ def main() -> None:
         cfg = SearchConfig(space="nb201", dataset="cifar10", data_dir=data_dir, limit=args.images, seed=args.seed,
                            epochs=args.epochs, measure_budget=False, **{"max_skip": None, **extra})
         print(f"\nsetting: {setting}\n{'epoch':>5} {'skips':>5} {'none':>4} {'entropy':>7} {'val acc':>7} "
-              f"{'true acc':>8}  cell", flush=True)
-        accs = []
-
-        def report(row, accs=accs) -> None:
-            genotype = genotype_from_dict(json.loads(row["genotype"]))
-            acc = float(truth[bench.code(space.encode(genotype)[None])][0])
-            accs.append(acc)
-            ops = list(genotype.ops)
-            print(f"{row['epoch']:>5} {ops.count('skip_connect'):>5} {ops.count('none'):>4} "
-                  f"{row['alpha_entropy']:>7.3f} {row['val_acc']:>7.3f} {acc:>8.2f}  {genotype}", flush=True)
-
-        started = time.perf_counter()
+              f"{'true acc':>8} {f'cap {args.max_skip}':>6}  cell (argmax)", flush=True)
+        accs, capped = [], []
         with tempfile.TemporaryDirectory() as tmp:
-            prepare(cfg, Path(tmp) / "run").run(on_epoch=report)
-        print(f"{setting}: final {accs[-1]:.2f}, best epoch {int(np.argmax(accs)) + 1} ({max(accs):.2f}), "
-              f"{time.perf_counter() - started:.0f} s", flush=True)
+            searcher = prepare(cfg, Path(tmp) / "run")
+
+            def report(row) -> None:
+                genotype = genotype_from_dict(json.loads(row["genotype"]))
+                accs.append(float(truth[bench.code(space.encode(genotype)[None])][0]))
+                cap = space.derive(searcher.arch.numpy_probs(), max_skip=args.max_skip)
+                capped.append(float(truth[bench.code(space.encode(cap)[None])][0]))
+                ops = list(genotype.ops)
+                print(f"{row['epoch']:>5} {ops.count('skip_connect'):>5} {ops.count('none'):>4} "
+                      f"{row['alpha_entropy']:>7.3f} {row['val_acc']:>7.3f} {accs[-1]:>8.2f} {capped[-1]:>6.2f}  "
+                      f"{genotype.arch}", flush=True)
+
+            started = time.perf_counter()
+            searcher.run(on_epoch=report)
+        print(f"{setting}: final {accs[-1]:.2f} (cap {args.max_skip}: {capped[-1]:.2f}), best epoch "
+              f"{int(np.argmax(accs)) + 1} ({max(accs):.2f}), {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def _value(text: str):

@@ -34,6 +34,15 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     if not space_name:
         raise ValueError("give search run directories or --space")
     benchmark, error, table = None, None, None
+    if args.workers < 0:
+        raise ValueError(f"--workers takes 1 or more Ray workers (0: none), got {args.workers}")
+    if args.workers:
+        if args.benchmark or not args.runs:
+            raise ValueError("--workers spreads the error estimate of search runs over Ray workers; without runs, "
+                             "or with --benchmark (a table lookup), there is nothing to spread: leave it out")
+        from hwnas.pareto.ray_workers import require_ray
+
+        require_ray()  # before any work: say what to install
     if args.benchmark == "nb201":
         if space_name != "nb201":
             raise ValueError("--benchmark nb201 needs the nb201 space")
@@ -46,7 +55,14 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         from hwnas.pareto.estimates import error_from_run
 
         space, error = error_from_run(args.runs[0], args.error_estimate, val_images=args.val_images, seed=args.seed,
-                                      needed="error" in names)
+                                      needed="error" in names and not args.workers)
+        if args.workers and "error" in names:
+            from hwnas.pareto.ray_workers import EstimateRecipe, RayEvaluator
+
+            error = RayEvaluator(EstimateRecipe(args.runs[0], args.error_estimate, args.val_images, args.seed),
+                                 args.workers, args.ray_address)
+            print(f"error estimates ({args.error_estimate}) on {args.workers} Ray workers"
+                  f"{f' at {args.ray_address}' if args.ray_address else ' on this machine'}")
     else:
         space = make_space(space_name)
     if "latency" in names or args.latency_budget:
@@ -65,11 +81,15 @@ def cmd_pareto(args: argparse.Namespace) -> int:
               f"hypervolume {row['hypervolume']:.4g}", flush=True)
 
     initial = [space.encode(g) for g in genotypes]
-    result = run_nsga2(space, objectives, pop_size=args.pop_size, evaluations=args.evaluations, seed=args.seed,
-                       initial=initial, progress=progress)
+    try:
+        result = run_nsga2(space, objectives, pop_size=args.pop_size, evaluations=args.evaluations, seed=args.seed,
+                           initial=initial, progress=progress)
+    finally:
+        if hasattr(error, "close"):
+            error.close()
     estimate = None if "error" not in names else "nb201" if args.benchmark else args.error_estimate
     write_result(result, out_dir, space, names, device=device, benchmark=args.benchmark, error_estimate=estimate,
-                 seed=args.seed,
+                 seed=args.seed, workers=args.workers,
                  pop_size=args.pop_size, evaluations=args.evaluations,
                  searched=[genotype_to_json(g) for g in genotypes], runs=args.runs)
     plots = plot_run(out_dir)
@@ -114,6 +134,12 @@ def register(sub: Any) -> None:
                    f"measured on NAS-Bench-201, scripts/bench_estimators.py)")
     p.add_argument("--val-images", type=int, default=512, help="one-shot: validation images per genotype (512)")
     p.add_argument("--seed", type=int, default=0, help="seed (0)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="compute the error estimates on N Ray workers, one core each (0: in this process); needs "
+                   "pip install 'hwnas[ray]'")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="with --workers: an existing Ray cluster, e.g. 'auto' or ray://head:10001 (default: a local "
+                   "one started for this run); its nodes need hwnas and the run's data")
     p.add_argument("--out", help="output folder (default: the first run directory)")
 
     p = add_command(sub, "plot", cmd_plot)

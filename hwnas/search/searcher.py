@@ -92,6 +92,7 @@ class Searcher:
         self.stop = StopRequests()
         self.epoch_sums: Dict[str, float] = {"loss": 0.0, "acc": 0.0}  # of the epoch under way, for its metrics
         self.epoch_steps = 0
+        self.batch_share = (1, 1)  # (this rank's samples, the global batch's) of the step under way
 
     # -- checkpoints ---------------------------------------------------------------------------
     @property

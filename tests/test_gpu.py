@@ -1,0 +1,49 @@
+"""The GPU path: searching and training on CUDA, NCCL ranks, tables profiled with ONNX Runtime's
+CUDA provider. Each test skips, saying why, on a machine without what it needs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from hwnas.cli import main
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+COMMON = ["--dataset", "digits", "--limit", "400", "--epochs", "1", "--batch-size", "32"]
+
+
+@needs_cuda
+def test_search_then_train_on_cuda(tmp_path):
+    assert main(["search", "--space", "nb201", "--torch-device", "cuda", "--runs-dir", str(tmp_path), "--name", "s",
+                 "--no-measure", *COMMON]) == 0
+    assert main(["train", str(tmp_path / "s" / "genotype.json"), "--torch-device", "cuda", "--runs-dir",
+                 str(tmp_path), "--name", "t", *COMMON]) == 0
+    assert 0.0 <= json.loads((tmp_path / "t" / "result.json").read_text())["test_acc"] <= 1.0
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL data parallelism needs 2 CUDA devices")
+def test_torchrun_on_two_gpus_uses_nccl(tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "hwnas",
+           "search", "--space", "nb201", "--torch-device", "cuda", "--runs-dir", str(tmp_path), "--name", "s",
+           "--no-measure", *COMMON]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert config["distributed"] == {"world_size": 2, "backend": "nccl"}
+
+
+def _cuda_provider() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and _cuda_provider()),
+                    reason="profiling cuda:0 needs a CUDA device and onnxruntime-gpu (CUDAExecutionProvider)")
+def test_profile_a_tiny_table_on_cuda(tmp_path):
+    assert main(["profile", "--space", "nb201", "--device", "cuda:0", "--init-channels", "4", "--layers", "1",
+                 "--input-size", "8", "--in-channels", "1", "--tables-dir", str(tmp_path)]) == 0
+    assert list(tmp_path.rglob("*.csv"))
