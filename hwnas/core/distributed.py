@@ -56,7 +56,7 @@ class World:
     # -- data --------------------------------------------------------------------------------
     def check_batch(self, batch_size: int) -> None:
         """The batch size is the global batch, split over the ranks: each needs two samples for BatchNorm."""
-        if batch_size < 2 * self.size:
+        if self.parallel and batch_size < 2 * self.size:
             raise ValueError(f"--batch-size {batch_size} is the global batch, split over {self.size} processes; "
                              f"give at least {2 * self.size} (2 per process)")
 
