@@ -27,6 +27,8 @@ SHARED = REPO.parent / "shared" / "data"
 def main() -> None:
     import torch
 
+    from bench_nb201_search import parse_value
+
     from hwnas.core.archives import extract_archive
     from hwnas.core.device import host_info
     from hwnas.core.genotype import genotype_from_dict
@@ -55,7 +57,8 @@ def main() -> None:
           f"{args.epochs} epochs on {args.images} images, seed {args.seed}; all cells: median "
           f"{np.median(truth):.2f}, best {truth.max():.2f}", flush=True)
     for setting in args.setting or ["plain"]:
-        extra = {} if setting == "plain" else {k: _value(v) for k, v in (f.split("=", 1) for f in setting.split(","))}
+        pairs = [] if setting == "plain" else [f.split("=", 1) for f in setting.split(",")]
+        extra = {k: parse_value(v) for k, v in pairs}
         cfg = SearchConfig(space="nb201", dataset="cifar10", data_dir=data_dir, limit=args.images, seed=args.seed,
                            epochs=args.epochs, measure_budget=False, **{"max_skip": None, **extra})
         print(f"\nsetting: {setting}\n{'epoch':>5} {'skips':>5} {'none':>4} {'entropy':>7} {'val acc':>7} "
@@ -78,15 +81,6 @@ def main() -> None:
             searcher.run(on_epoch=report)
         print(f"{setting}: final {accs[-1]:.2f} (cap {args.max_skip}: {capped[-1]:.2f}), best epoch "
               f"{int(np.argmax(accs)) + 1} ({max(accs):.2f}), {time.perf_counter() - started:.0f} s", flush=True)
-
-
-def _value(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     host = host_info()
-    extra = {k: _value(v) for k, v in (f.split("=", 1) for f in args.search_flags)}
+    extra = {k: parse_value(v) for k, v in (f.split("=", 1) for f in args.search_flags)}
     data_dir = extract_archive(args.cifar, str(REPO / ".data" / "cifar10-jpeg"))
     bench = NB201Benchmark(args.benchmark_file)
     space = make_space("nb201")
@@ -122,7 +122,8 @@ def main() -> None:
               f"random (naswot, same time) {np.median([r[4] for r in mine]):.2f}")
 
 
-def _value(text: str):
+def parse_value(text: str):
+    """A name=value setting's value: an int, a float, else the text."""
     for kind in (int, float):
         try:
             return kind(text)
