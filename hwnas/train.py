@@ -110,9 +110,10 @@ class Trainer:
 
     def _load_last(self) -> None:
         path = self.folder / "last.pt"
-        state = self.world.broadcast(self.folder.load_checkpoint("last.pt", CHECKPOINT_VERSION, "cpu",
-                                                                 what="training to resume")
-                                     if self.world.is_main else None)
+        state = None
+        if self.world.is_main:
+            state = self.folder.load_checkpoint("last.pt", CHECKPOINT_VERSION, "cpu", what="training to resume")
+        state = self.world.broadcast(state)  # rank 0 reads it and sends it on: the others' disks need not hold it
         if state["config"] != self.cfg.to_dict() or state["genotype"] != genotype_to_dict(self.genotype):
             raise ValueError(f"--resume with a different genotype or settings than {path} was saved with; resume "
                              f"with the run's own settings ({self.run_dir / 'config.json'}) or use another --name")

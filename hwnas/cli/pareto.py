@@ -55,12 +55,12 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         from hwnas.pareto.estimates import error_from_run
 
         space, error = error_from_run(args.runs[0], args.error_estimate, val_images=args.val_images, seed=args.seed,
-                                      needed="error" in names and not args.workers)
+                                      needed="error" in names and not args.workers, trained=args.trained)
         if args.workers and "error" in names:
             from hwnas.pareto.ray_workers import EstimateRecipe, RayEvaluator
 
-            error = RayEvaluator(EstimateRecipe(args.runs[0], args.error_estimate, args.val_images, args.seed),
-                                 args.workers, args.ray_address)
+            error = RayEvaluator(EstimateRecipe(args.runs[0], args.error_estimate, args.val_images, args.seed,
+                                                tuple(args.trained)), args.workers, args.ray_address)
             print(f"error estimates ({args.error_estimate}) on {args.workers} Ray workers"
                   f"{f' at {args.ray_address}' if args.ray_address else ' on this machine'}")
     else:
@@ -89,7 +89,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             error.close()
     estimate = None if "error" not in names else "nb201" if args.benchmark else args.error_estimate
     write_result(result, out_dir, space, names, device=device, benchmark=args.benchmark, error_estimate=estimate,
-                 seed=args.seed, workers=args.workers,
+                 seed=args.seed, workers=args.workers, trained=args.trained,
                  pop_size=args.pop_size, evaluations=args.evaluations,
                  searched=[genotype_to_json(g) for g in genotypes], runs=args.runs)
     plots = plot_run(out_dir)
@@ -130,8 +130,12 @@ def register(sub: Any) -> None:
     p.add_argument("--evaluations", type=int, default=1000, help="distinct genotypes to evaluate (1000)")
     p.add_argument("--error-estimate", choices=ESTIMATES, default=DEFAULT_ESTIMATE,
                    help=f"with search runs, what ranks genotypes by accuracy: the supernet's inherited weights "
-                   f"(one-shot) or a zero-cost score of the untrained network ({DEFAULT_ESTIMATE}: the best ranking "
-                   f"measured on NAS-Bench-201, scripts/bench_estimators.py)")
+                   f"(one-shot), a zero-cost score of the untrained network ({DEFAULT_ESTIMATE}: the best ranking "
+                   f"measured on NAS-Bench-201, scripts/bench_estimators.py), or a predictor fitted on genotypes "
+                   f"you trained (predictor, with --trained)")
+    p.add_argument("--trained", nargs="+", default=[], metavar="RUN",
+                   help="--error-estimate predictor: training run folders (hwnas train) whose genotypes and test "
+                   "accuracies fit the predictor (two or more)")
     p.add_argument("--val-images", type=int, default=512, help="one-shot: validation images per genotype (512)")
     p.add_argument("--seed", type=int, default=0, help="seed (0)")
     p.add_argument("--workers", type=int, default=0, metavar="N",

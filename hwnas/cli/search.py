@@ -24,6 +24,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     with data_parallel(asked.torch_device) as world:  # one process, or a rank under torchrun
         # rank 0 reads the run folder and decides; the other ranks take its settings
         cfg = world.broadcast(_settings(args, asked, run_dir) if world.is_main else None)
+        if world.is_main and args.limit is None and cfg.limit is not None and not args.resume:
+            print(f"searching on {cfg.limit} {cfg.dataset} training images, the CPU default (--limit N to change "
+                  f"it; 5 epochs of nb201 take about 6 minutes on 2 cores)")
         return _search(args, cfg, run_dir, world)
 
 
@@ -112,12 +115,15 @@ def _stages(text: str) -> list:
 
 
 def _config_from_args(args: argparse.Namespace):
-    from hwnas.search.config import SearchConfig
+    from hwnas.search.config import CPU_SEARCH_IMAGES, SearchConfig
     from hwnas.core.units import parse_count, parse_latency_ms
 
     budget = parse_latency_ms(args.latency_budget) if args.latency_budget is not None else None
+    limit = args.limit
+    if limit is None and args.torch_device == "cpu":  # a large data set on a CPU: a subset, by default
+        limit = CPU_SEARCH_IMAGES.get(args.dataset)
     return SearchConfig(
-        space=args.space, dataset=args.dataset, data_dir=args.data_dir, download=args.download, limit=args.limit,
+        space=args.space, dataset=args.dataset, data_dir=args.data_dir, download=args.download, limit=limit,
         image_size=args.image_size,
         init_channels=args.init_channels, layers=args.layers, final_init_channels=args.final_init_channels,
         final_layers=args.final_layers, relax=args.relax, optimizer=args.optimizer, epochs=args.epochs,
@@ -126,7 +132,8 @@ def _config_from_args(args: argparse.Namespace):
         latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None),
         latency_weight=args.latency_weight,
         param_budget=parse_count(args.param_budget) if args.param_budget is not None else None,
-        max_skip=None if args.max_skip < 0 else args.max_skip, beta_decay=args.beta_decay, partial_channels=args.partial_channels,
+        max_skip=None if args.max_skip < 0 else args.max_skip, beta_decay=args.beta_decay,
+        partial_channels=args.partial_channels,
         progressive=_stages(args.progressive) if args.progressive else None, threads=args.threads, seed=args.seed,
         torch_device=args.torch_device, measure_budget=not args.no_measure)
 

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 Objective = Callable[[np.ndarray], np.ndarray]
 OBJECTIVES = ("error", "latency", "params", "flops", *(f"latency_{device}" for device in NB201_DEVICES))
 # What ranks genotypes by accuracy from a search run (hwnas.pareto.estimates): the supernet's
-# inherited weights, or a zero-cost score (hwnas.pareto.zero_cost.PROXIES).
-ESTIMATES = ("one-shot", "naswot", "synflow", "snip", "grad_norm")
+# inherited weights, a zero-cost score (hwnas.pareto.zero_cost.PROXIES), or an accuracy
+# predictor fitted on genotypes the user trained (hwnas.pareto.predictor).
+ZERO_COST = ("naswot", "synflow", "snip", "grad_norm")
+ESTIMATES = ("one-shot", *ZERO_COST, "predictor")
 DEFAULT_ESTIMATE = "naswot"  # the best Kendall tau in scripts/bench_estimators.py (see the README)
 
 
@@ -33,6 +35,8 @@ def describe_estimate(estimate: Optional[str]) -> str:
         return "error (%, one-shot)" if estimate else "error (%)"
     if estimate == "nb201":
         return "error (%, NAS-Bench-201)"
+    if estimate == "predictor":
+        return "error (%, predicted from trained genotypes)"
     return f"-{estimate} score (zero-cost, lower is better)"
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -45,11 +45,13 @@ class EstimateRecipe:
     estimate: str
     val_images: int
     seed: int
+    trained: Tuple[str, ...] = ()  # training runs the predictor is fitted on
 
     def build(self):
         from hwnas.pareto.estimates import error_from_run
 
-        return error_from_run(self.run_dir, self.estimate, val_images=self.val_images, seed=self.seed)[1]
+        return error_from_run(self.run_dir, self.estimate, val_images=self.val_images, seed=self.seed,
+                              trained=self.trained)[1]
 
 
 class _Worker:
@@ -77,7 +79,8 @@ class RayEvaluator:
             options = {"address": address} if address else {"num_cpus": workers}
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **options)
         actor = ray.remote(num_cpus=1)(_Worker)
-        recipe = EstimateRecipe(str(Path(recipe.run_dir).resolve()), recipe.estimate, recipe.val_images, recipe.seed)
+        recipe = EstimateRecipe(str(Path(recipe.run_dir).resolve()), recipe.estimate, recipe.val_images, recipe.seed,
+                                tuple(str(Path(t).resolve()) for t in recipe.trained))
         self.actors = [actor.remote(recipe) for _ in range(workers)]
         self.evaluated = 0
 

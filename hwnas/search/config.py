@@ -8,6 +8,9 @@ from typing import List, Optional
 from hwnas.core.settings import DataSettings
 
 OPTIMIZERS = ("first", "second", "one-level")
+# Images a CPU search reads from a large data set when --limit is not given: with the 5 default
+# epochs, the best of the equal-time settings scripts/bench_nb201_search.py compared (README).
+CPU_SEARCH_IMAGES = {"cifar10": 2000}
 RELAXATIONS = ("softmax", "gumbel", "gdas")  # see hwnas.search.arch.Architecture.weights
 LOSS_FORMS = ("budget", "fbnet", "mnas", "linear")  # see hwnas.search.penalty.penalty_loss
 

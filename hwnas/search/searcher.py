@@ -114,8 +114,10 @@ class Searcher:
         })
 
     def load_checkpoint(self) -> None:
-        ckpt = self.world.broadcast(self.folder.load_checkpoint(CHECKPOINT, CHECKPOINT_VERSION, "cpu",
-                                                                 what="search to resume") if self.world.is_main else None)
+        ckpt = None
+        if self.world.is_main:
+            ckpt = self.folder.load_checkpoint(CHECKPOINT, CHECKPOINT_VERSION, "cpu", what="search to resume")
+        ckpt = self.world.broadcast(ckpt)  # rank 0 reads it and sends it on: the others' disks need not hold it
         if ckpt["config"] != self.cfg.to_dict():
             changed = sorted(k for k in ckpt["config"] if ckpt["config"][k] != self.cfg.to_dict().get(k))
             raise ValueError(f"--resume with different settings ({', '.join(changed)}); resume with the run's "

@@ -71,3 +71,27 @@ def test_a_front_from_a_search_run_records_and_uses_its_error_estimate(tmp_path,
         assert errors.between(0, 100).all()  # a percentage
     else:
         assert (errors < 0).all()  # minus a naswot score (the log-determinant of a kernel of counts)
+
+
+def test_the_predictor_estimate_is_fitted_on_trained_runs(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["search", "--space", "nb201", "--epochs", "1", "--limit", "200", "--batch-size", "32",
+                 "--runs-dir", str(runs), "--name", "s", "--threads", "1"]) == 0
+    front = ["pareto", str(runs / "s"), "--objectives", "error", "params", "--pop-size", "8", "--evaluations", "16",
+             "--error-estimate", "predictor", "--out", str(tmp_path / "front")]
+    assert main(front) == 2  # nothing trained yet: one line that says what to give
+    assert "give two or more training run folders" in capsys.readouterr().err
+    cells = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+             "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|",
+             "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|skip_connect~1|nor_conv_1x1~2|"]
+    for i, cell in enumerate(cells):
+        genotype = json.dumps({"space": "nb201", "arch": cell})
+        assert main(["train", genotype, "--epochs", "1", "--limit", "200", "--runs-dir", str(runs), "--name", f"t{i}",
+                     "--threads", "1"]) == 0
+    assert main([*front, "--trained", *(str(runs / f"t{i}") for i in range(3))]) == 0
+    meta = json.loads((tmp_path / "front" / "pareto.json").read_text())
+    assert meta["error_estimate"] == "predictor" and len(meta["trained"]) == 3
+    trained = [json.loads((runs / f"t{i}" / "result.json").read_text())["test_acc"] * 100 for i in range(3)]
+    errors = pd.read_csv(tmp_path / "front" / "evaluated.csv")["error"]
+    # a random forest predicts within the range of what it was fitted on
+    assert errors.between(100 - max(trained) - 1e-9, 100 - min(trained) + 1e-9).all()

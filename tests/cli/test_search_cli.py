@@ -77,3 +77,14 @@ def test_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err  # the progress bar's lines, then one line of error
     assert err.strip().splitlines()[-1] == "hwnas search: error: [Errno 28] No space left on device"
+
+
+@pytest.mark.parametrize("flags, limit", [([], 2000), (["--limit", "300"], 300), (["--torch-device", "cuda"], None)])
+def test_a_cpu_search_of_cifar10_reads_a_subset_by_default(flags, limit):
+    from hwnas.cli.parser import build_parser
+    from hwnas.cli.search import _config_from_args
+
+    args = build_parser().parse_args(["search", "--space", "nb201", "--dataset", "cifar10", *flags])
+    assert _config_from_args(args).limit == limit
+    digits = build_parser().parse_args(["search", "--dataset", "digits"])
+    assert _config_from_args(digits).limit is None  # small data sets are read whole

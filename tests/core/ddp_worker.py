@@ -4,6 +4,7 @@ grads: one global batch of 5 samples split 3/2 over two ranks; each rank saves t
 gradient of a small linear network and, rank 0, the gradient of the whole batch in one process.
 search: a tiny NB201 search; each rank saves its architecture logits and supernet weights.
 search-interrupted: the same, stopped by a request that reaches rank 0 alone, then resumed.
+train, train-interrupted: the same for training a small NB201 network on digits.
 """
 
 import sys
@@ -72,6 +73,36 @@ def search(world, out: Path, stop_at=None) -> None:
                out / f"search{world.rank if world.parallel else 'alone'}.pt")
 
 
+def train(world, out: Path, interrupt: bool = False) -> None:
+    from hwnas.core.genotype import NB201Genotype
+    from hwnas.train import TrainConfig, prepare_training
+
+    torch.set_num_threads(1)
+    genotype = NB201Genotype("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|")
+
+    def trainer():
+        cfg = TrainConfig(dataset="digits", limit=300, epochs=2, batch_size=32, threads=1, seed=0)
+        return prepare_training(genotype, cfg, out / "run", world, init_channels=4, layers=1)
+
+    t = trainer()
+    if interrupt:  # a stop that reaches rank 0 alone, in the second epoch; then resume
+        def progress(stats, t=t):
+            if world.is_main and stats["epoch"] == 2:  # the first step of the second epoch
+                t.stop.requested = True
+        try:
+            t.run(progress=progress)
+            raise SystemExit("the stop request was not honoured")
+        except Interrupted:
+            pass
+        t = trainer()
+        t.run(resume=True)
+    else:
+        t.run()
+    torch.save({"weights": {k: v.clone() for k, v in t.model.state_dict().items()},
+                "metrics": [{k: v for k, v in row.items() if k != "seconds"} for row in t.metrics]},
+               out / f"train{world.rank}.pt")
+
+
 if __name__ == "__main__":
     mode, out = sys.argv[1], Path(sys.argv[2])
     if mode == "search-alone":
@@ -80,5 +111,7 @@ if __name__ == "__main__":
         with data_parallel("cpu") as world:
             if mode == "search-interrupted":
                 search(world, out, stop_at=(2, 1))
+            elif mode.startswith("train"):
+                train(world, out, interrupt=mode == "train-interrupted")
             else:
                 {"grads": grads, "search": search}[mode](world, out)

@@ -84,3 +84,17 @@ def test_a_stop_on_one_rank_stops_all_and_the_resumed_run_ends_as_an_uninterrupt
     assert stopped["val_acc"] == straight["val_acc"]
     for key in straight["alphas"]:
         torch.testing.assert_close(stopped["alphas"][key], straight["alphas"][key], rtol=0, atol=1e-6)
+
+
+def test_two_process_training_stops_and_resumes_like_an_uninterrupted_run(tmp_path):
+    torchrun(WORKER, "train-interrupted", tmp_path / "stopped")
+    torchrun(WORKER, "train", tmp_path / "straight")
+    stopped, straight = (torch.load(tmp_path / run / "train0.pt") for run in ("stopped", "straight"))
+    assert stopped["metrics"] == straight["metrics"]
+    for key, value in straight["weights"].items():  # rank 0's: the best epoch's weights, which it tests
+        torch.testing.assert_close(stopped["weights"][key], value, rtol=0, atol=1e-6)
+    # every rank holds the same network: rank 1's last weights are those rank 0 saved in last.pt
+    last = torch.load(tmp_path / "straight" / "run" / "last.pt", weights_only=True)["model"]
+    other = torch.load(tmp_path / "straight" / "train1.pt")["weights"]
+    for key, value in last.items():
+        assert torch.equal(other[key], value), key

@@ -22,7 +22,7 @@ def batch(n=8, seed=0):
 
 
 def test_the_pareto_stage_offers_every_score():
-    assert set(ESTIMATES) == {"one-shot", *PROXIES}
+    assert set(ESTIMATES) == {"one-shot", *PROXIES, "predictor"}
 
 
 def test_naswot_is_the_log_determinant_of_relu_agreements():
