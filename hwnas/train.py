@@ -188,7 +188,6 @@ class Trainer:
             if self.stop.requested:  # an epoch cut short is redone on --resume
                 raise Interrupted(f"interrupted in epoch {self.epoch + 1}; {self.run_dir / 'last.pt'} holds the "
                                   f"last finished epoch; continue with --resume")
-            self.world.broadcast_module(self.model)  # rank 0's BatchNorm statistics, so that every rank evaluates alike
             val = evaluate(self.model, val_loader, self.device, self.world) if len(self.splits.val) else \
                 {"loss": 0, "acc": 0}
             row = {"epoch": self.epoch + 1, **row, "val_loss": val["loss"], "val_acc": val["acc"],

@@ -322,7 +322,6 @@ class Searcher:
             self._end_epoch(sums, steps, time.perf_counter() - started, on_epoch)
 
     def _end_epoch(self, sums, steps, seconds, on_epoch) -> None:
-        self.world.broadcast_module(self.net)  # rank 0's BatchNorm statistics, so that every rank evaluates alike
         sums = dict(zip(sums, (v / self.world.size for v in self.world.sum(list(sums.values())))))
         val = self._evaluate(self.make_loader(self.val_set, 256, shuffle=False))
         genotype = self.derive()
