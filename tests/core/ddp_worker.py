@@ -49,22 +49,31 @@ def searcher(world, out: Path) -> Searcher:
                     params=params_model(proxy), make_loader=make_loader, world=world)
 
 
+def run(world, make, stop_when=None):
+    """A run made by ``make``; with ``stop_when(progress stats)``, a stop request that reaches
+    rank 0 alone when it is true, then a new run that resumes. Returns the run that finished."""
+    job = make()
+    if stop_when is None:
+        job.run()
+        return job
+
+    def progress(stats):
+        if world.is_main and stop_when(stats):
+            job.stop.requested = True
+    try:
+        job.run(progress=progress)
+        raise SystemExit("the stop request was not honoured")
+    except Interrupted:
+        pass
+    job = make()
+    job.run(resume=True)
+    return job
+
+
 def search(world, out: Path, stop_at=None) -> None:
     torch.set_num_threads(1)
-    s = searcher(world, out)
-    if stop_at is not None:  # a stop that reaches rank 0 alone, at (epoch, step); then resume
-        def progress(stats, s=s):
-            if world.is_main and (stats["epoch"], stats["step"]) == stop_at:
-                s.stop.requested = True
-        try:
-            s.run(progress=progress)
-            raise SystemExit("the stop request was not honoured")
-        except Interrupted:
-            pass
-        s = searcher(world, out)
-        s.run(resume=True)
-    else:
-        s.run()
+    s = run(world, lambda: searcher(world, out),
+            None if stop_at is None else lambda stats: (stats["epoch"], stats["step"]) == stop_at)
     genotype = s.derive() if world.is_main else None
     torch.save({"alphas": {k: a.detach().clone() for k, a in s.arch.alphas.items()},
                 "weights": {k: v.clone() for k, v in s.net.state_dict().items()},
@@ -84,20 +93,7 @@ def train(world, out: Path, interrupt: bool = False) -> None:
         cfg = TrainConfig(dataset="digits", limit=300, epochs=2, batch_size=32, threads=1, seed=0)
         return prepare_training(genotype, cfg, out / "run", world, init_channels=4, layers=1)
 
-    t = trainer()
-    if interrupt:  # a stop that reaches rank 0 alone, in the second epoch; then resume
-        def progress(stats, t=t):
-            if world.is_main and stats["epoch"] == 2:  # the first step of the second epoch
-                t.stop.requested = True
-        try:
-            t.run(progress=progress)
-            raise SystemExit("the stop request was not honoured")
-        except Interrupted:
-            pass
-        t = trainer()
-        t.run(resume=True)
-    else:
-        t.run()
+    t = run(world, trainer, (lambda stats: stats["epoch"] == 2) if interrupt else None)  # stop in the second epoch
     torch.save({"weights": {k: v.clone() for k, v in t.model.state_dict().items()},
                 "metrics": [{k: v for k, v in row.items() if k != "seconds"} for row in t.metrics]},
                out / f"train{world.rank}.pt")
