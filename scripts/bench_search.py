@@ -56,8 +56,9 @@ def run_one(space: str, relax: str, optimizer: str, partial: str, batch: int, st
     loader = make_loader(data, batch, shuffle=False)
     times = []
     for x, y in loader:
-        searcher.batch_share = (len(world.shard(y)[0]), len(y))
+        total = len(y)
         x, y = world.shard(x, y)
+        searcher.batch_share = (len(y), total)
         start = time.perf_counter()
         searcher._arch_step(x, y, x, y)
         searcher._weight_step(x, y, arch_too=False)

@@ -92,7 +92,7 @@ class World:
 
     def any(self, flag: bool) -> bool:
         """True on every rank when it is true on any (e.g. a stop request that reached one rank)."""
-        return bool(self.sum([float(flag)])[0]) if self.parallel else flag
+        return bool(self.sum([float(flag)])[0])
 
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank (a picklable object, e.g. a checkpoint)."""

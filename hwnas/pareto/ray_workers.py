@@ -4,8 +4,9 @@ Each worker is a Ray actor that builds the estimate once, from the search run (s
 estimate loads the supernet once per worker), and then scores the genotypes it is sent. A
 generation's new genotypes are split into one contiguous chunk per worker and put back in
 order, so the front is the serial run's: every genotype's estimate depends on the genotype and
-the seed alone. Each worker computes with one thread, as the serial run does with
-``--threads 1``; PyTorch's results can differ in the last bits between thread counts.
+the seed alone. Each worker computes with one thread, so the front equals a serial run's in a
+process limited to one thread; PyTorch's results can differ in the last bits between thread
+counts.
 
 Latency tables and parameter counts are looked up on the driver: they cost microseconds, and
 latency is never *measured* on workers that share a machine with other work (it would be
@@ -82,13 +83,11 @@ class RayEvaluator:
         recipe = EstimateRecipe(str(Path(recipe.run_dir).resolve()), recipe.estimate, recipe.val_images, recipe.seed,
                                 tuple(str(Path(t).resolve()) for t in recipe.trained))
         self.actors = [actor.remote(recipe) for _ in range(workers)]
-        self.evaluated = 0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(x)
         chunks: List[np.ndarray] = [c for c in np.array_split(x, len(self.actors)) if len(c)]
         parts = self.ray.get([actor.__call__.remote(chunk) for actor, chunk in zip(self.actors, chunks)])
-        self.evaluated += len(x)
         return np.concatenate(parts)
 
     def close(self) -> None:

@@ -86,11 +86,16 @@ def sample_load(seconds: float = 0.5) -> Optional[Load]:
     return monitor.stop()
 
 
+def usable_cores() -> int:
+    """The cores this process may use (its CPU affinity, where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cores_free(load: Optional[Load], cores: Optional[int] = None) -> int:
     """Cores to compute on: this machine's (the ones this process may use), less those other
     processes keep busy (a quarter of a core or more counts as one), at least 1."""
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = usable_cores()
     busy = int(load.other_cores + 0.75) if load is not None else 0
     return max(1, cores - busy)
 
@@ -145,4 +150,4 @@ class ThreadGovernor:
     def _fit(self, load) -> int:
         # the run's other ranks count among the busy processes once they run; at the start they
         # do not yet, so each rank also keeps to its share of the machine
-        return max(1, min(cores_free(load), (os.cpu_count() or 1) // self.share))
+        return max(1, min(cores_free(load), usable_cores() // self.share))

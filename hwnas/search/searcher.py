@@ -294,9 +294,10 @@ class Searcher:
             sums, steps = (self.epoch_sums, self.epoch_steps) if skip else ({"loss": 0.0, "acc": 0.0}, 0)
             self.epoch_sums, self.epoch_steps = sums, steps
             for (xt, yt), (xv, yv) in batches:
-                self.batch_share = (len(self.world.shard(yt)[0]), len(yt))  # this rank's part of the global batch
+                total = len(yt)
                 xt, yt = self.world.shard(xt, yt)
                 xv, yv = self.world.shard(xv, yv)
+                self.batch_share = (len(yt), total)  # this rank's part of the global batch
                 xt, xv = (t.to(self.device, memory_format=torch.channels_last) for t in (xt, xv))
                 yt, yv = yt.to(self.device), yv.to(self.device)
                 search_arch = self.epoch >= cfg.warmup_epochs
