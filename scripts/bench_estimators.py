@@ -8,10 +8,14 @@ reports the Spearman and Kendall rank correlations with the benchmark's CIFAR-10
 sample, another initialisation); prints medians and ranges. Also reports parameters and FLOPs
 as baselines (bigger networks are often better), the rank-average of naswot and synflow, and
 the accuracy predictor (hwnas.pareto.predictor) fitted on the true accuracy of --trained other
-cells, as if those had been trained.
+cells, as if those had been trained. With --one-shot RUN, also the one-shot estimate: each cell
+inherits the weights of the supernet that the NB201 search run RUN trained (on CIFAR-10), with
+BatchNorm re-estimated, and is scored on that run's validation images, as ``hwnas pareto
+--error-estimate one-shot`` scores it; NB201's accuracy is that of the cell trained from scratch.
 
     python scripts/bench_estimators.py [--cells 300] [--repeats 3] [--batch 64] [--trained 50]
     python scripts/bench_estimators.py --only-predictor     # the predictor alone: no network is built
+    python scripts/bench_estimators.py --one-shot runs/nb201-cifar --cells 200 --repeats 1
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ def main() -> None:
     from hwnas.core.archives import extract_archive
     from hwnas.core.data import load_splits, make_loader
     from hwnas.core.device import host_info
+    from hwnas.pareto.estimates import error_from_run
     from hwnas.pareto.nb201_bench import NB201Benchmark
     from hwnas.pareto.predictor import AccuracyPredictor
     from hwnas.pareto.zero_cost import PROXIES
@@ -45,6 +50,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="images per batch (64)")
     parser.add_argument("--trained", type=int, default=50, help="cells the predictor is fitted on (50)")
     parser.add_argument("--only-predictor", action="store_true", help="skip the zero-cost scores")
+    parser.add_argument("--one-shot", metavar="RUN", help="also rank by the one-shot estimate of this nb201 search "
+                        "run's supernet (a run of hwnas search --space nb201 --dataset cifar10)")
     parser.add_argument("--benchmark-file", default=str(SHARED / "nb201" / "nb201.csv"))
     parser.add_argument("--cifar", default=str(SHARED / "cifar10-jpeg.tar.gz"), help="the CIFAR-10 JPEG archive")
     args = parser.parse_args()
@@ -58,9 +65,11 @@ def main() -> None:
     proxies = {} if args.only_predictor else PROXIES
     data_dir = None if args.only_predictor else extract_archive(args.cifar, str(REPO / ".data" / "cifar10-jpeg"))
     predictor = f"predictor ({args.trained} trained)"
-    names = [*proxies, *([] if args.only_predictor else ["naswot+synflow"]), "params", "flops", predictor]
+    one_shot = error_from_run(args.one_shot, "one-shot")[1] if args.one_shot else None
+    names = [*proxies, *([] if args.only_predictor else ["naswot+synflow"]), *(["one-shot"] if one_shot else []),
+             "params", "flops", predictor]
     rows = {n: [] for n in names}
-    seconds = {n: [] for n in proxies}
+    seconds = {n: [] for n in [*proxies, *(["one-shot"] if one_shot else [])]}
     for seed in range(args.repeats):
         rng = np.random.default_rng(seed)
         cells = rng.choice(len(truth), size=args.cells + args.trained, replace=False)
@@ -78,6 +87,10 @@ def main() -> None:
                 scores[name].append(proxy(model, x, y))
                 seconds[name].append(time.perf_counter() - started)
         scores = {n: np.array(s) for n, s in scores.items()}
+        if one_shot:
+            started = time.perf_counter()
+            scores["one-shot"] = -one_shot(vectors)  # lower error ranks higher
+            seconds["one-shot"] += [(time.perf_counter() - started) / len(vectors)] * len(vectors)
         if proxies:
             scores["naswot+synflow"] = rankdata(scores["naswot"]) + rankdata(np.log(scores["synflow"] + 1e-300))
         scores[predictor] = AccuracyPredictor(space).fit(trained, truth[bench.code(trained)]).predict(vectors)

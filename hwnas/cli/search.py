@@ -104,13 +104,14 @@ def _search(args: argparse.Namespace, cfg: Any, run_dir: Path, world: Any) -> in
 
 
 def _stages(text: str) -> list:
-    """``2:4,4:2`` -> ``[[2, 4], [4, 2]]``."""
+    """``2:4,4:2:8`` -> ``[[2, 4], [4, 2, 8]]``."""
     try:
         stages = [[int(v) for v in stage.split(":")] for stage in text.split(",")]
     except ValueError:
         stages = []
-    if not stages or any(len(stage) != 2 for stage in stages):
-        raise ValueError(f"--progressive takes EPOCH:KEEP stages separated by commas (e.g. 2:4,4:2), got {text!r}")
+    if not stages or any(len(stage) not in (2, 3) for stage in stages):
+        raise ValueError(f"--progressive takes EPOCH:KEEP[:LAYERS] stages separated by commas (e.g. 2:4,4:2 or "
+                         f"2:3:8,4:2:11), got {text!r}")
     return stages
 
 
@@ -178,9 +179,10 @@ def register(sub: Any) -> None:
     p.add_argument("--relax", choices=RELAXATIONS, default="softmax", help="relaxation (softmax)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="first",
                    help="bi-level first order, DARTS second order, or one-level (first)")
-    p.add_argument("--progressive", metavar="EPOCH:KEEP,...",
+    p.add_argument("--progressive", metavar="EPOCH:KEEP[:LAYERS],...",
                    help="progressive search (P-DARTS): after each EPOCH keep the KEEP strongest candidates of every "
-                   "position, e.g. 2:4,4:2; the dropped ones stop being computed (default: all epochs with all)")
+                   "position, e.g. 2:4,4:2; the dropped ones stop being computed. LAYERS deepens the proxy from "
+                   "there on (e.g. 2:3:8,4:2:11), its weights trained anew (default: all epochs with all)")
     p.add_argument("--partial-channels", type=int, default=1, metavar="K",
                    help="PC-DARTS: send 1/K of the channels through the mixed operations, with edge normalisation "
                    "(DARTS; NAS-Bench-201 without it): about K times cheaper steps (1: all channels)")

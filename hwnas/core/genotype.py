@@ -210,6 +210,16 @@ def genotype_from_dict(d: Mapping[str, Any]) -> Genotype:
     return _CLASSES[space].from_dict(d)
 
 
+def skip_connections(genotype: Genotype) -> int:
+    """Skip connections in the cell that the skip cap counts (DARTS: the normal cell;
+    NAS-Bench-201: the cell; FBNet: none)."""
+    if isinstance(genotype, DartsGenotype):
+        return sum(op == "skip_connect" for op, _ in genotype.normal)
+    if isinstance(genotype, NB201Genotype):
+        return sum(op == "skip_connect" for op in genotype.ops)
+    return 0
+
+
 def genotype_to_dict(genotype: Genotype) -> dict:
     """The JSON form, with the format version."""
     return {**genotype.to_dict(), "format_version": FORMAT_VERSION}

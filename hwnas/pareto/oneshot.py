@@ -76,12 +76,14 @@ def load_search_supernet(run_dir, device: str = "cpu"):
     from hwnas.runs import RunFolder
     from hwnas.search.config import SearchConfig
     from hwnas.search.searcher import read_checkpoint
+    from hwnas.search.stages import proxy_at
     from hwnas.spaces import space_from_config
 
     config = RunFolder(run_dir).read_config("search run")
-    proxy = space_from_config(config["proxy"])
     cfg = SearchConfig.from_dict(config["search"])
     ckpt = read_checkpoint(run_dir, device)
+    # the proxy the checkpoint's weights belong to: deepened by the progressive stages already ended
+    proxy = proxy_at(space_from_config(config["proxy"]), cfg.progressive, ckpt["epoch"])
     net = proxy.supernet(partial=cfg.partial_channels)
     net.load_state_dict(ckpt["supernet"])
     return proxy, net, cfg

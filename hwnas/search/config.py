@@ -56,7 +56,8 @@ class SearchConfig(DataSettings):
     max_skip: Optional[int] = 2
     beta_decay: float = 0.0  # beta-DARTS: weight of the logsumexp regulariser, ramped up linearly over the epochs
     partial_channels: int = 1  # PC-DARTS: 1/K of the channels through the mixed operations, with edge normalisation
-    # P-DARTS-style stages: [[epoch, k], ...]: after that epoch keep the k strongest candidates per position
+    # P-DARTS-style stages: [[epoch, k(, layers)], ...]: after that epoch keep the k strongest candidates per
+    # position (and from there on search on a proxy of that many layers, its weights trained anew)
     progressive: Optional[List[List[int]]] = None
     # run
     # DARTS supernet: recompute the first N cells in backward instead of storing them (memory; None: 3)
@@ -78,13 +79,15 @@ class SearchConfig(DataSettings):
         if self.beta_decay < 0:
             raise ValueError(f"--beta-decay must be 0 or more, got {self.beta_decay}")
         stages = self.progressive or []
-        epochs = [e for e, _ in stages]
-        keeps = [k for _, k in stages]
-        if stages and (epochs != sorted(set(epochs)) or epochs[0] < 1 or epochs[-1] >= self.epochs or min(keeps) < 1
-                       or keeps != sorted(keeps, reverse=True)):
-            raise ValueError(f"--progressive takes EPOCH:KEEP stages with epochs rising inside 1..{self.epochs - 1} "
-                             f"and candidates kept falling (e.g. 2:4,4:2), got "
-                             f"{','.join(f'{e}:{k}' for e, k in stages)}")
+        shaped = all(len(s) in (2, 3) for s in stages)
+        epochs = [s[0] for s in stages] if shaped else []
+        keeps = [s[1] for s in stages] if shaped else []
+        if stages and (not shaped or epochs != sorted(set(epochs)) or epochs[0] < 1 or epochs[-1] >= self.epochs
+                       or min(keeps) < 1 or keeps != sorted(keeps, reverse=True)
+                       or any(s[2] < 1 for s in stages if len(s) > 2)):
+            raise ValueError(f"--progressive takes EPOCH:KEEP[:LAYERS] stages with epochs rising inside "
+                             f"1..{self.epochs - 1}, candidates kept falling and at least 1 layer (e.g. 2:4,4:2 or "
+                             f"2:3:8,4:2:11), got {','.join(':'.join(map(str, s)) for s in stages)}")
         if self.optimizer == "second" and self.relax != "softmax":
             raise ValueError("the second-order step is DARTS' (softmax relaxation); use --optimizer first with "
                              f"--relax {self.relax}")

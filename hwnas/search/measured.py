@@ -69,11 +69,12 @@ class MeasuredBudget:
 def keep_measured_budget(space: SearchSpace, genotype: Genotype, predict_many: CostMany, device: DeviceSpec,
                          budget_ms: float, probs: Dict[str, np.ndarray], keep: Sequence[Tuple[CostMany, float]] = (),
                          measure: Optional[Callable[[Genotype], Timing]] = None,
-                         say: Callable[[str], None] = log.info) -> MeasuredBudget:
+                         say: Callable[[str], None] = log.info, max_skip: Optional[int] = None) -> MeasuredBudget:
     """Measure the genotype; while it breaks ``budget_ms``, correct the target and repair again.
 
     ``predict_many``: the table's prediction of encoded genotypes; ``probs``: architecture
-    probabilities that rank repairs; ``keep``: other budgets no repair may break.
+    probabilities that rank repairs; ``keep``: other budgets no repair may break; ``max_skip``:
+    the derivation's skip cap (see :func:`~hwnas.search.repair.repair_to_budget`).
     """
     if measure is None:
         # Let the machine settle after training (threads, clocks) and check nothing else keeps it busy.
@@ -97,7 +98,8 @@ def keep_measured_budget(space: SearchSpace, genotype: Genotype, predict_many: C
         say(f"measured {timing.latency_ms:.3f} ms on {device.id}, over the budget {budget_ms:g} ms: the table "
             f"predicts this network {100 * (1 / ratio - 1):+.1f}% off; repairing to {new_target:.3f} ms in table terms")
         try:
-            genotype, _ = repair_to_budget(space, predict_many, genotype, probs, new_target, unit="ms", keep=keep)
+            genotype, _ = repair_to_budget(space, predict_many, genotype, probs, new_target, unit="ms", keep=keep,
+                                           max_skip=max_skip)
         except ValueError as exc:  # nothing cheaper within the other budgets
             say(f"cannot repair further: {exc}")
             break

@@ -1,29 +1,45 @@
 """Repair a derived genotype that breaks its latency or parameter budget.
 
-Greedy: among all genotypes one choice away that keep every other budget, take the change that
-gives up the least architecture weight (sum of log-probabilities of the choices) per unit of
-cost saved, until the budget holds.
+A space small enough to list whole (NAS-Bench-201: 15,625 cells) is searched exactly: of all
+genotypes that keep every budget, the one of most architecture weight (sum of log-probabilities
+of its choices), preferring those that keep the skip cap. Larger spaces are repaired greedily:
+among all genotypes one choice away that keep every other budget, take the change that gives up
+the least architecture weight per unit of cost saved, until the budget holds.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from hwnas.core.genotype import Genotype
+from hwnas.core.genotype import Genotype, skip_connections
 from hwnas.spaces import SearchSpace
 
 CostMany = Callable[[np.ndarray], np.ndarray]  # encoded genotypes (rows) -> one cost each
+EXACT_UP_TO = 100_000  # spaces with at most this many genotypes are searched whole
+
+
+def every_vector(space: SearchSpace) -> Optional[np.ndarray]:
+    """Every encoded genotype of a space of at most :data:`EXACT_UP_TO` (None for a larger one)."""
+    lower, upper = space.bounds
+    sizes = upper - lower + 1
+    if float(np.prod(sizes.astype(float))) > EXACT_UP_TO:
+        return None
+    return np.indices(sizes).reshape(len(sizes), -1).T + lower
 
 
 def repair_to_budget(space: SearchSpace, cost_many: CostMany, genotype: Genotype, probs: Dict[str, np.ndarray],
                      budget: float, unit: str = "ms", keep: Sequence[Tuple[CostMany, float]] = (),
-                     max_swaps: int = 200) -> Tuple[Genotype, List[str]]:
-    """The repaired genotype and a description of each swap; an error if the budget is out of reach.
+                     max_swaps: int = 200, max_skip: Optional[int] = None) -> Tuple[Genotype, List[str]]:
+    """The repaired genotype and a description of each change; an error if the budget is out of reach.
 
-    ``keep``: other (cost, budget) pairs that no swap may break.
+    ``keep``: other (cost, budget) pairs that no change may break. ``max_skip``: the derivation's
+    skip cap, kept by the exact search where any genotype within the budgets keeps it.
     """
+    every = every_vector(space)
+    if every is not None:
+        return _best_within(space, every, cost_many, genotype, probs, budget, unit, keep, max_skip)
     x = space.encode(genotype)
     lower, upper = space.bounds
     swaps: List[str] = []
@@ -51,18 +67,38 @@ def repair_to_budget(space: SearchSpace, cost_many: CostMany, genotype: Genotype
                          for y, good in zip(candidates, ok)])
         best = int(np.argmin(np.where(ok, loss / np.maximum(saves, 1e-12), np.inf)))
         before, after = space.decode(x), space.decode(candidates[best])
-        swaps.append(_describe(before, after, f"-{saves[best]:.4g} {unit}"))
+        swaps += _describe_all(before, after, f"-{saves[best]:.4g} {unit}")
         x, cost = candidates[best], cost - float(saves[best])
     return space.decode(x), swaps
 
 
-def _describe(before: Genotype, after: Genotype, saved: str) -> str:
+def _best_within(space: SearchSpace, every: np.ndarray, cost_many: CostMany, genotype: Genotype,
+                 probs: Dict[str, np.ndarray], budget: float, unit: str, keep: Sequence[Tuple[CostMany, float]],
+                 max_skip: Optional[int]) -> Tuple[Genotype, List[str]]:
+    """The genotype of most architecture weight among all that keep every budget."""
+    ok = cost_many(every) <= budget
+    for other_cost, other_budget in keep:
+        ok &= other_cost(every) <= other_budget
+    if not ok.any():
+        raise ValueError(f"no {space.name} genotype keeps {budget:g} {unit} within the other budgets; the budget is "
+                         f"out of reach")
+    feasible = [space.decode(v) for v in every[ok]]
+    capped = [max_skip is None or skip_connections(g) <= max_skip for g in feasible]
+    if any(capped):  # the cap guards against collapse; the budget is the promise, so it wins where they clash
+        feasible = [g for g, c in zip(feasible, capped) if c]
+    best = max(feasible, key=lambda g: space.choice_score(g, probs))
+    before = float(cost_many(space.encode(genotype)[None])[0])
+    after = float(cost_many(space.encode(best)[None])[0])
+    return best, _describe_all(genotype, best, f"{after - before:+.4g} {unit} in all")
+
+
+def _describe_all(before: Genotype, after: Genotype, saved: str) -> List[str]:
+    """One line per changed position of the genotype (the last one carries ``saved``)."""
     a, b = before.to_dict(), after.to_dict()
+    lines = []
     for key in a:
         if a[key] != b[key] and isinstance(a[key], list):
-            for i, (u, v) in enumerate(zip(a[key], b[key])):
-                if u != v:
-                    return f"{key}[{i}] {u} -> {v} ({saved})"
+            lines += [f"{key}[{i}] {u} -> {v}" for i, (u, v) in enumerate(zip(a[key], b[key])) if u != v]
         elif a[key] != b[key]:
-            return f"{key}: {a[key]} -> {b[key]} ({saved})"
-    return f"({saved})"
+            lines.append(f"{key}: {a[key]} -> {b[key]}")
+    return lines[:-1] + [f"{lines[-1]} ({saved})"] if lines else [f"({saved})"]

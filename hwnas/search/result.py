@@ -50,7 +50,7 @@ def finish(searcher: "Searcher") -> SearchResult:
         if before > budget:
             others = [(c, b) for n, c, b, _ in budgets if n != name]
             genotype, swaps = repair_to_budget(searcher.proxy, cost_many, genotype, probs, budget, unit=unit,
-                                               keep=others)
+                                               keep=others, max_skip=cfg.max_skip)
             log.warning("the derived genotype breaks its %s budget (%.4g %s > %.4g %s); repaired with %d "
                         "cheapest swap(s): %s", name, before, unit, budget, unit, len(swaps), "; ".join(swaps))
             repaired = True
@@ -90,4 +90,4 @@ def measured_budget(searcher: "Searcher", genotype: Genotype,
     except (ValueError, DeviceUnavailableError) as exc:
         return None, f"not measured: {exc}"
     return keep_measured_budget(searcher.final, genotype, table.predict_many, device, cfg.latency_budget_ms,
-                                searcher.arch.numpy_probs(), keep=keep, say=log.warning), None
+                                searcher.arch.numpy_probs(), keep=keep, say=log.warning, max_skip=cfg.max_skip), None

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwnas.core.distributed import ALONE, World, global_batchnorm, rank_device
-from hwnas.core.genotype import Genotype, genotype_to_json
+from hwnas.core.genotype import Genotype, genotype_to_json, skip_connections
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.profile.machine_load import ThreadGovernor
 from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
@@ -33,8 +33,9 @@ from hwnas.search.arch import Architecture, temperature
 from hwnas.search.config import SearchConfig
 from hwnas.search.penalty import CostModel, Multipliers, penalty_loss
 from hwnas.search.result import SearchResult, finish
+from hwnas.search.stages import proxy_at, proxy_layers
 from hwnas.search.unrolled import differentiate, frozen_weights, unrolled_arch_grads
-from hwnas.spaces import SearchSpace
+from hwnas.spaces import SearchSpace, with_flags
 
 log = logging.getLogger(__name__)
 
@@ -69,22 +70,17 @@ class Searcher:
         self.make_loader = make_loader
         self.device = torch.device(rank_device(config.torch_device, world))
         seed_everything(config.seed)
-        # channels-last layout: faster convolutions (on this CPU about twice as fast), same results
-        self.net = proxy.supernet(partial=config.partial_channels).to(self.device, memory_format=torch.channels_last)
-        if hasattr(self.net, "checkpoint_cells"):
-            self.net.checkpoint_cells = 3 if config.checkpoint_cells is None else config.checkpoint_cells
+        self.first_proxy = proxy  # progressive stages may deepen it (see hwnas.search.stages)
+        for stage in config.progressive or []:  # a depth this space cannot take fails now, not stages later
+            proxy_at(proxy, config.progressive, stage[0])
+        self._build_supernet(proxy)
         edge_nodes = proxy.edge_nodes() if config.partial_channels > 1 else None  # PC-DARTS' edge normalisation
         self.arch = Architecture(proxy.arch_shapes(), edge_nodes=edge_nodes).to(self.device)
-        self.net = global_batchnorm(self.net, world)
-        world.broadcast_module(self.net)  # the same seed already made them equal; this guarantees it
         world.broadcast_module(self.arch)
-        self.w_opt = torch.optim.SGD(self.net.parameters(), lr=config.w_lr, momentum=config.w_momentum,
-                                     weight_decay=config.w_weight_decay)
         # DARTS' 3e-4 suits its ~20k steps; a search of a few hundred steps needs a faster pace.
         a_lr = config.a_lr if config.a_lr is not None else (3e-4 if len(train_set) >= 10_000 else 1e-2)
         self.a_opt = torch.optim.Adam(self.arch.parameters(), lr=a_lr, betas=(0.5, 0.999),
                                       weight_decay=config.a_weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, config.epochs, eta_min=config.w_lr_min)
         self.epoch, self.step_in_epoch = 0, 0
         self.multipliers = Multipliers()
         self._derived_cache: Dict[str, Dict[str, float]] = {}
@@ -93,6 +89,29 @@ class Searcher:
         self.epoch_sums: Dict[str, float] = {"loss": 0.0, "acc": 0.0}  # of the epoch under way, for its metrics
         self.epoch_steps = 0
         self.batch_share = (1, 1)  # (this rank's samples, the global batch's) of the step under way
+
+    def _build_supernet(self, proxy: SearchSpace) -> None:
+        """The proxy's supernet with its weight optimizer and learning-rate schedule (anew when a
+        progressive stage deepens the proxy)."""
+        cfg = self.cfg
+        self.proxy = proxy
+        # channels-last layout: faster convolutions (on this CPU about twice as fast), same results
+        self.net = proxy.supernet(partial=cfg.partial_channels).to(self.device, memory_format=torch.channels_last)
+        if hasattr(self.net, "checkpoint_cells"):
+            self.net.checkpoint_cells = 3 if cfg.checkpoint_cells is None else cfg.checkpoint_cells
+        self.net = global_batchnorm(self.net, self.world)
+        self.world.broadcast_module(self.net)  # the same seed already made them equal; this guarantees it
+        self.w_opt = torch.optim.SGD(self.net.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
+                                     weight_decay=cfg.w_weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, cfg.epochs, eta_min=cfg.w_lr_min)
+
+    def _deepen(self, layers: int) -> None:
+        """A deeper proxy whose weights start anew; the cosine schedule goes on where it was."""
+        schedule = self.scheduler.state_dict()
+        self._build_supernet(with_flags(self.proxy, layers=layers))
+        self.scheduler.load_state_dict(schedule)
+        for group, lr in zip(self.w_opt.param_groups, self.scheduler.get_last_lr()):
+            group["lr"] = lr
 
     # -- checkpoints ---------------------------------------------------------------------------
     @property
@@ -122,6 +141,8 @@ class Searcher:
             changed = sorted(k for k in ckpt["config"] if ckpt["config"][k] != self.cfg.to_dict().get(k))
             raise ValueError(f"--resume with different settings ({', '.join(changed)}); resume with the run's "
                              f"own settings (they are in {self.run_dir / 'config.json'}) or start a new --name")
+        if proxy_layers(self.cfg.progressive, ckpt["epoch"]) is not None:  # a progressive stage deepened it
+            self._build_supernet(proxy_at(self.first_proxy, self.cfg.progressive, ckpt["epoch"]))
         self.net.load_state_dict(ckpt["supernet"])
         self.arch.load_state_dict(ckpt["arch"])
         self.w_opt.load_state_dict(ckpt["w_opt"])
@@ -335,7 +356,7 @@ class Searcher:
             "e_params": float(self.params.expected(probs)) if self.params else math.nan,
             "alpha_entropy": self.arch.entropy(), "tau": self._tau(), "w_lr": self.scheduler.get_last_lr()[0],
             **costs, "lat_multiplier": self.multipliers.latency, "param_multiplier": self.multipliers.params,
-            "skip_connects": sum(op == "skip_connect" for op, _ in getattr(genotype, "normal", ())),
+            "skip_connects": skip_connections(genotype),
             "seconds": seconds, "genotype": genotype_to_json(genotype),
         }
         if "derived_latency_ms" in row and self.latency:
@@ -347,10 +368,13 @@ class Searcher:
         self.scheduler.step()
         self.epoch += 1
         self.step_in_epoch = 0
-        for after, keep in self.cfg.progressive or []:  # a progressive search's stage ends here
-            if self.epoch == after:
-                self.arch.keep_strongest(keep)
-                log.info("epoch %d: kept the %d strongest candidates of every position", self.epoch, keep)
+        for stage in self.cfg.progressive or []:  # a progressive search's stage ends here
+            if self.epoch == stage[0]:
+                self.arch.keep_strongest(stage[1])
+                log.info("epoch %d: kept the %d strongest candidates of every position", self.epoch, stage[1])
+                if len(stage) > 2:
+                    self._deepen(stage[2])
+                    log.info("epoch %d: the proxy has %d layers from here on", self.epoch, stage[2])
         row["candidates"] = self.arch.candidates_kept()
         row["threads"] = self.threads.update()  # those of the next epoch, fitted to the machine's load
         if self.world.is_main:

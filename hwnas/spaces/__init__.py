@@ -7,8 +7,8 @@ from hwnas.spaces.darts import DartsSpace
 from hwnas.spaces.nb201 import NB201Space  # registered in this order: darts, nb201, fbnet
 from hwnas.spaces.fbnet import FBNetSpace  # noqa: I001
 from hwnas.spaces.registry import (SPACES, config_slug, make_space, profile_command, register_space, space_for,
-                                   space_from_config)
+                                   space_from_config, with_flags)
 
 __all__ = ["Piece", "SearchSpace", "DartsConfig", "DartsSpace", "NB201Config", "NB201Space", "FBNetConfig",
            "FBNetSpace", "SPACES", "register_space", "make_space", "space_from_config", "space_for", "config_slug",
-           "profile_command"]
+           "profile_command", "with_flags"]

@@ -5,6 +5,7 @@ commands that rebuild them."""
 from __future__ import annotations
 
 import shlex
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional, Type
 
@@ -62,3 +63,9 @@ def profile_command(device: str, space: "SearchSpace", tables_dir: Optional[str 
     if force:
         args.append("--force")
     return f"hwnas profile --device {shlex.quote(str(device))} --space {space.name} " + " ".join(args)
+
+
+def with_flags(space: "SearchSpace", **flags: Any) -> "SearchSpace":
+    """The same space with some command-line options changed (e.g. ``layers`` for a deeper proxy)."""
+    changed = options_from_flags(space.Config, space.name, flags)
+    return type(space)(**{**asdict(space.settings), **changed})

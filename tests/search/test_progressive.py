@@ -53,9 +53,39 @@ def test_a_progressive_search_shrinks_its_space_and_resumes_with_it(tmp_path):
     assert again.arch.candidates_kept() == 1 and torch.equal(again.arch.kept_cell, s.arch.kept_cell)
 
 
-@pytest.mark.parametrize("stages", [[[0, 2]], [[2, 2], [1, 1]], [[1, 2], [2, 3]], [[3, 2]], [[1, 0]]])
+def test_a_deepening_stage_trains_a_deeper_proxy_on_the_same_schedule_and_resumes_with_it(tmp_path):
+    from hwnas.pareto.oneshot import load_search_supernet
+
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(32, 1, 8, 8, generator=g), torch.randint(0, 10, (32,), generator=g))
+    proxy = make_space("nb201", init_channels=4, layers=1, input_size=8, in_channels=1)
+
+    def searcher(stages, name):
+        cfg = SearchConfig(space="nb201", epochs=3, batch_size=8, progressive=stages)
+        return Searcher(cfg, proxy, proxy, data, data, tmp_path / name, make_loader=make_loader)
+
+    def mixed_ops(net):
+        return sum(isinstance(m, MixedOp) for m in net.modules())
+
+    plain = searcher([[1, 3]], "plain")
+    deep = searcher([[1, 3, 2]], "deep")
+    assert mixed_ops(deep.net) == mixed_ops(plain.net) == 3 * 6  # 3 stages x 1 cell x 6 edges
+    plain.run()
+    result = deep.run()
+    assert mixed_ops(deep.net) == 2 * mixed_ops(plain.net)  # 2 cells per stage from epoch 1 on
+    assert result.metrics["w_lr"].tolist() == pytest.approx([m["w_lr"] for m in plain.metrics])
+    assert deep.w_opt.param_groups[0]["lr"] == pytest.approx(plain.w_opt.param_groups[0]["lr"])
+    again = searcher([[1, 3, 2]], "deep")
+    again.load_checkpoint()  # the checkpoint holds the deeper proxy's weights
+    assert all(torch.equal(a, b) for a, b in zip(again.net.state_dict().values(), deep.net.state_dict().values()))
+    _, net, _ = load_search_supernet(tmp_path / "deep")
+    assert mixed_ops(net) == mixed_ops(deep.net)
+
+
+@pytest.mark.parametrize("stages", [[[0, 2]], [[2, 2], [1, 1]], [[1, 2], [2, 3]], [[3, 2]], [[1, 0]], [[1, 2, 0]],
+                                    [[1]], [[1, 2, 3, 4]]])
 def test_stages_must_rise_in_epochs_and_fall_in_candidates(stages):
-    with pytest.raises(ValueError, match="--progressive takes EPOCH:KEEP stages"):
+    with pytest.raises(ValueError, match=r"--progressive takes EPOCH:KEEP\[:LAYERS\] stages"):
         SearchConfig(epochs=3, progressive=stages).validate()
 
 
@@ -64,4 +94,4 @@ def test_the_command_line_refuses_a_malformed_schedule_in_one_line(tmp_path, cap
 
     assert main(["search", "--progressive", "2", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "EPOCH:KEEP stages separated by commas" in err[0]
+    assert len(err) == 1 and "EPOCH:KEEP[:LAYERS] stages separated by commas" in err[0]

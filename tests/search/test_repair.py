@@ -12,15 +12,16 @@ def fake_lookup(piece):
     return 0.0 if piece.op in ("none", "skip_connect", "skip") else 1.0 + piece.c_in * piece.size / 100
 
 
-def test_repair_meets_the_budget_and_keeps_the_others():
+@pytest.mark.parametrize("name", ["nb201", "darts"])  # searched whole; repaired greedily
+def test_repair_meets_the_budget_and_keeps_the_others(name):
     from hwnas.search.repair import repair_to_budget
 
-    space = make_space("nb201", **TINY["nb201"])
+    space = make_space(name, **TINY[name])
     dearest = space.decode(space.latency_extremes(fake_lookup)[1])
     latency = lambda x: space.latency_many(x, fake_lookup)  # noqa: E731
     start = float(latency(space.encode(dearest)[None])[0])
     params_limit = float(space.params_many(space.encode(dearest))[0])
-    probs = {"cell": np.full((6, 5), 0.2)}
+    probs = {k: np.full(shape, 1.0 / shape[-1]) for k, shape in space.arch_shapes().items()}
     repaired, swaps = repair_to_budget(space, latency, dearest, probs, start * 0.6,
                                        keep=[(space.params_many, params_limit)])
     x = space.encode(repaired)[None]
@@ -28,3 +29,35 @@ def test_repair_meets_the_budget_and_keeps_the_others():
     assert float(space.params_many(x)[0]) <= params_limit
     with pytest.raises(ValueError, match="out of reach"):
         repair_to_budget(space, latency, dearest, probs, -1.0)
+
+
+def test_a_small_space_is_searched_whole_for_the_strongest_genotype_within_budget():
+    from hwnas.core.genotype import skip_connections
+    from hwnas.search.repair import every_vector, repair_to_budget
+
+    space = make_space("nb201", **TINY["nb201"])
+    every = every_vector(space)
+    assert len(every) == 5 ** 6 and len(np.unique(every, axis=0)) == 5 ** 6
+    rng = np.random.default_rng(0)
+    probs = {"cell": rng.dirichlet(np.ones(5), size=6)}
+    params = space.params_many(every)
+    budget = float(np.quantile(params, 0.3))
+    start = space.decode(every[int(np.argmax(params))])
+    log_p = np.log(probs["cell"][np.arange(6), every]).sum(axis=1)  # each cell's architecture weight
+    skip = space.ops.index("skip_connect")
+    for max_skip, allowed in [(None, params <= budget), (1, (params <= budget) & ((every == skip).sum(1) <= 1))]:
+        repaired, changes = repair_to_budget(space, space.params_many, start, probs, budget, unit="params",
+                                             max_skip=max_skip)
+        best = every[np.flatnonzero(allowed)[np.argmax(log_p[allowed])]]
+        assert np.array_equal(space.encode(repaired), best) and changes
+    assert skip_connections(repaired) <= 1
+    # where no cell within the budget keeps the cap, the budget wins
+    cheapest = float(params.min())
+    repaired, _ = repair_to_budget(space, space.params_many, start, probs, cheapest, unit="params", max_skip=0)
+    assert float(space.params_many(space.encode(repaired)[None])[0]) == cheapest
+
+
+def test_a_large_space_is_not_listed():
+    from hwnas.search.repair import every_vector
+
+    assert every_vector(make_space("darts", **TINY["darts"])) is None
