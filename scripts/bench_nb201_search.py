@@ -28,11 +28,9 @@ def main() -> None:
     import torch
 
     from hwnas.core.archives import extract_archive
-    from hwnas.core.data import load_splits, make_loader
     from hwnas.core.device import host_info
     from hwnas.core.units import parse_count
     from hwnas.pareto.nb201_bench import NB201Benchmark
-    from hwnas.pareto.zero_cost import ZeroCostEvaluator
     from hwnas.search.config import SearchConfig
     from hwnas.search.setup import prepare
     from hwnas.spaces import make_space
@@ -48,6 +46,9 @@ def main() -> None:
                         help="latency budget between the cheapest (0) and dearest (1) cell in this machine's table "
                         "(0.3; negative to skip)")
     parser.add_argument("--no-random", action="store_true", help="skip the equal-time random search (half the time)")
+    parser.add_argument("--random-only", type=float, metavar="SECONDS",
+                        help="skip the search: random search alone, for this many seconds (a search's time measured "
+                        "by an earlier --no-random run)")
     parser.add_argument("--benchmark-file", default=str(SHARED / "nb201" / "nb201.csv"))
     parser.add_argument("--cifar", default=str(SHARED / "cifar10-jpeg.tar.gz"))
     parser.add_argument("search_flags", nargs="*", help="after --: SearchConfig fields as name=value "
@@ -83,6 +84,12 @@ def main() -> None:
             ok &= latency <= l_budget
         best, median = float(truth[ok].max()), float(np.median(truth[ok]))
         for seed in args.seeds:
+            if args.random_only:
+                rand, cells = random_search(args, data_dir, space, vectors, truth, ok, seed, args.random_only)
+                rows.append((name, float("nan"), float("nan"), float("nan"), rand))
+                print(f"{name:<22} {seed:>4} {args.random_only:>8.0f} | {'-':>8} {'-':>5} {'-':>6} | "
+                      f"{rand:>15.2f} {cells:>5} | {median:>6.2f} {best:>6.2f}", flush=True)
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 cfg = SearchConfig(space="nb201", dataset="cifar10", data_dir=data_dir, limit=args.images, seed=seed,
                                    epochs=args.epochs, param_budget=p_budget, latency_budget_ms=l_budget,
@@ -98,28 +105,36 @@ def main() -> None:
                 print(f"{name:<22} {seed:>4} {seconds:>8.0f} | {found:>8.2f} {pct:>5.1f} {best - found:>6.2f} | "
                       f"{'-':>15} {'-':>5} | {median:>6.2f} {best:>6.2f}", flush=True)
                 continue
-            splits = load_splits("cifar10", data_dir=data_dir, limit=args.images, seed=seed, augment=False)
-            batch = next(iter(make_loader(splits.train, 64, shuffle=True, seed=seed)))
-            scorer = ZeroCostEvaluator(space, "naswot", batch, seed=seed)
-            rng = np.random.default_rng(seed)
-            order = rng.permutation(np.flatnonzero(ok))
-            picked, best_score, cells, started = None, -np.inf, 0, time.perf_counter()
-            while cells < len(order) and (cells == 0 or time.perf_counter() - started < seconds):
-                score = scorer.score(vectors[order[cells]])
-                if score > best_score:
-                    picked, best_score = order[cells], score
-                cells += 1
-            rand = float(truth[picked])
+            rand, cells = random_search(args, data_dir, space, vectors, truth, ok, seed, seconds)
             pct = 100.0 * float(np.mean(truth[ok] <= found))
             rows.append((name, found, pct, best - found, rand))
             print(f"{name:<22} {seed:>4} {seconds:>8.0f} | {found:>8.2f} {pct:>5.1f} {best - found:>6.2f} | "
                   f"{rand:>15.2f} {cells:>5} | {median:>6.2f} {best:>6.2f}", flush=True)
     print("medians over seeds (true CIFAR-10 accuracy %):")
     for name, *_ in budgets:
-        mine = [r for r in rows if r[0] == name]
-        print(f"  {name:<22} searched {np.median([r[1] for r in mine]):.2f} (percentile "
-              f"{np.median([r[2] for r in mine]):.1f}, regret {np.median([r[3] for r in mine]):.2f}); "
-              f"random (naswot, same time) {np.median([r[4] for r in mine]):.2f}")
+        mine = np.array([r[1:] for r in rows if r[0] == name])
+        found, pct, regret, rand = (f"{np.median(v):.2f}" if not np.isnan(v).all() else "-" for v in mine.T)
+        print(f"  {name:<22} searched {found} (percentile {pct}, regret {regret}); random (naswot, same time) {rand}")
+
+
+def random_search(args, data_dir, space, vectors, truth, ok, seed: int, seconds: float):
+    """(true accuracy of the best-scored cell, cells scored): random cells within the budget, each
+    scored by naswot on one batch of the search's images, for ``seconds``."""
+    from hwnas.core.data import load_splits, make_loader
+    from hwnas.pareto.zero_cost import ZeroCostEvaluator
+
+    splits = load_splits("cifar10", data_dir=data_dir, limit=args.images, seed=seed, augment=False)
+    batch = next(iter(make_loader(splits.train, 64, shuffle=True, seed=seed)))
+    scorer = ZeroCostEvaluator(space, "naswot", batch, seed=seed)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(np.flatnonzero(ok))
+    picked, best_score, cells, started = None, -np.inf, 0, time.perf_counter()
+    while cells < len(order) and (cells == 0 or time.perf_counter() - started < seconds):
+        score = scorer.score(vectors[order[cells]])
+        if score > best_score:
+            picked, best_score = order[cells], score
+        cells += 1
+    return float(truth[picked]), cells
 
 
 def parse_value(text: str):

@@ -3,8 +3,10 @@
 One step = an architecture step (first order, DARTS second order, or GDAS' hard sample) plus a
 weight step, on random 32x32 inputs with 10 classes; the DARTS paper's proxy setting is C=16,
 8 cells, batch 64. K is the partial-channel divisor (PC-DARTS: 1/K of the channels through the
-mixed operations; 1: the full supernet). Each configuration runs in its own process so its peak memory (max RSS) is
-its own; the median over the timed steps is reported after one untimed warm-up step.
+mixed operations; 1: the full supernet); R the DARTS cells recomputed in the backward pass
+instead of stored (memory for time). Each configuration runs in its own process so its peak
+memory (max RSS) is its own; the median over the timed steps is reported after one untimed
+warm-up step.
 
 With ``--nproc N`` each configuration also runs data-parallel under torchrun: N processes (gloo)
 share the same global batch, each with cores/N threads; its RSS is the sum over the processes.
@@ -12,6 +14,8 @@ share the same global batch, each with cores/N threads; its RSS is the sum over 
     python scripts/bench_search.py                  # the table in the README
     python scripts/bench_search.py --steps 5 --batch-size 32
     python scripts/bench_search.py --nproc 2 --only nb201:softmax:first darts:softmax:first
+    python scripts/bench_search.py --original-darts DIR --only darts:softmax:first darts:softmax:first:4 \
+        darts:softmax:first:4:0
 
 With ``--original-darts DIR`` (a checkout of the DARTS authors' code, quark0/darts on GitHub) the
 original supernet's first-order step runs first, in the same run and setting (C=16, 8 cells),
@@ -41,7 +45,8 @@ CONFIGS = [  # (space, relax, optimizer, partial channels K)
 ]
 
 
-def run_one(space: str, relax: str, optimizer: str, partial: str, batch: int, steps: int, threads: int) -> dict:
+def run_one(space: str, relax: str, optimizer: str, partial: str, recompute: str, batch: int, steps: int,
+            threads: int) -> dict:
     import torch
     from torch.utils.data import TensorDataset
 
@@ -58,7 +63,7 @@ def run_one(space: str, relax: str, optimizer: str, partial: str, batch: int, st
     proxy = make_space(space, input_size=32, **sizes)
     data = TensorDataset(torch.randn(batch * (steps + 1), 3, 32, 32), torch.randint(0, 10, (batch * (steps + 1),)))
     cfg = SearchConfig(space=space, relax=relax, optimizer=optimizer, batch_size=batch, epochs=1,
-                       partial_channels=int(partial))
+                       partial_channels=int(partial), checkpoint_cells=None if recompute == "-" else int(recompute))
     searcher = Searcher(cfg, proxy, proxy, data, data, "/tmp/hwnas-bench-search", make_loader=make_loader,
                         world=world)
     loader = make_loader(data, batch, shuffle=False)
@@ -73,7 +78,8 @@ def run_one(space: str, relax: str, optimizer: str, partial: str, batch: int, st
         times.append(time.perf_counter() - start)
     rss = world.sum([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2])[0]
     return _timings(space, relax, optimizer, partial, batch, world.size, world.is_main,
-                    sum(p.numel() for p in searcher.net.parameters()), times, rss)
+                    sum(p.numel() for p in searcher.net.parameters()), times, rss,
+                    recompute=getattr(searcher.net, "checkpoint_cells", "-"))
 
 
 def run_original(path: str, batch: int, steps: int, threads: int) -> dict:
@@ -107,12 +113,14 @@ def run_original(path: str, batch: int, steps: int, threads: int) -> dict:
         w_opt.step()
         times.append(time.perf_counter() - start)
     return _timings("darts", "softmax", "first", 1, batch, 1, True, sum(p.numel() for p in model.parameters()), times,
-                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2, code="original")
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2, code="original", recompute=0)
 
 
-def _timings(space, relax, optimizer, partial, batch, nproc, main, weights, times, rss, code="hwnas") -> dict:
+def _timings(space, relax, optimizer, partial, batch, nproc, main, weights, times, rss, code="hwnas",
+             recompute="-") -> dict:
     timed = sorted(times[1:])  # the first step warms up
     return {"code": code, "space": space, "relax": relax, "optimizer": optimizer, "partial": int(partial),
+            "recompute": recompute,
             "batch": batch, "nproc": nproc, "main": main, "weights": weights, "median_s": timed[len(timed) // 2],
             "min_s": timed[0], "max_s": timed[-1], "peak_rss_gb": rss}
 
@@ -124,7 +132,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--nproc", type=int, default=1,
                         help="also run each configuration data-parallel on this many processes (torchrun, gloo)")
-    parser.add_argument("--only", nargs="+", help="configurations as space:relax:optimizer:K (K: partial channels)")
+    parser.add_argument("--only", nargs="+", help="configurations as space:relax:optimizer[:K[:R]] (K: partial "
+                        "channels, 1 by default; R: DARTS cells recomputed in backward, the search's default by "
+                        "default)")
     parser.add_argument("--original-darts", metavar="DIR",
                         help="a checkout of the original DARTS code: run its first-order step first and give every "
                         "DARTS first-order row as a fraction of it")
@@ -141,7 +151,8 @@ def main() -> None:
         return
     import torch
 
-    configs = [tuple((c.split(":") + ["1"])[:4]) for c in args.only] if args.only else CONFIGS
+    configs = [tuple(c.split(":") + ["1", "-"][len(c.split(":")) - 3:])[:5] for c in args.only] if args.only \
+        else [(*c, "-") for c in CONFIGS]
     if args.original_darts and not (Path(args.original_darts) / "cnn" / "model_search.py").is_file():
         parser.error(f"--original-darts {args.original_darts}: no cnn/model_search.py there; give the folder of a "
                      f"checkout of the DARTS authors' code (quark0/darts)")
@@ -149,7 +160,7 @@ def main() -> None:
                platform.processor())
     print(f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads; "
           f"batch {args.batch_size}, 32x32, {args.steps} timed steps after 1 warm-up")
-    print(f"{'code':8} {'space':6} {'relax':8} {'optimizer':9} {'K':>2} {'procs':>5} {'weights':>10} "
+    print(f"{'code':8} {'space':6} {'relax':8} {'optimizer':9} {'K':>2} {'R':>2} {'procs':>5} {'weights':>10} "
           f"{'s/step (median)':>15} {'min-max':>13} {'peak RSS GB':>11} {'time/orig':>9} {'mem/orig':>8}")
     runs = [("original=" + args.original_darts, 1)] if args.original_darts else []
     runs += [("hwnas=" + ":".join(config), nproc) for config in configs for nproc in sorted({1, args.nproc})]
@@ -165,7 +176,8 @@ def main() -> None:
         ratios = f"{'':>9} {'':>8}"
         if original and (r["space"], r["optimizer"], r["nproc"]) == ("darts", "first", 1):
             ratios = f"{r['median_s'] / original['median_s']:>9.2f} {r['peak_rss_gb'] / original['peak_rss_gb']:>8.2f}"
-        print(f"{r['code']:8} {r['space']:6} {r['relax']:8} {r['optimizer']:9} {r['partial']:>2} {r['nproc']:>5} "
+        print(f"{r['code']:8} {r['space']:6} {r['relax']:8} {r['optimizer']:9} {r['partial']:>2} "
+              f"{r['recompute']:>2} {r['nproc']:>5} "
               f"{r['weights']:>10,} {r['median_s']:>15.2f} {r['min_s']:>6.2f}-{r['max_s']:<6.2f} "
               f"{r['peak_rss_gb']:>11.2f} {ratios}", flush=True)
 

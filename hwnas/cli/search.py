@@ -134,6 +134,7 @@ def _config_from_args(args: argparse.Namespace):
         latency_weight=args.latency_weight,
         param_budget=parse_count(args.param_budget) if args.param_budget is not None else None,
         max_skip=None if args.max_skip < 0 else args.max_skip, beta_decay=args.beta_decay,
+        budget_penalty={"auto": None, "on": True, "off": False}[args.budget_penalty],
         partial_channels=args.partial_channels,
         progressive=_stages(args.progressive) if args.progressive else None, threads=args.threads, seed=args.seed,
         torch_device=args.torch_device, measure_budget=not args.no_measure)
@@ -176,6 +177,10 @@ def register(sub: Any) -> None:
     p.add_argument("--no-measure", action="store_true",
                    help="keep the latency budget in the table only: do not export and time the derived network on "
                    "the device (by default it is measured and repaired until its measured latency keeps the budget)")
+    p.add_argument("--budget-penalty", choices=("auto", "on", "off"), default="auto",
+                   help="penalise the budgets in the architecture loss; auto: only in spaces too large to list "
+                   "(DARTS, FBNet), since NAS-Bench-201's derivation keeps them exactly: the most probable cell "
+                   "within them (auto)")
     p.add_argument("--relax", choices=RELAXATIONS, default="softmax", help="relaxation (softmax)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="first",
                    help="bi-level first order, DARTS second order, or one-level (first)")

@@ -52,6 +52,10 @@ class SearchConfig(DataSettings):
     latency_loss: Optional[str] = None  # budget | fbnet | mnas | linear
     latency_weight: float = 0.0
     param_budget: Optional[int] = None
+    # Penalise budgets in the architecture loss. None: only where the derivation cannot keep them
+    # exactly; a space small enough to list (NAS-Bench-201) keeps them by its exact derivation, and
+    # a penalty would only pull the weights towards cheap operations (see hwnas.search.repair).
+    budget_penalty: Optional[bool] = None
     measure_budget: bool = True  # export and time the derived network; repair until it keeps the budget
     max_skip: Optional[int] = 2
     beta_decay: float = 0.0  # beta-DARTS: weight of the logsumexp regulariser, ramped up linearly over the epochs

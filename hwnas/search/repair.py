@@ -20,13 +20,18 @@ CostMany = Callable[[np.ndarray], np.ndarray]  # encoded genotypes (rows) -> one
 EXACT_UP_TO = 100_000  # spaces with at most this many genotypes are searched whole
 
 
-def every_vector(space: SearchSpace) -> Optional[np.ndarray]:
-    """Every encoded genotype of a space of at most :data:`EXACT_UP_TO` (None for a larger one)."""
+def listable(space: SearchSpace) -> bool:
+    """Whether the space has at most :data:`EXACT_UP_TO` genotypes, so budgets can be kept exactly."""
     lower, upper = space.bounds
-    sizes = upper - lower + 1
-    if float(np.prod(sizes.astype(float))) > EXACT_UP_TO:
+    return float(np.prod((upper - lower + 1).astype(float))) <= EXACT_UP_TO
+
+
+def every_vector(space: SearchSpace) -> Optional[np.ndarray]:
+    """Every encoded genotype of a :func:`listable` space (None for a larger one)."""
+    if not listable(space):
         return None
-    return np.indices(sizes).reshape(len(sizes), -1).T + lower
+    lower, upper = space.bounds
+    return np.indices(upper - lower + 1).reshape(len(lower), -1).T + lower
 
 
 def repair_to_budget(space: SearchSpace, cost_many: CostMany, genotype: Genotype, probs: Dict[str, np.ndarray],

@@ -32,10 +32,11 @@ from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
 from hwnas.search.arch import Architecture, temperature
 from hwnas.search.config import SearchConfig
 from hwnas.search.penalty import CostModel, Multipliers, penalty_loss
+from hwnas.search.repair import listable
 from hwnas.search.result import SearchResult, finish
 from hwnas.search.stages import proxy_at, proxy_layers
 from hwnas.search.unrolled import differentiate, frozen_weights, unrolled_arch_grads
-from hwnas.spaces import SearchSpace, with_flags
+from hwnas.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Searcher:
         for stage in config.progressive or []:  # a depth this space cannot take fails now, not stages later
             proxy_at(proxy, config.progressive, stage[0])
         self._build_supernet(proxy)
+        self.penalise_budgets = config.budget_penalty if config.budget_penalty is not None else not listable(proxy)
         edge_nodes = proxy.edge_nodes() if config.partial_channels > 1 else None  # PC-DARTS' edge normalisation
         self.arch = Architecture(proxy.arch_shapes(), edge_nodes=edge_nodes).to(self.device)
         world.broadcast_module(self.arch)
@@ -105,10 +107,11 @@ class Searcher:
                                      weight_decay=cfg.w_weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, cfg.epochs, eta_min=cfg.w_lr_min)
 
-    def _deepen(self, layers: int) -> None:
-        """A deeper proxy whose weights start anew; the cosine schedule goes on where it was."""
+    def _deepen(self) -> None:
+        """The deeper proxy of the stage that begins now, its weights new; the cosine schedule
+        goes on where it was."""
         schedule = self.scheduler.state_dict()
-        self._build_supernet(with_flags(self.proxy, layers=layers))
+        self._build_supernet(proxy_at(self.first_proxy, self.cfg.progressive, self.epoch))
         self.scheduler.load_state_dict(schedule)
         for group, lr in zip(self.w_opt.param_groups, self.scheduler.get_last_lr()):
             group["lr"] = lr
@@ -171,15 +174,15 @@ class Searcher:
         cfg = self.cfg
         probs = self.arch.probs()
         loss = ce
-        budgets = cfg.latency_loss == "budget" or cfg.param_budget
+        budgets = self.penalise_budgets and (cfg.latency_loss == "budget" or cfg.param_budget)
         derived = self.derived_costs(self.derive()) if budgets else {}
-        if self.latency is not None and cfg.latency_loss:
+        if self.latency is not None and cfg.latency_loss and (budgets or cfg.latency_loss != "budget"):
             lat = self.latency.expected(probs)
             if cfg.latency_loss == "budget":
                 lat = lat - lat.detach() + derived["derived_latency_ms"]
             loss = penalty_loss(ce, lat, cfg.latency_loss, cfg.latency_budget_ms, cfg.latency_weight,
                                 self.multipliers.latency)
-        if self.params is not None and cfg.param_budget:
+        if self.params is not None and cfg.param_budget and budgets:
             e_params = self.params.expected(probs)
             e_params = e_params - e_params.detach() + derived["derived_params"]
             loss = loss + self.multipliers.params * F.relu(e_params / cfg.param_budget - 1.0)
@@ -363,7 +366,8 @@ class Searcher:
             row["latency_gap_ms"] = row["e_latency_ms"] - row["derived_latency_ms"]
             log.info("epoch %d: E[LAT] %.3f ms, derived %.3f ms (gap %+.3f ms)", row["epoch"], row["e_latency_ms"],
                      row["derived_latency_ms"], row["latency_gap_ms"])
-        self.multipliers.adapt(self.cfg, costs)
+        if self.penalise_budgets:
+            self.multipliers.adapt(self.cfg, costs)
         self.metrics.append(row)
         self.scheduler.step()
         self.epoch += 1
@@ -373,7 +377,7 @@ class Searcher:
                 self.arch.keep_strongest(stage[1])
                 log.info("epoch %d: kept the %d strongest candidates of every position", self.epoch, stage[1])
                 if len(stage) > 2:
-                    self._deepen(stage[2])
+                    self._deepen()
                     log.info("epoch %d: the proxy has %d layers from here on", self.epoch, stage[2])
         row["candidates"] = self.arch.candidates_kept()
         row["threads"] = self.threads.update()  # those of the next epoch, fitted to the machine's load

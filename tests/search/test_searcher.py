@@ -123,7 +123,7 @@ def test_recomputed_cells_give_the_same_step(tmp_path):
 
 
 def test_budget_hinge_takes_the_derived_networks_value_and_the_expectations_gradient(tmp_path):
-    s = searcher(tmp_path, "nb201")
+    s = searcher(tmp_path, "nb201", budget_penalty=True)
     derived = s.derived_costs(s.derive())["derived_params"]
     s.cfg.param_budget = int(derived / 2)
     loss = s._penalised(torch.tensor(0.0))
@@ -135,6 +135,32 @@ def test_budget_hinge_takes_the_derived_networks_value_and_the_expectations_grad
         assert torch.allclose(alpha.grad, g)
     s.cfg.param_budget = int(derived * 2)  # the derived network keeps the budget: no penalty
     assert float(s._penalised(torch.tensor(0.0)).detach()) == 0.0
+
+
+def test_a_listable_space_keeps_its_budget_by_derivation_not_by_penalty(tmp_path):
+    import numpy as np
+
+    from hwnas.search.repair import every_vector
+
+    free = searcher(tmp_path / "free", "nb201", epochs=2)
+    assert not free.penalise_budgets and searcher(tmp_path / "darts", "darts").penalise_budgets
+    free_result = free.run()
+    every = every_vector(free.final)
+    params = free.final.params_many(every)
+    free_params = float(free.final.params_many(free.final.encode(free_result.genotype)[None])[0])
+    budget = int(min(np.quantile(params, 0.2), free_params - 1))  # the derived cell breaks it
+    tight = searcher(tmp_path / "tight", "nb201", epochs=2, param_budget=budget)
+    assert float(tight._penalised(torch.tensor(1.5))) == 1.5  # no penalty in the architecture loss
+    result = tight.run()
+    # the same architecture weights as without the budget; the budget is kept by the derivation
+    assert all(torch.equal(a, b) for a, b in zip(tight.arch.parameters(), free.arch.parameters()))
+    kept = float(tight.final.params_many(tight.final.encode(result.genotype)[None])[0])
+    assert kept <= budget and result.repaired
+    probs = tight.arch.numpy_probs()
+    capped = (every == tight.final.ops.index("skip_connect")).sum(1) <= 2
+    best = max((v for v, ok in zip(every, (params <= budget) & capped) if ok),
+               key=lambda v: tight.final.choice_score(tight.final.decode(v), probs))
+    assert np.array_equal(tight.final.encode(result.genotype), best)
 
 
 def test_multipliers_double_over_budget_and_relax_within_it(tmp_path):
