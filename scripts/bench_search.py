@@ -125,6 +125,12 @@ def _timings(space, relax, optimizer, partial, batch, nproc, main, weights, time
             "min_s": timed[0], "max_s": timed[-1], "peak_rss_gb": rss}
 
 
+def _config(text: str) -> tuple:
+    """``space:relax:optimizer[:K[:R]]`` with K=1 and R='-' (the search's default) where left out."""
+    parts = text.split(":")
+    return tuple(parts + ["1", "-"][max(0, len(parts) - 3):])[:5]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=64)
@@ -151,8 +157,7 @@ def main() -> None:
         return
     import torch
 
-    configs = [tuple(c.split(":") + ["1", "-"][len(c.split(":")) - 3:])[:5] for c in args.only] if args.only \
-        else [(*c, "-") for c in CONFIGS]
+    configs = [_config(c) for c in args.only] if args.only else [(*c, "-") for c in CONFIGS]
     if args.original_darts and not (Path(args.original_darts) / "cnn" / "model_search.py").is_file():
         parser.error(f"--original-darts {args.original_darts}: no cnn/model_search.py there; give the folder of a "
                      f"checkout of the DARTS authors' code (quark0/darts)")

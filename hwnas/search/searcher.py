@@ -34,7 +34,7 @@ from hwnas.search.config import SearchConfig
 from hwnas.search.penalty import CostModel, Multipliers, penalty_loss
 from hwnas.search.repair import listable
 from hwnas.search.result import SearchResult, finish
-from hwnas.search.stages import proxy_at, proxy_layers
+from hwnas.search.stages import proxy_at
 from hwnas.search.unrolled import differentiate, frozen_weights, unrolled_arch_grads
 from hwnas.spaces import SearchSpace
 
@@ -144,8 +144,9 @@ class Searcher:
             changed = sorted(k for k in ckpt["config"] if ckpt["config"][k] != self.cfg.to_dict().get(k))
             raise ValueError(f"--resume with different settings ({', '.join(changed)}); resume with the run's "
                              f"own settings (they are in {self.run_dir / 'config.json'}) or start a new --name")
-        if proxy_layers(self.cfg.progressive, ckpt["epoch"]) is not None:  # a progressive stage deepened it
-            self._build_supernet(proxy_at(self.first_proxy, self.cfg.progressive, ckpt["epoch"]))
+        proxy = proxy_at(self.first_proxy, self.cfg.progressive, ckpt["epoch"])
+        if proxy is not self.proxy:  # a progressive stage deepened it
+            self._build_supernet(proxy)
         self.net.load_state_dict(ckpt["supernet"])
         self.arch.load_state_dict(ckpt["arch"])
         self.w_opt.load_state_dict(ckpt["w_opt"])

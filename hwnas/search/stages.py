@@ -13,16 +13,11 @@ from typing import List, Optional, Sequence
 from hwnas.spaces import SearchSpace, with_flags
 
 
-def proxy_layers(stages: Optional[Sequence[List[int]]], epoch: int) -> Optional[int]:
-    """The proxy's layers for ``epoch`` (counted from 0), or None while it has its first depth."""
+def proxy_at(proxy: SearchSpace, stages: Optional[Sequence[List[int]]], epoch: int) -> SearchSpace:
+    """The proxy space trained in ``epoch`` (counted from 0): the first one, deepened by the
+    stages already ended."""
     layers = None
     for stage in stages or ():
         if len(stage) > 2 and epoch >= stage[0]:
             layers = stage[2]
-    return layers
-
-
-def proxy_at(proxy: SearchSpace, stages: Optional[Sequence[List[int]]], epoch: int) -> SearchSpace:
-    """The proxy space trained in ``epoch``: the first one, deepened by the stages already ended."""
-    layers = proxy_layers(stages, epoch)
     return proxy if layers is None else with_flags(proxy, layers=layers)
