@@ -3,8 +3,9 @@
 A space small enough to list whole (NAS-Bench-201: 15,625 cells) is searched exactly: of all
 genotypes that keep every budget, the one of most architecture weight (sum of log-probabilities
 of its choices), preferring those that keep the skip cap. Larger spaces are repaired greedily:
-among all genotypes one choice away that keep every other budget, take the change that gives up
-the least architecture weight per unit of cost saved, until the budget holds.
+among all genotypes one choice away that keep every other budget (and the skip cap, where any
+does), take the change that gives up the least architecture weight per unit of cost saved, until
+the budget holds.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def repair_to_budget(space: SearchSpace, cost_many: CostMany, genotype: Genotype
     """The repaired genotype and a description of each change; an error if the budget is out of reach.
 
     ``keep``: other (cost, budget) pairs that no change may break. ``max_skip``: the derivation's
-    skip cap, kept by the exact search where any genotype within the budgets keeps it.
+    skip cap, kept where any genotype within the budgets (the exact search) or any next change
+    (the greedy one) keeps it.
     """
     every = every_vector(space)
     if every is not None:
@@ -67,6 +69,9 @@ def repair_to_budget(space: SearchSpace, cost_many: CostMany, genotype: Genotype
         if not ok.any():
             raise ValueError(f"no single change lowers the cost below {cost:g} {unit} within the other budgets; "
                              f"the budget {budget:g} {unit} is out of reach from this genotype")
+        if max_skip is not None:  # as in the exact search: keep the cap where some change can
+            capped = ok & np.array([skip_connections(space.decode(y)) <= max_skip for y in candidates])
+            ok = capped if capped.any() else ok
         score = space.choice_score(space.decode(x), probs)
         loss = np.array([score - space.choice_score(space.decode(y), probs) if good else np.inf
                          for y, good in zip(candidates, ok)])

@@ -32,30 +32,44 @@ class SearchResult:
     measure_note: Optional[str] = None  # why it was not
 
 
-def finish(searcher: "Searcher") -> SearchResult:
-    """Derive, repair to every budget by the table, check the latency budget on the device,
-    and write the run's genotype and result."""
+def table_budgets(searcher: "Searcher") -> List[Tuple[str, CostMany, float, str]]:
+    """(name, cost of encoded genotypes, budget, unit) of every budget the derived network must keep."""
     cfg, table, final = searcher.cfg, searcher.table, searcher.final
-    genotype = searcher.derive()
-    probs = searcher.arch.numpy_probs()
-    # (name, cost of encoded genotypes, budget, unit) of every budget the derived net must keep
     budgets: List[Tuple[str, CostMany, float, str]] = []
     if cfg.latency_budget_ms and table is not None:
         budgets.append(("latency", table.predict_many, cfg.latency_budget_ms, "ms"))
     if cfg.param_budget:
         budgets.append(("parameters", final.params_many, float(cfg.param_budget), "params"))
-    repaired = False
+    return budgets
+
+
+def keep_budgets(searcher: "Searcher", genotype: Genotype,
+                 budgets: Sequence[Tuple[str, CostMany, float, str]]) -> Tuple[Genotype, List[str]]:
+    """The genotype repaired (by the table and exact parameters) to keep every budget, and one
+    line per budget it broke."""
+    probs = searcher.arch.numpy_probs()
+    broken = []
     for name, cost_many, budget, unit in budgets:
-        before = float(cost_many(final.encode(genotype)[None])[0])
+        before = float(cost_many(searcher.final.encode(genotype)[None])[0])
         if before > budget:
             others = [(c, b) for n, c, b, _ in budgets if n != name]
             genotype, swaps = repair_to_budget(searcher.proxy, cost_many, genotype, probs, budget, unit=unit,
-                                               keep=others, max_skip=cfg.max_skip)
-            # expected where the budget binds by derivation alone (no penalty), a warning where a penalty missed it
-            log.log(logging.WARNING if searcher.penalise_budgets else logging.INFO,
-                    "the derived genotype breaks its %s budget (%.4g %s > %.4g %s); repaired: %s", name, before, unit,
-                    budget, unit, "; ".join(swaps))
-            repaired = True
+                                               keep=others, max_skip=searcher.cfg.max_skip)
+            broken.append(f"the derived genotype breaks its {name} budget ({before:.4g} {unit} > {budget:.4g} "
+                          f"{unit}); repaired: {'; '.join(swaps)}")
+    return genotype, broken
+
+
+def finish(searcher: "Searcher") -> SearchResult:
+    """Derive, repair to every budget by the table, check the latency budget on the device,
+    and write the run's genotype and result."""
+    cfg, table, final = searcher.cfg, searcher.table, searcher.final
+    budgets = table_budgets(searcher)
+    genotype, broken = keep_budgets(searcher, searcher.derive(), budgets)
+    for line in broken:
+        # expected where the budget binds by derivation alone (no penalty), a warning where a penalty missed it
+        log.log(logging.WARNING if searcher.penalise_budgets else logging.INFO, "%s", line)
+    repaired = bool(broken)
     measured, note = measured_budget(searcher, genotype, [(c, b) for n, c, b, _ in budgets if n != "latency"])
     if measured is not None:
         genotype = measured.genotype

@@ -33,7 +33,7 @@ from hwnas.search.arch import Architecture, temperature
 from hwnas.search.config import SearchConfig
 from hwnas.search.penalty import CostModel, Multipliers, penalty_loss
 from hwnas.search.repair import listable
-from hwnas.search.result import SearchResult, finish
+from hwnas.search.result import SearchResult, finish, keep_budgets, table_budgets
 from hwnas.search.stages import proxy_at
 from hwnas.search.unrolled import differentiate, frozen_weights, unrolled_arch_grads
 from hwnas.spaces import SearchSpace
@@ -351,6 +351,12 @@ class Searcher:
         sums = dict(zip(sums, (v / self.world.size for v in self.world.sum(list(sums.values())))))
         val = self._evaluate(self.make_loader(self.val_set, 256, shuffle=False))
         genotype = self.derive()
+        if not self.penalise_budgets:
+            # The budgets bind by derivation alone: log the cell the run would return now.
+            try:
+                genotype, _ = keep_budgets(self, genotype, table_budgets(self))
+            except ValueError as exc:  # out of reach: the run's end says so; the epoch logs the argmax
+                log.debug("epoch %d: %s", self.epoch + 1, exc)
         costs = self.derived_costs(genotype)
         with torch.no_grad():
             probs = self.arch.probs()

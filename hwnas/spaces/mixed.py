@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.core.ops import FactorizedReduce, build_op
+from hwnas.core.ops import BatchNorm2d, FactorizedReduce, build_op
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -60,7 +60,7 @@ class MixedOp(nn.Module):
             op = build_op(name, c_in, c_out, stride, affine=affine)
             if bn_after_pool and "pool" in name:
                 # DARTS normalises pooling outputs inside the supernet so their scale matches the convs'.
-                op = nn.Sequential(op, nn.BatchNorm2d(c_out, affine=False))
+                op = nn.Sequential(op, BatchNorm2d(c_out, affine=False))
             op, has_relu = _split_leading_relu(op)
             candidates.append(op)
             relu_first.append(has_relu)

@@ -81,3 +81,23 @@ def test_fbnet_block_structure():
 def test_affine_false_has_no_bn_parameters():
     op = build_op("nor_conv_1x1", 4, 4, 1, affine=False)
     assert sum(p.numel() for p in op.parameters()) == 16
+
+
+@pytest.mark.parametrize("channels", [4, 16])
+def test_batchnorm_of_few_channels_last_channels_matches_pytorchs(channels):
+    from torch import nn
+
+    from hwnas.core.ops import BatchNorm2d
+
+    torch.manual_seed(0)
+    x = torch.randn(8, channels, 6, 6).contiguous(memory_format=torch.channels_last)
+    ours, theirs = BatchNorm2d(channels, affine=False), nn.BatchNorm2d(channels, affine=False)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, ref = ours(a), theirs(b)
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    ref.backward(grad)
+    assert out.is_contiguous(memory_format=torch.channels_last)  # the next convolution keeps its layout
+    assert torch.allclose(out, ref, atol=1e-5) and torch.allclose(a.grad, b.grad, atol=1e-5)
+    assert torch.allclose(ours.running_mean, theirs.running_mean) and torch.allclose(ours.running_var,
+                                                                                     theirs.running_var)

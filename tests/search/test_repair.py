@@ -61,3 +61,22 @@ def test_a_large_space_is_not_listed():
     from hwnas.search.repair import every_vector
 
     assert every_vector(make_space("darts", **TINY["darts"])) is None
+
+
+def test_the_greedy_repair_keeps_the_skip_cap_where_it_can():
+    from hwnas.core.genotype import skip_connections
+    from hwnas.search.repair import repair_to_budget
+
+    def lookup(piece):  # skips are free, pools cheap
+        return 0.2 if "pool" in piece.op else fake_lookup(piece)
+
+    space = make_space("darts", **TINY["darts"])
+    cheapest, dearest = (space.decode(x) for x in space.latency_extremes(lookup))
+    latency = lambda x: space.latency_many(x, lookup)  # noqa: E731
+    low, high = (float(latency(space.encode(g)[None])[0]) for g in (cheapest, dearest))
+    budget = low + 0.5 * (high - low)
+    probs = {k: np.full(shape, 1.0 / shape[-1]) for k, shape in space.arch_shapes().items()}
+    free, _ = repair_to_budget(space, latency, dearest, probs, budget)
+    capped, _ = repair_to_budget(space, latency, dearest, probs, budget, max_skip=1)
+    assert skip_connections(free) > 1  # without the cap the cheapest changes are skips
+    assert skip_connections(capped) <= 1 and float(latency(space.encode(capped)[None])[0]) <= budget

@@ -5,6 +5,7 @@ from torch.func import functional_call
 from torch.utils.data import TensorDataset
 
 from hwnas.core.data import make_loader
+from hwnas.core.genotype import genotype_to_json
 from hwnas.search.config import SearchConfig
 from hwnas.runs import Interrupted
 from hwnas.search.searcher import Searcher
@@ -156,6 +157,9 @@ def test_a_listable_space_keeps_its_budget_by_derivation_not_by_penalty(tmp_path
     assert all(torch.equal(a, b) for a, b in zip(tight.arch.parameters(), free.arch.parameters()))
     kept = float(tight.final.params_many(tight.final.encode(result.genotype)[None])[0])
     assert kept <= budget and result.repaired
+    # each epoch logs the cell within the budget, as the run returns it at its end
+    assert (result.metrics["derived_params"] <= budget).all()
+    assert result.metrics["genotype"].iloc[-1] == genotype_to_json(result.genotype)
     probs = tight.arch.numpy_probs()
     capped = (every == tight.final.ops.index("skip_connect")).sum(1) <= 2
     best = max((v for v, ok in zip(every, (params <= budget) & capped) if ok),
