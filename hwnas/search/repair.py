@@ -69,14 +69,15 @@ def repair_to_budget(space: SearchSpace, cost_many: CostMany, genotype: Genotype
         if not ok.any():
             raise ValueError(f"no single change lowers the cost below {cost:g} {unit} within the other budgets; "
                              f"the budget {budget:g} {unit} is out of reach from this genotype")
+        decoded = [space.decode(y) for y in candidates]
         if max_skip is not None:  # as in the exact search: keep the cap where some change can
-            capped = ok & np.array([skip_connections(space.decode(y)) <= max_skip for y in candidates])
+            capped = ok & np.array([skip_connections(g) <= max_skip for g in decoded])
             ok = capped if capped.any() else ok
-        score = space.choice_score(space.decode(x), probs)
-        loss = np.array([score - space.choice_score(space.decode(y), probs) if good else np.inf
-                         for y, good in zip(candidates, ok)])
+        before = space.decode(x)
+        score = space.choice_score(before, probs)
+        loss = np.array([score - space.choice_score(g, probs) if good else np.inf for g, good in zip(decoded, ok)])
         best = int(np.argmin(np.where(ok, loss / np.maximum(saves, 1e-12), np.inf)))
-        before, after = space.decode(x), space.decode(candidates[best])
+        after = decoded[best]
         swaps += _describe_all(before, after, f"-{saves[best]:.4g} {unit}")
         x, cost = candidates[best], cost - float(saves[best])
     return space.decode(x), swaps
