@@ -38,6 +38,12 @@ def _rank_label() -> str:
     return f" (rank {rank}/{size})" if size not in ("", "1") else ""
 
 
+def _report(line: str) -> None:
+    """One line to stderr in a single write, so the lines of ranks sharing it never interleave."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -59,13 +65,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             OSError) as exc:  # OSError: a full disk, a folder where a file should be, no permission
         if args.verbose:
             raise
-        print(f"{who}: error: {exc}", file=sys.stderr)
+        _report(f"{who}: error: {exc}")
         return 2
     except Interrupted as exc:  # stopped after saving: says how to continue
-        print(f"{who}: {exc}", file=sys.stderr)
+        _report(f"{who}: {exc}")
         return 130
     except KeyboardInterrupt:
-        print(f"{who}: interrupted", file=sys.stderr)
+        _report(f"{who}: interrupted")
         return 130
     except Exception as exc:  # a defect of hwnas, not the user's mistake: keep the details, say where
         if args.verbose:

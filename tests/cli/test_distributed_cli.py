@@ -33,8 +33,8 @@ def test_torchrun_refuses_a_global_batch_smaller_than_two_per_process(tmp_path):
     done = torchrun_hwnas("search", "--space", "nb201", "--dataset", "digits", "--limit", "200", "--batch-size", "3",
                           "--runs-dir", str(tmp_path), "--threads", "1")
     assert done.returncode != 0
-    # a rank says it in one line, before torchrun's own failure report (the other rank may be
-    # stopped by torchrun before it gets to say it too)
+    # a rank says it in one line (written whole, so two ranks' lines never run together), before
+    # torchrun's own failure report; the other rank may be stopped before it says it too
     said = [f"hwnas search (rank {r}/2): error: --batch-size 3 is the global batch, split over 2 processes; give "
             f"at least 4 (2 per process)" for r in range(2)]
     lines = done.stderr.splitlines()
