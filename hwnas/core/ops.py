@@ -33,15 +33,26 @@ def register(name: str) -> Callable[[OpFactory], OpFactory]:
     return wrap
 
 
-def build_op(name: str, c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
-    """Build operation ``name``; an unknown name is an error listing the known ones."""
+def build_op(name: str, c_in: int, c_out: int, stride: int, affine: bool = True, copies: int = 1) -> nn.Module:
+    """Build operation ``name``; an unknown name is an error listing the known ones.
+
+    ``copies=m`` builds m independent copies side by side along the channels (m * c_in in,
+    m * c_out out; input block j feeds only output block j), with grouped convolutions: one call
+    runs m positions of a supernet that read the same input. Operations with parameters that
+    take the option: DARTS' and NAS-Bench-201's.
+    """
     try:
         factory = OPS[name]
     except KeyError:
         raise ValueError(f"unknown operation {name!r}; known operations: {', '.join(sorted(OPS))}") from None
     if stride not in (1, 2):
         raise ValueError(f"stride must be 1 or 2, got {stride}")
-    return factory(c_in, c_out, stride, affine=affine)
+    if copies == 1:
+        return factory(c_in, c_out, stride, affine=affine)
+    try:
+        return factory(c_in, c_out, stride, affine=affine, copies=copies)
+    except TypeError:
+        raise ValueError(f"operation {name!r} cannot be built as side-by-side copies") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,51 +98,63 @@ class FactorizedReduce(nn.Module):
     padding is never sampled and the result equals the reference implementation.
     """
 
-    def __init__(self, c_in: int, c_out: int, affine: bool = True) -> None:
+    def __init__(self, c_in: int, c_out: int, affine: bool = True, copies: int = 1) -> None:
         super().__init__()
         if c_out % 2:
             raise ValueError(f"FactorizedReduce needs an even number of output channels, got {c_out}")
+        self.copies = copies
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
-        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
-        self.bn = BatchNorm2d(c_out, affine=affine)
+        self.conv_1 = nn.Conv2d(copies * c_in, copies * c_out // 2, 1, stride=2, padding=0, groups=copies, bias=False)
+        self.conv_2 = nn.Conv2d(copies * c_in, copies * c_out // 2, 1, stride=2, padding=0, groups=copies, bias=False)
+        self.bn = BatchNorm2d(copies * c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
         shifted = F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        a, b = self.conv_1(x), self.conv_2(shifted)
+        if self.copies == 1:
+            return self.bn(torch.cat([a, b], dim=1))
+        # each copy's two halves side by side, as one FactorizedReduce concatenates them
+        both = torch.cat([a.unflatten(1, (self.copies, -1)), b.unflatten(1, (self.copies, -1))], dim=2).flatten(1, 2)
+        if a.is_contiguous(memory_format=torch.channels_last):
+            both = both.contiguous(memory_format=torch.channels_last)
+        return self.bn(both)
 
 
 def relu_conv_bn(c_in: int, c_out: int, kernel: int, stride: int, padding: int, dilation: int = 1,
-                 affine: bool = True) -> nn.Sequential:
+                 affine: bool = True, copies: int = 1) -> nn.Sequential:
     """ReLU -> Conv (no bias) -> BN, the DARTS/NAS-Bench-201 convolution unit."""
     return nn.Sequential(
         nn.ReLU(inplace=False),
-        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, bias=False),
-        BatchNorm2d(c_out, affine=affine),
+        nn.Conv2d(copies * c_in, copies * c_out, kernel, stride=stride, padding=padding, dilation=dilation,
+                  groups=copies, bias=False),
+        BatchNorm2d(copies * c_out, affine=affine),
     )
 
 
 def dil_conv(c_in: int, c_out: int, kernel: int, stride: int, padding: int, dilation: int,
-             affine: bool = True) -> nn.Sequential:
+             affine: bool = True, copies: int = 1) -> nn.Sequential:
     """ReLU -> depthwise (dilated) conv -> pointwise conv -> BN."""
+    wide_in, wide_out = copies * c_in, copies * c_out
     return nn.Sequential(
         nn.ReLU(inplace=False),
-        nn.Conv2d(c_in, c_in, kernel, stride=stride, padding=padding, dilation=dilation, groups=c_in, bias=False),
-        nn.Conv2d(c_in, c_out, 1, bias=False),
-        BatchNorm2d(c_out, affine=affine),
+        nn.Conv2d(wide_in, wide_in, kernel, stride=stride, padding=padding, dilation=dilation, groups=wide_in,
+                  bias=False),
+        nn.Conv2d(wide_in, wide_out, 1, groups=copies, bias=False),
+        BatchNorm2d(wide_out, affine=affine),
     )
 
 
-def sep_conv(c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool = True) -> nn.Sequential:
+def sep_conv(c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool = True,
+             copies: int = 1) -> nn.Sequential:
     """Two stacked depthwise-separable units (DARTS ``SepConv``); only the first is strided."""
     return nn.Sequential(
-        *dil_conv(c_in, c_in, kernel, stride, padding, 1, affine),
-        *dil_conv(c_in, c_out, kernel, 1, padding, 1, affine),
+        *dil_conv(c_in, c_in, kernel, stride, padding, 1, affine, copies),
+        *dil_conv(c_in, c_out, kernel, 1, padding, 1, affine, copies),
     )
 
 
-def _pool(kind: str, c_in: int, c_out: int, stride: int, affine: bool) -> nn.Module:
+def _pool(kind: str, c_in: int, c_out: int, stride: int, affine: bool, copies: int = 1) -> nn.Module:
     pool = (
         nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
         if kind == "avg"
@@ -140,7 +163,7 @@ def _pool(kind: str, c_in: int, c_out: int, stride: int, affine: bool) -> nn.Mod
     if c_in == c_out:
         return pool
     # Pooling cannot change the channel count; a 1x1 unit first does (NAS-Bench-201 convention).
-    return nn.Sequential(relu_conv_bn(c_in, c_out, 1, 1, 0, affine=affine), pool)
+    return nn.Sequential(relu_conv_bn(c_in, c_out, 1, 1, 0, affine=affine, copies=copies), pool)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,42 +176,42 @@ def _none(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
 
 
 @register("skip_connect")
-def _skip_connect(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
+def _skip_connect(c_in: int, c_out: int, stride: int, affine: bool = True, copies: int = 1) -> nn.Module:
     if stride == 1 and c_in == c_out:
         return nn.Identity()
     if stride == 1:
-        return relu_conv_bn(c_in, c_out, 1, 1, 0, affine=affine)
-    return FactorizedReduce(c_in, c_out, affine=affine)
+        return relu_conv_bn(c_in, c_out, 1, 1, 0, affine=affine, copies=copies)
+    return FactorizedReduce(c_in, c_out, affine=affine, copies=copies)
 
 
 @register("max_pool_3x3")
-def _max_pool_3x3(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
-    return _pool("max", c_in, c_out, stride, affine)
+def _max_pool_3x3(c_in: int, c_out: int, stride: int, affine: bool = True, copies: int = 1) -> nn.Module:
+    return _pool("max", c_in, c_out, stride, affine, copies)
 
 
 @register("avg_pool_3x3")
-def _avg_pool_3x3(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
-    return _pool("avg", c_in, c_out, stride, affine)
+def _avg_pool_3x3(c_in: int, c_out: int, stride: int, affine: bool = True, copies: int = 1) -> nn.Module:
+    return _pool("avg", c_in, c_out, stride, affine, copies)
 
 
 @register("sep_conv_3x3")
-def _sep_conv_3x3(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
-    return sep_conv(c_in, c_out, 3, stride, 1, affine)
+def _sep_conv_3x3(c_in: int, c_out: int, stride: int, affine: bool = True, copies: int = 1) -> nn.Module:
+    return sep_conv(c_in, c_out, 3, stride, 1, affine, copies)
 
 
 @register("sep_conv_5x5")
-def _sep_conv_5x5(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
-    return sep_conv(c_in, c_out, 5, stride, 2, affine)
+def _sep_conv_5x5(c_in: int, c_out: int, stride: int, affine: bool = True, copies: int = 1) -> nn.Module:
+    return sep_conv(c_in, c_out, 5, stride, 2, affine, copies)
 
 
 @register("dil_conv_3x3")
-def _dil_conv_3x3(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
-    return dil_conv(c_in, c_out, 3, stride, 2, 2, affine)
+def _dil_conv_3x3(c_in: int, c_out: int, stride: int, affine: bool = True, copies: int = 1) -> nn.Module:
+    return dil_conv(c_in, c_out, 3, stride, 2, 2, affine, copies)
 
 
 @register("dil_conv_5x5")
-def _dil_conv_5x5(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
-    return dil_conv(c_in, c_out, 5, stride, 4, 2, affine)
+def _dil_conv_5x5(c_in: int, c_out: int, stride: int, affine: bool = True, copies: int = 1) -> nn.Module:
+    return dil_conv(c_in, c_out, 5, stride, 4, 2, affine, copies)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,13 +220,13 @@ def _dil_conv_5x5(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn
 
 
 @register("nor_conv_1x1")
-def _nor_conv_1x1(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
-    return relu_conv_bn(c_in, c_out, 1, stride, 0, affine=affine)
+def _nor_conv_1x1(c_in: int, c_out: int, stride: int, affine: bool = True, copies: int = 1) -> nn.Module:
+    return relu_conv_bn(c_in, c_out, 1, stride, 0, affine=affine, copies=copies)
 
 
 @register("nor_conv_3x3")
-def _nor_conv_3x3(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
-    return relu_conv_bn(c_in, c_out, 3, stride, 1, affine=affine)
+def _nor_conv_3x3(c_in: int, c_out: int, stride: int, affine: bool = True, copies: int = 1) -> nn.Module:
+    return relu_conv_bn(c_in, c_out, 3, stride, 1, affine=affine, copies=copies)
 
 
 # ---------------------------------------------------------------------------------------------

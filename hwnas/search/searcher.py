@@ -40,7 +40,8 @@ from hwnas.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 3  # 3: architecture masks (progressive) and edge weights (partial channels)
+CHECKPOINT_VERSION = 4  # 3: architecture masks (progressive) and edge weights (partial channels); 4: a partial-channel
+# DARTS supernet groups the edges out of each state
 CHECKPOINT = "checkpoint.pt"
 StepProgress = Callable[[Dict[str, float]], None]
 

@@ -3,6 +3,8 @@ the supernet that weighs every candidate on every edge (see :mod:`hwnas.spaces.d
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
 from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
 
 import torch
@@ -144,27 +146,50 @@ def darts_edges() -> List[Tuple[int, int]]:
 
 
 class SearchCell(nn.Module):
-    """A DARTS supernet cell: a mixed operation on every edge of the cell's DAG."""
+    """A DARTS supernet cell: a mixed operation on every edge of the cell's DAG.
+
+    With partial channels the edges out of one state, which read the same input, run as one
+    :class:`MixedOp` of side-by-side positions: the candidates are then so narrow that calls,
+    not arithmetic, make a step's cost, and fewer, wider calls compute the same sums faster. At
+    full width each edge runs alone (grouped convolutions of that width were slower on a CPU).
+    """
 
     def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, partial: int = 1) -> None:
         super().__init__()
         self.preprocess0 = (build_op("skip_connect", c_pp, c, 2, affine=False) if reduction_prev
                             else build_op("nor_conv_1x1", c_pp, c, 1, affine=False))
         self.preprocess1 = build_op("nor_conv_1x1", c_p, c, 1, affine=False)
-        self.edges = nn.ModuleList(MixedOp(DARTS_OPS, c, c, 2 if reduction and src < 2 else 1, bn_after_pool=True,
-                                           partial=partial)
-                                   for _, src in darts_edges())
+        edges = darts_edges()
+        # each group: (the state it reads, its edges' rows in the (14, 8) weights, the nodes they feed)
+        self.plan: List[Tuple[int, List[int], List[int]]] = []
+        if partial > 1:
+            for state in range(DARTS_STEPS + 1):
+                rows = [e for e, (_, src) in enumerate(edges) if src == state]
+                self.plan.append((state, rows, [edges[e][0] for e in rows]))
+        else:  # in the edges' order, so a seed initialises the same weights on the same edges
+            self.plan = [(src, [e], [node]) for e, (node, src) in enumerate(edges)]
+        self.groups = nn.ModuleList(MixedOp(DARTS_OPS, c, c, 2 if reduction and state < 2 else 1, bn_after_pool=True,
+                                            partial=partial, edges=len(rows))
+                                    for state, rows, _ in self.plan)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        e = 0
+        inbound: List[list] = [[] for _ in range(DARTS_STEPS)]  # per node: (mixed, bypass) of each edge in
+
+        def leave(state: int) -> None:
+            for group, (src, rows, targets) in zip(self.groups, self.plan):
+                if src == state:
+                    mixed, rest = group.forward_edges(states[state], weights[rows])
+                    for node, m in zip(targets, mixed):
+                        inbound[node].append((m, rest))
+
+        leave(0)
+        leave(1)
         for node in range(DARTS_STEPS):
-            total = None
-            for src in range(node + 2):
-                h = self.edges[e](states[src], weights[e])
-                total = h if total is None else total + h
-                e += 1
-            states.append(total)
+            mixed = reduce(operator.add, (m for m, _ in inbound[node]))
+            rest = None if inbound[node][0][1] is None else reduce(operator.add, (r for _, r in inbound[node]))
+            states.append(self.groups[0].join(mixed, rest))
+            leave(node + 2)
         return torch.cat(states[2:], dim=1)
 
 
