@@ -1,8 +1,9 @@
 """The one registry of candidate operations.
 
 Every candidate is built by a factory with the same signature,
-``factory(c_in, c_out, stride, affine=True) -> nn.Module``, so search spaces, the supernet,
-the profiler and the final networks all build an operation the same way. The semantics follow
+``factory(c_in, c_out, stride, affine=True) -> nn.Module`` (DARTS' and NAS-Bench-201's also take
+``copies``, see :func:`build_op`), so search spaces, the supernet, the profiler and the final
+networks all build an operation the same way. The semantics follow
 the papers' reference code: DARTS (Liu et al. 2019), NAS-Bench-201 (Dong & Yang 2020) and
 FBNet (Wu et al. 2019). ``affine=False`` gives the parameter-free BatchNorm that DARTS uses
 inside its supernet.
@@ -10,6 +11,7 @@ inside its supernet.
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable, Dict
 
 import torch
@@ -49,10 +51,9 @@ def build_op(name: str, c_in: int, c_out: int, stride: int, affine: bool = True,
         raise ValueError(f"stride must be 1 or 2, got {stride}")
     if copies == 1:
         return factory(c_in, c_out, stride, affine=affine)
-    try:
-        return factory(c_in, c_out, stride, affine=affine, copies=copies)
-    except TypeError:
-        raise ValueError(f"operation {name!r} cannot be built as side-by-side copies") from None
+    if "copies" not in inspect.signature(factory).parameters:
+        raise ValueError(f"operation {name!r} cannot be built as side-by-side copies")
+    return factory(c_in, c_out, stride, affine=affine, copies=copies)
 
 
 # ---------------------------------------------------------------------------------------------

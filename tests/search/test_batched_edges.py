@@ -99,3 +99,26 @@ def test_split_channels_gives_the_gradient_in_the_inputs_layout():
     expected = torch.zeros(2, 8, 4, 4)
     expected[:, :2] = 2
     assert torch.equal(x.grad, expected) and x.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("name,stride", [("skip_connect", 2), ("sep_conv_3x3", 1), ("sep_conv_5x5", 2),
+                                         ("dil_conv_3x3", 2), ("dil_conv_5x5", 1), ("nor_conv_1x1", 1),
+                                         ("nor_conv_3x3", 2)])
+def test_side_by_side_copies_equal_separate_operations(name, stride):
+    from hwnas.core.ops import build_op
+
+    torch.manual_seed(0)
+    m, c = 3, 4
+    wide = build_op(name, c, c, stride, copies=m)
+    singles = [build_op(name, c, c, stride) for _ in range(m)]
+    for j, op in enumerate(singles):
+        op.load_state_dict({k: v.chunk(m)[j] if v.dim() else v for k, v in wide.state_dict().items()})
+    x = torch.randn(2, c, 9, 9)  # odd: FactorizedReduce pads its offset branch
+    assert torch.allclose(wide(torch.cat([x] * m, dim=1)), torch.cat([op(x) for op in singles], dim=1), atol=1e-5)
+
+
+def test_operations_without_copies_say_so():
+    from hwnas.core.ops import build_op
+
+    with pytest.raises(ValueError, match="'k3_e1' cannot be built as side-by-side copies"):
+        build_op("k3_e1", 8, 8, 1, copies=2)
