@@ -84,6 +84,6 @@ def load_search_supernet(run_dir, device: str = "cpu"):
     ckpt = read_checkpoint(run_dir, device)
     # the proxy the checkpoint's weights belong to: deepened by the progressive stages already ended
     proxy = proxy_at(space_from_config(config["proxy"]), cfg.progressive, ckpt["epoch"])
-    net = proxy.supernet(partial=cfg.partial_channels)
+    net = proxy.supernet(**cfg.supernet_options())
     net.load_state_dict(ckpt["supernet"])
     return proxy, net, cfg

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from hwnas.core.settings import DataSettings
 
@@ -67,6 +67,11 @@ class SearchConfig(DataSettings):
     # DARTS supernet: recompute the first N cells in backward instead of storing them (memory; None: 3)
     checkpoint_cells: Optional[int] = None
     checkpoint_every_s: float = 60.0
+
+    def supernet_options(self) -> Dict[str, Any]:
+        """How the search builds its supernet (a run's checkpoint holds weights of that structure):
+        partial channels, and positions batched only under soft weights (not GDAS' one-hot)."""
+        return {"partial": self.partial_channels, "batch_edges": self.relax != "gdas"}
 
     def validate(self) -> None:
         if self.relax not in RELAXATIONS:

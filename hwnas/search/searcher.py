@@ -99,7 +99,7 @@ class Searcher:
         cfg = self.cfg
         self.proxy = proxy
         # channels-last layout: faster convolutions (on this CPU about twice as fast), same results
-        self.net = proxy.supernet(partial=cfg.partial_channels).to(self.device, memory_format=torch.channels_last)
+        self.net = proxy.supernet(**cfg.supernet_options()).to(self.device, memory_format=torch.channels_last)
         if hasattr(self.net, "checkpoint_cells"):
             self.net.checkpoint_cells = 3 if cfg.checkpoint_cells is None else cfg.checkpoint_cells
         self.net = global_batchnorm(self.net, self.world)

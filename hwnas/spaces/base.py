@@ -334,9 +334,10 @@ class SearchSpace(ABC):
 
     # -- search (supernet, derivation, per-position costs) ------------------------------------
     @abstractmethod
-    def supernet(self, partial: int = 1) -> nn.Module:
+    def supernet(self, partial: int = 1, batch_edges: bool = True) -> nn.Module:
         """The search network: ``forward(x, weights)`` with ``weights`` shaped as :meth:`arch_shapes`;
-        ``partial=K`` sends 1/K of the channels through the mixed operations (PC-DARTS)."""
+        ``partial=K`` sends 1/K of the channels through the mixed operations (PC-DARTS);
+        ``batch_edges``: positions reading one input run batched, where the space does (DARTS, K>1)."""
 
     def edge_nodes(self) -> Optional[Dict[str, List[int]]]:
         """For spaces whose derivation ranks a node's incoming edges (DARTS): group -> the node of

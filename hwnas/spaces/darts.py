@@ -212,8 +212,8 @@ class DartsSpace(SearchSpace):
         return total + costs.fixed
 
     # -- search ------------------------------------------------------------------------------
-    def supernet(self, partial: int = 1) -> nn.Module:
-        return DartsSupernet(self, partial)
+    def supernet(self, partial: int = 1, batch_edges: bool = True) -> nn.Module:
+        return DartsSupernet(self, partial, batch_edges)
 
     def edge_nodes(self) -> Optional[Dict[str, List[int]]]:
         return {group: [node for node, _ in darts_edges()] for group in ("normal", "reduce")}

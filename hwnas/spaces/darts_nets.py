@@ -151,10 +151,14 @@ class SearchCell(nn.Module):
     With partial channels the edges out of one state, which read the same input, run as one
     :class:`MixedOp` of side-by-side positions: the candidates are then so narrow that calls,
     not arithmetic, make a step's cost, and fewer, wider calls compute the same sums faster. At
-    full width each edge runs alone (grouped convolutions of that width were slower on a CPU).
+    full width each edge runs alone (grouped convolutions of that width were slower on a CPU),
+    and so does every edge with ``batch_edges=False``: under one-hot weights (GDAS) a batched
+    candidate picked on one edge would run on all of its group, and the copies of the edges that
+    did not pick it would still be decayed by the optimizer and update their BatchNorm statistics.
     """
 
-    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, partial: int = 1) -> None:
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, partial: int = 1,
+                 batch_edges: bool = True) -> None:
         super().__init__()
         self.preprocess0 = (build_op("skip_connect", c_pp, c, 2, affine=False) if reduction_prev
                             else build_op("nor_conv_1x1", c_pp, c, 1, affine=False))
@@ -162,7 +166,7 @@ class SearchCell(nn.Module):
         edges = darts_edges()
         # each group: (the state it reads, its edges' rows in the (14, 8) weights, the nodes they feed)
         self.plan: List[Tuple[int, List[int], List[int]]] = []
-        if partial > 1:
+        if partial > 1 and batch_edges:
             for state in range(DARTS_STEPS + 1):
                 rows = [e for e, (_, src) in enumerate(edges) if src == state]
                 self.plan.append((state, rows, [edges[e][0] for e in rows]))
@@ -196,13 +200,13 @@ class SearchCell(nn.Module):
 class DartsSupernet(nn.Module):
     """The DARTS search network; ``forward(x, {"normal": w, "reduce": w})`` with ``w`` of shape (14, 8)."""
 
-    def __init__(self, space: "DartsSpace", partial: int = 1) -> None:
+    def __init__(self, space: "DartsSpace", partial: int = 1, batch_edges: bool = True) -> None:
         super().__init__()
         cfg = space.config()
         if cfg["variant"] != "cifar":
             raise ValueError("the DARTS supernet searches with the CIFAR network; use --variant cifar for the proxy")
         self.stem = stem_modules("cifar", cfg["in_channels"], cfg["init_channels"], cfg["stem_multiplier"])["stem"]
-        self.cells = nn.ModuleList(SearchCell(s.c_pp, s.c_p, s.c, s.reduction, s.reduction_prev, partial)
+        self.cells = nn.ModuleList(SearchCell(s.c_pp, s.c_p, s.c, s.reduction, s.reduction_prev, partial, batch_edges)
                                    for s in space.cell_shapes())
         self.reductions = [s.reduction for s in space.cell_shapes()]
         self.head = ClassifierHead(DARTS_STEPS * space.cell_shapes()[-1].c, cfg["num_classes"])

@@ -157,7 +157,7 @@ class FBNetSpace(SearchSpace):
         return linear_cost(weights, costs)
 
     # -- search ------------------------------------------------------------------------------
-    def supernet(self, partial: int = 1) -> nn.Module:
+    def supernet(self, partial: int = 1, batch_edges: bool = True) -> nn.Module:
         if partial > 1:
             raise ValueError("partial channels need mixed operations with as many channels out as in; FBNet's "
                              "layers change width: search fbnet without --partial-channels")

@@ -40,7 +40,7 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 class _SplitChannels(torch.autograd.Function):
-    """Views of consecutive channel blocks whose backward writes the blocks' gradients into one
+    """Views of consecutive channel blocks whose backward joins the blocks' gradients into one
     tensor of the input's own layout. Slicing with ``x[:, a:b]`` instead makes each block's
     backward a zero-filled, contiguous (NCHW) tensor of the input's full size, which put the
     gradients of a channels-last network in the wrong layout and cost a full write per block."""
@@ -53,14 +53,12 @@ class _SplitChannels(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads: torch.Tensor) -> tuple:  # type: ignore[override]
-        like = next(g for g in grads if g is not None)
-        full = (like.new_empty(ctx.shape) if ctx.stride is None
-                else torch.empty_strided(ctx.shape, ctx.stride, dtype=like.dtype, device=like.device))
+        # (gradients arrive materialised: zeros for an unused block)
+        if torch.is_grad_enabled() or ctx.stride is None:  # create_graph: a differentiable join
+            return torch.cat(grads, dim=1), None
+        full = torch.empty_strided(ctx.shape, ctx.stride, dtype=grads[0].dtype, device=grads[0].device)
         for block, grad in zip(full.split(ctx.sizes, dim=1), grads):
-            if grad is None:
-                block.zero_()
-            else:
-                block.copy_(grad)
+            block.copy_(grad)
         return full, None
 
 
@@ -111,7 +109,7 @@ class MixedOp(nn.Module):
                 op = build_op(name, c_in, c_out, stride, affine=affine, copies=edges)
             if bn_after_pool and "pool" in name:
                 # DARTS normalises pooling outputs inside the supernet so their scale matches the convs'.
-                op = nn.Sequential(op, BatchNorm2d(c_out, affine=False))
+                op = nn.Sequential(op, BatchNorm2d(c_out * (edges if has_weights else 1), affine=False))
             op, has_relu = _split_leading_relu(op)
             candidates.append(op)
             relu_first.append(has_relu)
@@ -123,6 +121,8 @@ class MixedOp(nn.Module):
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The output of a single position (``edges=1``): ``weights`` has one entry per candidate."""
+        if self.edges != 1:
+            raise TypeError(f"a mixed operation of {self.edges} positions runs with forward_edges")
         mixed, rest = self.forward_edges(x, weights[None])
         return self.join(mixed[0], rest)
 
@@ -171,7 +171,7 @@ class MixedOp(nn.Module):
             if not self.skip[i] and active[i]:
                 y = self.candidates[i](input_of(i))
                 y = y.unflatten(1, (self.edges, -1)) if self.per_edge[i] else y[:, None]
-                term = y * weights[:, i].view(1, -1, 1, 1, 1)
+                term = y * weights[:, i].view(1, -1, 1, 1, 1).to(y.dtype)
                 out = term if out is None else out + term
         out = self._only_none(x, weights) if out is None else out.flatten(1, 2)
         return split_channels(out, [out.shape[1] // self.edges] * self.edges), rest

@@ -274,8 +274,8 @@ class NB201Space(SearchSpace):
         return total + costs.fixed
 
     # -- search ------------------------------------------------------------------------------
-    def supernet(self, partial: int = 1) -> nn.Module:
-        return NB201Supernet(self, partial)
+    def supernet(self, partial: int = 1, batch_edges: bool = True) -> nn.Module:
+        return NB201Supernet(self, partial)  # each edge alone: six edges, few to batch
 
     def arch_shapes(self) -> Dict[str, Tuple[int, int]]:
         return {"cell": (len(NB201_EDGES), len(self.ops))}

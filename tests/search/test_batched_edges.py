@@ -122,3 +122,23 @@ def test_operations_without_copies_say_so():
 
     with pytest.raises(ValueError, match="'k3_e1' cannot be built as side-by-side copies"):
         build_op("k3_e1", 8, 8, 1, copies=2)
+
+
+def test_split_channels_passes_gradients_of_gradients():
+    from hwnas.spaces.mixed import split_channels
+
+    x = torch.randn(2, 6, 3, 3, dtype=torch.float64).contiguous(memory_format=torch.channels_last).requires_grad_()
+    a, b = split_channels(x, (2, 4))
+    (g,) = torch.autograd.grad((a ** 3).sum() + (b ** 2).sum(), x, create_graph=True)
+    g.sum().backward()  # d/dx of (3a^2, 2b): 6a and 2
+    assert torch.allclose(x.grad[:, :2], 6 * x.detach()[:, :2]) and torch.allclose(x.grad[:, 2:], torch.full_like(x[:, 2:], 2.0))
+
+
+def test_gdas_searches_each_edge_alone():
+    from hwnas.search.config import SearchConfig
+    from hwnas.spaces import make_space
+
+    space = make_space("darts", init_channels=8, layers=3, input_size=8)
+    for relax, groups in (("softmax", 5), ("gumbel", 5), ("gdas", 14)):
+        net = space.supernet(**SearchConfig(space="darts", relax=relax, partial_channels=4).supernet_options())
+        assert len(net.cells[0].groups) == groups
