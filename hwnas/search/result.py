@@ -15,6 +15,8 @@ from hwnas.core.genotype import Genotype, save_genotype
 from hwnas.search.measured import MeasuredBudget, keep_measured_budget
 from hwnas.search.repair import CostMany, repair_to_budget
 
+Budget = Tuple[str, CostMany, float, str]  # (name, cost of encoded genotypes, budget, unit)
+
 if TYPE_CHECKING:
     from hwnas.search.searcher import Searcher
 
@@ -32,10 +34,10 @@ class SearchResult:
     measure_note: Optional[str] = None  # why it was not
 
 
-def table_budgets(searcher: "Searcher") -> List[Tuple[str, CostMany, float, str]]:
+def table_budgets(searcher: "Searcher") -> List[Budget]:
     """(name, cost of encoded genotypes, budget, unit) of every budget the derived network must keep."""
     cfg, table, final = searcher.cfg, searcher.table, searcher.final
-    budgets: List[Tuple[str, CostMany, float, str]] = []
+    budgets: List[Budget] = []
     if cfg.latency_budget_ms and table is not None:
         budgets.append(("latency", table.predict_many, cfg.latency_budget_ms, "ms"))
     if cfg.param_budget:
@@ -44,7 +46,7 @@ def table_budgets(searcher: "Searcher") -> List[Tuple[str, CostMany, float, str]
 
 
 def keep_budgets(searcher: "Searcher", genotype: Genotype,
-                 budgets: Sequence[Tuple[str, CostMany, float, str]]) -> Tuple[Genotype, List[str]]:
+                 budgets: Sequence[Budget]) -> Tuple[Genotype, List[str]]:
     """The genotype repaired (by the table and exact parameters) to keep every budget, and one
     line per budget it broke."""
     probs = searcher.arch.numpy_probs()

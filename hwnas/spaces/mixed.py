@@ -117,6 +117,9 @@ class MixedOp(nn.Module):
         self.candidates = nn.ModuleList(candidates)
         self.relu_first = relu_first
         self.per_edge = per_edge
+        # With several positions the copies run first, so the sum (and its gradient) keeps their
+        # channels-last layout; a shared output broadcast first would set another one.
+        self.order = sorted(range(len(ops)), key=lambda i: edges > 1 and not per_edge[i])
         self.skip = [name == "none" for name in ops]
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -150,7 +153,6 @@ class MixedOp(nn.Module):
         if self.edges > 1:  # a position's zero weights keep a zero gradient, as if it ran alone
             weights = weights * nonzero
         inputs: dict = {}
-        out = None
 
         def input_of(i: int) -> torch.Tensor:
             key = (self.per_edge[i] and self.edges > 1, self.relu_first[i])
@@ -159,22 +161,22 @@ class MixedOp(nn.Module):
                 inputs[key] = F.relu(y) if key[1] else y
             return inputs[key]
 
-        if self.edges == 1:  # one position: a plain weighted sum
-            for i, op in enumerate(self.candidates):
-                if not self.skip[i] and active[i]:
-                    term = weights[0, i] * op(input_of(i))
-                    out = term if out is None else out + term
-            return (self._only_none(x, weights) if out is None else out,), rest
-        # (N, edges, C/K, H, W): a copied candidate's output unflattened, a shared one broadcast;
-        # the copies first, so the sum (and its gradient) keeps their channels-last layout
-        for i in sorted(range(len(self.candidates)), key=lambda i: not self.per_edge[i]):
-            if not self.skip[i] and active[i]:
-                y = self.candidates[i](input_of(i))
+        out = None
+        for i in self.order:
+            if self.skip[i] or not active[i]:
+                continue
+            y = self.candidates[i](input_of(i))
+            if self.edges == 1:  # one position: a plain weighted sum
+                term = weights[0, i] * y
+            else:  # (N, edges, C/K, H, W): a copied candidate's output unflattened, a shared one broadcast
                 y = y.unflatten(1, (self.edges, -1)) if self.per_edge[i] else y[:, None]
                 term = y * weights[:, i].view(1, -1, 1, 1, 1).to(y.dtype)
-                out = term if out is None else out + term
-        out = self._only_none(x, weights) if out is None else out.flatten(1, 2)
-        return split_channels(out, [out.shape[1] // self.edges] * self.edges), rest
+            out = term if out is None else out + term
+        if out is None:
+            out = self._only_none(x, weights)
+        elif self.edges > 1:
+            out = out.flatten(1, 2)  # each position's channels together
+        return (out,) if self.edges == 1 else split_channels(out, [out.shape[1] // self.edges] * self.edges), rest
 
     def _only_none(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Zeros of the output shape, still tied to the weights: every position chose ``none``."""
