@@ -50,7 +50,7 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     from hwnas.pareto.nsga2 import run_nsga2, write_result
     from hwnas.pareto.objectives import assemble
     from hwnas.pareto.plots import plot_run
-    from hwnas.profile.timing import LATENCY_STATISTIC
+    from hwnas.device import open_target
     from hwnas.search.config import SearchConfig
     from hwnas.search.setup import prepare, spaces_for
     from hwnas.train import TrainConfig, Trainer
@@ -68,11 +68,14 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     splits = load_splits("digits", seed=seed)
     probe = SearchConfig(space="darts", dataset="digits", device=device, tables_dir=tables_dir, seed=seed)
     _, final = spaces_for(probe, splits.info.input_size, splits.info.in_channels, splits.info.num_classes)
-    table = load_table_for(device, final, tables_dir=tables_dir, warn_other_host=False)
-    if not table.profiled_here():
+    try:
+        table = load_table_for(device, final, tables_dir=tables_dir, warn_other_host=False)
+        where = None if table.describes(open_target(device)) else f"was profiled on another machine ({table.host})"
+    except FileNotFoundError:
+        table, where = None, "does not exist yet"
+    if where:
         tables_dir = str(out / "tables")
-        say(f"[1/5] the table was profiled on another machine ({table.meta.get('host', {}).get('cpu')}); "
-            f"profiling this one into {tables_dir} (a minute)")
+        say(f"[1/5] the table {where}; profiling this device into {tables_dir} (a minute or two)")
         table = profile_here(final, device, tables_dir, seed)
     validation = table.meta.get("validation", {})
     best, worst = final.latency_extremes(table.lookup)
@@ -122,14 +125,13 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     model = trainer.model.eval()
     onnx_path = out / "model.onnx"
     _, report = export_network(model, final.input_shape, onnx_path)
-    measured = measure_exported(onnx_path, final, genotype, device, tables_dir=tables_dir)
+    measured = measure_exported(onnx_path, final, genotype, device, tables_dir=tables_dir, budget_ms=budget)
     say(f"[5/5] exported {onnx_path} (ONNX Runtime vs PyTorch max abs diff {report.max_abs_diff:.1e}); "
         f"{measured.describe()}")
     lap("export", t)
     total = time.perf_counter() - started
 
     params, flops = count_params(model), count_flops(model, final.input_shape)
-    within = measured.measured.latency_ms <= budget
     raw, held_out = validation.get("raw", {}), validation.get("calibrated_heldout", {})
     noise = validation.get("noise")
     lines = [
@@ -141,10 +143,12 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
         f"| latency budget | {budget} ms ({int(100 * budget_fraction)}% of the way from the cheapest network, "
         f"{low:.3f} ms, to the dearest, {high:.3f} ms) |",
         f"| predicted latency (table) | {result.latency_ms:.3f} ms{' (after repair)' if result.repaired else ''} |",
-        f"| measured latency (trained network, exported ONNX; {LATENCY_STATISTIC} of "
-        f"{measured.measured.repeats} runs) | "
-        f"{measured.measured.latency_ms:.3f} ms ({'within' if within else 'over'} the budget; median "
-        f"{measured.measured.median_ms:.3f} ms; table error {measured.error_pct:+.1f}%) |",
+        f"| measured latency (trained network, exported ONNX) | {measured.latency_ms:.3f} ms +-"
+        f"{100 * measured.band:.1f}% (noise band); table error {measured.error_pct:+.1f}%; machine at "
+        f"{100 / (measured.speed or 1):.0f}% of its profiled speed |",
+        f"| budget verdict | **{measured.verdict}**: {measured.upper_ms:.3f} ms at the band's edge is "
+        f"{100 * measured.upper_ms / budget:.1f}% of the budget, {100 * measured.latency_ms / budget:.1f}% without "
+        f"the band |",
         "| measured at the end of the search | " + (
             f"{result.measured.describe()} |" if result.measured else f"{result.measure_note} |"),
         "| table accuracy on held-out networks | " + (
@@ -171,15 +175,17 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     return out / "report.md"
 
 
-def profile_here(space, device: str, tables_dir: str, seed: int, validate: int = 60):
-    """Profile ``space`` on this machine into ``tables_dir`` (resuming), validated and calibrated."""
-    from hwnas.core.device import resolve_device
+def profile_here(space, device: str, tables_dir: str, seed: int):
+    """Profile ``space`` on the device's target into ``tables_dir`` (resuming), calibrated as
+    ``hwnas profile`` calibrates by default."""
+    from hwnas.device.spec import resolve_device
     from hwnas.table import table_path
-    from hwnas.profile.calibrate import validate_and_calibrate
+    from hwnas.profile.calibrate import default_networks, validate_and_calibrate
     from hwnas.profile.build import build_table
 
     spec = resolve_device(device)
     table = build_table(space, spec, tables_dir=tables_dir)
     if not table.meta.get("validation"):
-        validate_and_calibrate(table, table_path(spec.id, space, tables_dir), spec, n=validate, seed=seed)
+        validate_and_calibrate(table, table_path(spec.id, space, tables_dir), spec, n=default_networks(table),
+                               seed=seed)
     return table

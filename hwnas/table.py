@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 
 from hwnas.core import fileio
-from hwnas.core.device import DeviceSpec, resolve_device, same_host
+from hwnas.device.target import open_target
+from hwnas.device.agent.host import describe_host, fingerprint
+from hwnas.device.spec import DeviceSpec, resolve_device
 from hwnas.core.genotype import Genotype
 from hwnas.spaces import Piece, SearchSpace, config_slug, profile_command
 from hwnas.spaces.base import CostArrays
@@ -169,10 +171,17 @@ class LatencyTable:
         """Predicted latency (ms) of many integer-encoded genotypes (rows of ``x``), vectorised."""
         return self.space.cost_many(np.asarray(x), self.cost_arrays())
 
-    def profiled_here(self) -> bool:
-        """Whether the table was measured on this machine's model of CPU (of GPU, for a GPU device)."""
-        on_gpu = "CPU" not in str(self.meta.get("provider", "CPUExecutionProvider"))
-        return same_host(self.meta.get("host", {}), gpu=on_gpu)
+    def describes(self, target: Any) -> bool:
+        """Whether the table was measured on ``target``'s kind of machine: the same CPU name,
+        architecture and speed-relevant instruction sets (the same GPU and driver, for a GPU
+        device). A table of an earlier hwnas, which recorded no instruction sets, describes none."""
+        recorded = fingerprint(self.meta.get("host", {}), gpu="CPU" not in str(self.meta.get("provider", "CPU")))
+        return recorded is not None and recorded == target.fingerprint()
+
+    @property
+    def host(self) -> str:
+        """The machine the table was measured on, for messages."""
+        return describe_host(self.meta.get("host", {}))
 
     # -- files -------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -288,9 +297,9 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
                          f"{table.rebuild}")
     if require_complete:
         table.require(space.all_pieces())  # a table that claims to be complete but lacks rows is not used
-    if warn_other_host and not table.profiled_here():
+    if warn_other_host and not spec.remote and not table.describes(open_target(spec)):
         log.warning("the table %s was profiled on another machine (%s): its latencies describe that one; for "
-                    "this machine, profile it here: %s", path, table.meta.get("host", {}).get("cpu"),
+                    "this machine, profile it here: %s", path, table.host,
                     # --force where profiling would find this foreign table (it refuses to resume over it)
                     profile_command(named, space, tables_dir,
                                     force=path == writable_table_path(spec.id, space, tables_dir)))

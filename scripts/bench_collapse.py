@@ -30,7 +30,8 @@ def main() -> None:
     from bench_nb201_search import parse_value
 
     from hwnas.core.archives import extract_archive
-    from hwnas.core.device import host_info
+    from hwnas.device import host_facts
+    from hwnas.device.agent.host import describe_host
     from hwnas.core.genotype import genotype_from_dict
     from hwnas.pareto.nb201_bench import NB201Benchmark
     from hwnas.search.config import SearchConfig
@@ -48,12 +49,12 @@ def main() -> None:
     parser.add_argument("--cifar", default=str(SHARED / "cifar10-jpeg.tar.gz"))
     args = parser.parse_args()
     torch.set_num_threads(2)
-    host = host_info()
+    host = host_facts()
     data_dir = extract_archive(args.cifar, str(REPO / ".data" / "cifar10-jpeg"))
     bench = NB201Benchmark(args.benchmark_file)
     truth = bench.column("test_acc_cifar10")
     space = make_space("nb201")
-    print(f"machine: {host['cpu']}, {host['cores']} cores; NAS-Bench-201 on CIFAR-10, unconstrained search, "
+    print(f"machine: {describe_host(host)}, {host['cores']} cores; NAS-Bench-201 on CIFAR-10, unconstrained search, "
           f"{args.epochs} epochs on {args.images} images, seed {args.seed}; all cells: median "
           f"{np.median(truth):.2f}, best {truth.max():.2f}", flush=True)
     for setting in args.setting or ["plain"]:

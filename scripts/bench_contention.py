@@ -39,7 +39,7 @@ def steps(n: int, threads: int) -> list:
     from hwnas.search.searcher import Searcher
     from hwnas.spaces import make_space
 
-    from hwnas.profile.machine_load import ThreadGovernor
+    from hwnas.device.threads import ThreadGovernor
 
     ThreadGovernor(threads).start()  # -1: fitted to the load now (the run re-fits at each epoch's end)
     proxy = make_space("nb201", init_channels=16, layers=2)
@@ -77,10 +77,11 @@ def main() -> None:
     if args.one is not None:
         print(json.dumps(one(args.steps, args.one)))
         return
-    from hwnas.core.device import host_info
+    from hwnas.device import host_facts
+    from hwnas.device.agent.host import describe_host
 
-    host = host_info()
-    print(f"machine: {host['cpu']}, {host['cores']} cores; NB201 supernet C=16, 2 cells per stage, batch 32; "
+    host = host_facts()
+    print(f"machine: {describe_host(host)}, {host['cores']} cores; NB201 supernet C=16, 2 cells per stage, batch 32; "
           f"median of {args.steps} steps after 1 warm-up")
     print(f"{'setting':<26} {'threads':>7} {'alone s':>8} {'beside busy s':>13} {'ratio':>6}")
     for name, env, threads in SETTINGS:

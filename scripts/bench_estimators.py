@@ -37,7 +37,8 @@ def main() -> None:
 
     from hwnas.core.archives import extract_archive
     from hwnas.core.data import load_splits, make_loader
-    from hwnas.core.device import host_info
+    from hwnas.device import host_facts
+    from hwnas.device.agent.host import describe_host
     from hwnas.pareto.estimates import error_from_run
     from hwnas.pareto.nb201_bench import NB201Benchmark
     from hwnas.pareto.predictor import AccuracyPredictor
@@ -56,8 +57,8 @@ def main() -> None:
     parser.add_argument("--cifar", default=str(SHARED / "cifar10-jpeg.tar.gz"), help="the CIFAR-10 JPEG archive")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    host = host_info()
-    print(f"machine: {host['cpu']}, {host['cores']} cores; torch {torch.__version__}; NAS-Bench-201 CIFAR-10, "
+    host = host_facts()
+    print(f"machine: {describe_host(host)}, {host['cores']} cores; torch {torch.__version__}; NAS-Bench-201 CIFAR-10, "
           f"{args.cells} cells x {args.repeats} seeds, batch {args.batch}, predictor fitted on {args.trained} others")
     bench = NB201Benchmark(args.benchmark_file)
     truth = bench.column("test_acc_cifar10")

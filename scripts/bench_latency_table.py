@@ -18,7 +18,8 @@ import time
 import numpy as np
 
 from hwnas.profile.calibrate import validate_and_calibrate
-from hwnas.core.device import host_info, resolve_device
+from hwnas.device import host_facts, resolve_device
+from hwnas.device.agent.host import describe_host
 from hwnas.table import table_path
 from hwnas.spaces import make_space
 from hwnas.profile.build import build_table
@@ -33,9 +34,9 @@ def main() -> None:
     parser.add_argument("--digits", action="store_true", help="8x8x1 inputs (the digits data) instead of the defaults")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    host = host_info()
-    print(f"machine: {host['cpu']}, {host['cores']} cores, onnxruntime {host['onnxruntime']}"
-          f"{', GPU ' + host['gpu'] if host['gpu'] else ''}; device {device.id} ({device.provider}, "
+    host = host_facts()
+    print(f"machine: {describe_host(host)}, {host['cores']} cores, onnxruntime {host['onnxruntime']}"
+          f"; device {device.id} ({device.provider}, "
           f"{device.intra_op_threads or 'all'} intra-op thread(s)); {args.n} networks per space, seed {args.seed}")
     print(f"{'space':<6} {'rows':>4} {'build s':>7} {'fit s':>6} | {'raw held-out':^22} | {'calibrated held-out':^22} | "
           f"{'model':>14} | {'re-measure':>10} | {'predict/s':>9}")

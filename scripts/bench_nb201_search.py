@@ -28,7 +28,8 @@ def main() -> None:
     import torch
 
     from hwnas.core.archives import extract_archive
-    from hwnas.core.device import host_info
+    from hwnas.device import host_facts
+    from hwnas.device.agent.host import describe_host
     from hwnas.core.units import parse_count
     from hwnas.pareto.nb201_bench import NB201Benchmark
     from hwnas.search.config import SearchConfig
@@ -55,7 +56,7 @@ def main() -> None:
                         "(e.g. partial_channels=2 init_channels=8 layers=2)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    host = host_info()
+    host = host_facts()
     extra = {k: parse_value(v) for k, v in (f.split("=", 1) for f in args.search_flags)}
     data_dir = extract_archive(args.cifar, str(REPO / ".data" / "cifar10-jpeg"))
     bench = NB201Benchmark(args.benchmark_file)
@@ -71,7 +72,7 @@ def main() -> None:
     if args.latency_fraction >= 0:
         lat = round(float(latency.min() + args.latency_fraction * (latency.max() - latency.min())), 3)
         budgets.append((f"latency <= {lat} ms", None, lat))
-    print(f"machine: {host['cpu']}, {host['cores']} cores; NAS-Bench-201 on CIFAR-10: search {args.epochs} epochs "
+    print(f"machine: {describe_host(host)}, {host['cores']} cores; NAS-Bench-201 on CIFAR-10: search {args.epochs} epochs "
           f"on {args.images} images; seeds {args.seeds}; search settings {extra or 'defaults'}")
     print(f"{'budget':<22} {'seed':>4} {'search s':>8} | {'searched':>8} {'pct':>5} {'regret':>6} | "
           f"{'random (naswot)':>15} {'cells':>5} | {'median':>6} {'best':>6}")

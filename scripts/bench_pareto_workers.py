@@ -26,7 +26,8 @@ def main() -> None:
 
     from hwnas.cli import main as hwnas
     from hwnas.core.archives import extract_archive
-    from hwnas.core.device import host_info
+    from hwnas.device import host_facts
+    from hwnas.device.agent.host import describe_host
     from hwnas.pareto.estimates import error_from_run
     from hwnas.pareto.nsga2 import run_nsga2
     from hwnas.pareto.objectives import assemble
@@ -37,14 +38,14 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=100)
     parser.add_argument("--estimate", default="naswot")
     args = parser.parse_args()
-    host = host_info()
+    host = host_facts()
     data = ["--dataset", "cifar10", "--data-dir", extract_archive(str(CIFAR), str(REPO / ".data" / "cifar10-jpeg")),
             "--limit", "1000"] if CIFAR.is_file() else ["--dataset", "digits"]
     with tempfile.TemporaryDirectory() as tmp:
         assert hwnas(["search", "--space", "nb201", "--epochs", "1", *data, "--runs-dir", tmp, "--name", "s",
                       "--no-measure"]) == 0
         run = str(Path(tmp) / "s")
-        print(f"machine: {host['cpu']}, {host['cores']} cores; NB201 run on {data[1]}; {args.estimate} error and "
+        print(f"machine: {describe_host(host)}, {host['cores']} cores; NB201 run on {data[1]}; {args.estimate} error and "
               f"params, {args.evaluations} distinct evaluations, population 20")
         fronts, default_threads = {}, torch.get_num_threads()
         for label, threads in ((f"serial, {default_threads} threads", default_threads), ("serial, 1 thread", 1)):

@@ -25,7 +25,8 @@ import torch
 
 from check_latency_independent import plain_timing
 from hwnas.core.data import load_splits
-from hwnas.core.device import host_info
+from hwnas.device import host_facts
+from hwnas.device.agent.host import describe_host
 from hwnas.table import load_table_for
 from hwnas.search.config import SearchConfig
 from hwnas.search.setup import prepare, spaces_for
@@ -49,8 +50,8 @@ def main() -> None:
     best, _ = final.latency_extremes(table.lookup)
     low = float(table.predict_many(best[None])[0])
     held_out = table.meta.get("validation", {}).get("calibrated_heldout") or {}
-    host = host_info()
-    print(f"machine: {host['cpu']}, {host['cores']} cores; DARTS space, digits, final C=36/20 cells; device "
+    host = host_facts()
+    print(f"machine: {describe_host(host)}, {host['cores']} cores; DARTS space, digits, final C=36/20 cells; device "
           f"{table.device_id}; cheapest network {low:.3f} ms (table); search {args.search_epochs} epochs")
     print(f"table profiled on {table.meta.get('host', {}).get('cpu')}; held-out: MAPE "
           f"{held_out.get('mape_pct', float('nan')):.1f}%, {100 * held_out.get('within_10pct', float('nan')):.0f}% "

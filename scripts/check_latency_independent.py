@@ -20,7 +20,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from hwnas.core.device import host_info
+from hwnas.device import host_facts
+from hwnas.device.agent.host import describe_host
 from hwnas.table import load_table_for
 from hwnas.spaces import make_space
 
@@ -55,8 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     space = make_space("darts", input_size=args.input_size, in_channels=args.in_channels)
     table = load_table_for("cpu", space, tables_dir=args.tables_dir)
-    host = host_info()
-    print(f"machine: {host['cpu']}, {host['cores']} cores, onnxruntime {host['onnxruntime']}; table profiled on "
+    host = host_facts()
+    print(f"machine: {describe_host(host)}, {host['cores']} cores, onnxruntime {host['onnxruntime']}; table profiled on "
           f"{table.meta['host']['cpu']}; {args.networks} random DARTS networks C=36, 20 cells, "
           f"{args.input_size}x{args.input_size}x{args.in_channels}; plain session.run, {args.runs} runs, two passes")
     rng = np.random.default_rng(args.seed)

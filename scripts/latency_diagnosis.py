@@ -33,9 +33,11 @@ from typing import Callable, Dict, List
 import numpy as np
 import torch
 
-from hwnas.core.device import DeviceSpec, host_info, resolve_device
-from hwnas.profile.onnx_runtime import export_onnx, ort_session
-from hwnas.profile.timing import STATISTICS, bound_runner, overhead_graph, random_feeds
+from hwnas.device import DeviceSpec, host_facts, resolve_device
+from hwnas.device.agent.host import describe_host
+from hwnas.device.onnx import export_onnx, ort_session
+from hwnas.device.agent.timing import STATISTICS, bound_runner, random_feeds
+from hwnas.device.onnx import overhead_model
 from hwnas.spaces import make_space
 
 FLUSH = np.ones(64 * 2 ** 20 // 8)  # larger than this machine's caches
@@ -68,7 +70,7 @@ def experiment(space, device: DeviceSpec, networks: int, rounds: int, per_round:
         if not isinstance(module, torch.nn.Identity):
             torch.manual_seed(0)
             pieces[piece.key] = runner(module, [(device.batch_size, *s[1:]) for s in shapes], device)
-    empty = runner_from_bytes(overhead_graph(), device)
+    empty = runner_from_bytes(overhead_model().onnx, device)
     samples: Dict[tuple, List[float]] = defaultdict(list)
     for r in range(rounds):  # interleaved: a drift of the machine touches every graph alike
         for i, run in enumerate(nets):
@@ -162,9 +164,9 @@ def main() -> None:
     parser.add_argument("--only-interference", action="store_true", help="skip the sum-of-pieces experiment")
     parser.add_argument("--drift", action="store_true", help="only the drift experiment (2 minutes per input size)")
     args = parser.parse_args()
-    host = host_info()
+    host = host_facts()
     networks = min(args.networks, 4) if args.drift else args.networks
-    print(f"machine: {host['cpu']}, {host['cores']} cores, onnxruntime {host['onnxruntime']}; device cpu "
+    print(f"machine: {describe_host(host)}, {host['cores']} cores, onnxruntime {host['onnxruntime']}; device cpu "
           f"(1 thread); {networks} random DARTS networks, C=36, 20 cells" + (
               "" if args.drift else f"; {args.rounds} interleaved rounds of {args.per_round} runs per graph"))
     base = resolve_device("cpu")

@@ -49,7 +49,7 @@ TINY_TABLE_SPACE = dict(init_channels=4, layers=1, input_size=8)  # NAS-Bench-20
 @pytest.fixture(scope="module")
 def tiny_table(tmp_path_factory):
     """(space, table, tables folder): a tiny NAS-Bench-201 table profiled on this machine, per test module."""
-    from hwnas.core.device import resolve_device
+    from hwnas.device.spec import resolve_device
     from hwnas.profile.build import build_table
     from hwnas.spaces import make_space
 

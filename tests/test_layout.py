@@ -12,7 +12,8 @@ import hwnas
 PACKAGE = Path(hwnas.__file__).resolve().parent
 
 # The pipeline's order: a stage may import its own modules and those of earlier stages only.
-STAGES = ["core", "spaces", "runs", "table", "profile", "search", "pareto", "train", "export", "demo", "cli"]
+STAGES = ["core", "device", "spaces", "runs", "table", "check", "profile", "search", "pareto", "train", "export", "demo",
+          "cli"]
 LIBRARY_LIMIT_LINES = 400
 
 
@@ -76,7 +77,7 @@ def test_the_top_of_the_package_shows_the_pipeline():
     assert len(top) <= 8, top
     assert not [n for n in top if n.startswith("cli")], top
     stages = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
-    assert {"core", "spaces", "profile", "search", "pareto", "export", "cli"} <= stages
+    assert {"core", "device", "spaces", "profile", "search", "pareto", "export", "cli"} <= stages
 
 
 @pytest.mark.parametrize("name,path", ALL, ids=[n for n, _ in ALL])

@@ -28,8 +28,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.measure:
         from hwnas.export.measure import measure_exported
 
-        result = measure_exported(args.out, space, genotype, args.device or "cpu", tables_dir=args.tables_dir)
+        from hwnas.core.units import parse_latency_ms
+
+        budget = parse_latency_ms(args.latency_budget) if args.latency_budget is not None else None
+        result = measure_exported(args.out, space, genotype, args.device or "cpu", tables_dir=args.tables_dir,
+                                  budget_ms=budget)
         print(result.describe())
+        if budget is not None and not result.kept:
+            return 1
     return 0
 
 
@@ -44,6 +50,9 @@ def register(sub: Any) -> None:
     p.add_argument("--rtol", type=float, default=1e-3, help="tolerance relative to max |output| (1e-3)")
     p.add_argument("--measure", action="store_true", help="measure end-to-end latency on --device beside the "
                    "table's prediction")
-    p.add_argument("--device", help="device for --measure (default cpu)")
+    p.add_argument("--device", help="device for --measure (default cpu): a name or a device YAML, whose runner "
+                   "reaches a remote target")
+    p.add_argument("--latency-budget", help="with --measure: the budget the network must keep with the noise band, "
+                   "e.g. 10ms (exit status 1 where it does not)")
     add_tables_option(p)
     add_network_options(p)

@@ -51,12 +51,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = argv  # what was typed: commands that resume refuse flags that would change the run
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from hwnas.core.device import DeviceUnavailableError
+    from hwnas.device import target
+    from hwnas.device.spec import DeviceUnavailableError
     from hwnas.core.genotype import GenotypeError
     from hwnas.runs import Interrupted
     from hwnas.table import MissingRowsError
 
     who = f"hwnas {args.command}" + _rank_label()
+    announce, target.announce = target.announce, lambda line: _report(f"{who}: {line}")  # the runner, before its use
     on_main = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
     previous = signal.signal(signal.SIGTERM, _interrupt) if on_main else None  # a kill stops like Ctrl-C
     try:
@@ -82,6 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
         return 1
     finally:
+        target.announce = announce
         if on_main:
             signal.signal(signal.SIGTERM, previous)
 

@@ -42,6 +42,9 @@ def _print_validation(result: dict) -> None:
     noise = result["noise"]
     print(f"  noise ceiling: the same networks measured twice agree within +-10% for "
           f"{100 * noise['remeasure_within_10pct']:.0f}% (median difference {noise['remeasure_median_pct']:.1f}%)")
+    if "relative_p90_pct" in noise:
+        print(f"  noise band of a budget check: {noise['relative_p90_pct']:.1f}% (90th percentile, the machine's drift "
+              f"between the two halves divided out)")
     if result.get("load") and result["load"]["busy"]:
         print(f"  warning: other processes kept {result['load']['other_cores']:.2f} cores busy while measuring")
 
@@ -53,10 +56,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     alone to ONNX; time each in ONNX Runtime (warm-up, repeats, median) and subtract the per-run
     overhead. Interrupt and re-run to resume; --force re-measures.
     """
-    from hwnas.core.device import resolve_device
+    from hwnas.device.spec import resolve_device
     from hwnas.table import writable_table_path
     from hwnas.spaces import make_space
-    from hwnas.profile.calibrate import validate_and_calibrate
+    from hwnas.profile.calibrate import default_networks, validate_and_calibrate
     from hwnas.profile.build import build_table
 
     device = resolve_device(args.device)
@@ -66,11 +69,17 @@ def cmd_profile(args: argparse.Namespace) -> int:
     path = writable_table_path(device.id, space, args.tables_dir)
     print(f"table: {path} ({len(table.rows)} rows, overhead {table.overhead_ms * 1000:.1f} us subtracted, "
           f"{table.meta['build_seconds']:.0f} s of profiling)")
-    if args.validate:
-        result = validate_and_calibrate(table, path, device, n=args.validate, seed=args.seed,
+    n = default_networks(table) if args.validate is None else args.validate
+    if n:
+        print(f"calibrating with {n} whole networks measured end to end (--validate 0 skips it)")
+        result = validate_and_calibrate(table, path, device, n=n, seed=args.seed,
                                         progress=_progress_bar(f"validate {device.id}"))
         _print_validation(result)
+    else:
+        print("not calibrated (--validate 0): the table predicts the raw sum of its pieces")
     return 0
+
+
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -81,7 +90,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     share within +-10% and Spearman on the held-out third beside this machine's re-measure noise;
     record all in the table's sidecar.
     """
-    from hwnas.core.device import resolve_device
+    from hwnas.device.spec import resolve_device
     from hwnas.table import load_table_for, writable_table_path
     from hwnas.spaces import make_space
     from hwnas.profile.calibrate import validate_and_calibrate
@@ -104,9 +113,10 @@ def register(sub: Any) -> None:
     p.add_argument("--force", action="store_true", help="re-measure every row")
     p.add_argument("--warmup", type=int, default=5, help="warm-up runs per piece (5)")
     p.add_argument("--repeats", type=int, default=100, help="timed runs per piece (100)")
-    p.add_argument("--validate", type=int, default=0, metavar="N",
+    p.add_argument("--validate", type=int, default=None, metavar="N",
                    help="then measure N whole networks (half random, half search-like), fit the calibration on two "
-                   "thirds and report it on the rest (100 is a good choice; 0: skip)")
+                   "thirds and report it on the rest (default: 100, fewer where networks are slow to time, so that it "
+                   "takes about 150 s; 0: skip and keep the raw sum)")
     p.add_argument("--seed", type=int, default=0, help="seed of the validation networks (0)")
 
     p = add_command(sub, "validate", cmd_validate)
@@ -117,4 +127,3 @@ def register(sub: Any) -> None:
                    "~/.local/share/hwnas/latency_tables)")
     p.add_argument("-n", type=int, default=100, help="whole networks to measure, half random, half search-like (100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the validation networks (0)")
-

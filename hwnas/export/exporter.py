@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from hwnas.core import fileio
-from hwnas.core.device import DeviceSpec, resolve_device
-from hwnas.profile.onnx_runtime import check_onnx, export_onnx, ort_session
+from hwnas.device.spec import DeviceSpec, resolve_device
+from hwnas.device.onnx import check_onnx, export_onnx, ort_session
 
 
 class ExportMismatchError(ValueError):

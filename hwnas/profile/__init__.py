@@ -1,3 +1,3 @@
-"""Stage 1, the device's latency table: pieces timed in ONNX Runtime (``timing``,
-``onnx_runtime``), the table built and resumed (``build``), checked and calibrated against
-whole networks (``calibrate``), with other processes' load watched (``machine_load``)."""
+"""Stage 1, the device's latency table: pieces timed on the device's target (``build``), the
+table checked and calibrated against whole networks (``calibrate``). Timing and the target
+itself are the device layer's (:mod:`hwnas.device`)."""

@@ -1,12 +1,13 @@
-"""``hwnas profile``: measure every piece of a space configuration.
+"""``hwnas profile``: measure every piece of a space configuration on the device's target.
 
-Each piece is exported alone to ONNX and timed in ONNX Runtime with the device's settings
-(the same graph optimisation level as whole-model inference, so Conv+BN(+ReLU) fuse as they
-will run), in interleaved rounds with other pieces, and summarised by the quiet device's
-statistic (:data:`hwnas.profile.timing.LATENCY_STATISTIC`). The per-run overhead of an empty graph is
+Each piece is exported alone to ONNX here and timed in ONNX Runtime on the target (this
+process, or the agent reached through the device's runner) with the device's settings (the same
+graph optimisation level as whole-model inference, so Conv+BN(+ReLU) fuse as they will run), in
+interleaved rounds with other pieces, and summarised by the quiet device's statistic
+(:data:`hwnas.device.agent.timing.LATENCY_STATISTIC`). The per-run overhead of an empty graph is
 subtracted from each piece and counted once per network. Rows are saved as they are measured,
-so an interrupted run resumes where it stopped. :mod:`hwnas.profile.calibrate` then fits the table to
-whole networks.
+so an interrupted run (a Ctrl-C, a dropped connection) resumes where it stopped.
+:mod:`hwnas.profile.calibrate` then fits the table to whole networks.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import torch
 from torch import nn
 
 from hwnas import __version__
-from hwnas.core.device import DeviceSpec, host_info
+from hwnas.device import Model, Timing, module_model, open_target
+from hwnas.device.agent.load import Load
+from hwnas.device.onnx import overhead_model
+from hwnas.device.spec import DeviceSpec
+from hwnas.device.agent.host import describe_host
 from hwnas.table import LatencyTable, rows_frame, writable_table_path
-from hwnas.profile.machine_load import LoadMonitor, sample_load
-from hwnas.profile.onnx_runtime import export_onnx
-from hwnas.profile.timing import Timing, measure_overhead, model_runner, time_interleaved
 from hwnas.spaces import Piece, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -44,15 +46,13 @@ def _piece_row(piece: Piece, timing: Optional[Timing], overhead_ms: float) -> Di
             "p10_ms": timing.p10_ms, "p90_ms": timing.p90_ms, "repeats": timing.repeats}
 
 
-def piece_runner(space: SearchSpace, piece: Piece, device: DeviceSpec, opset: int) -> Optional[Callable[[], None]]:
-    """A runner of one piece alone; ``None`` for an identity (nothing to run)."""
+def piece_model(space: SearchSpace, piece: Piece, batch_size: int, opset: int) -> Optional[Model]:
+    """One piece alone as a model to measure; ``None`` for an identity (nothing to run)."""
     module, shapes = space.build_piece(piece)
     if isinstance(module, nn.Identity):
         return None
-    shapes = [(device.batch_size, *s[1:]) for s in shapes]
     torch.manual_seed(0)
-    example = tuple(torch.zeros(s) for s in shapes)
-    return model_runner(export_onnx(module.eval(), example, opset=opset), shapes, device)
+    return module_model(module.eval(), [(batch_size, *s[1:]) for s in shapes], opset=opset)
 
 
 def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str | Path] = None,
@@ -61,7 +61,8 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
     """Profile every piece of ``space`` on ``device``; resume from the rows already saved."""
     if not isinstance(repeats, int) or repeats < ROUNDS:
         raise ValueError(f"--repeats must be at least {ROUNDS} (one timed run per interleaved round), got {repeats!r}")
-    device.check_available()
+    target = open_target(device)
+    target.check_available()
     path = writable_table_path(device.id, space, tables_dir)
     done: Dict[str, Dict[str, Any]] = {}
     meta: Dict[str, Any] = {}
@@ -69,23 +70,25 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
         old = LatencyTable.load(path)
         if old.meta.get("device") != device.to_dict():
             raise ValueError(f"{path} was profiled with other device settings; re-run with --force to replace it")
-        if not old.profiled_here():  # rows of two machines would make a table of neither
-            raise ValueError(f"{path} was profiled on {old.meta.get('host', {}).get('cpu')!r}, not on this machine "
-                             f"({host_info()['cpu']!r}); re-run with --force to replace it, or profile into "
-                             f"another --tables-dir")
+        if not old.describes(target):  # rows of two machines would make a table of neither
+            raise ValueError(f"{path} was profiled on {describe_host(old.meta.get('host', {}))}, not on this "
+                             f"target ({describe_host(target.facts())}); re-run with --force to replace it, or "
+                             f"profile into another --tables-dir")
         done = {row["key"]: row for row in old.rows.to_dict("records")}
         meta = old.meta
-    before = sample_load()
-    if before is not None and before.busy:
-        log.warning("the machine is busy before profiling (%s): latencies measured now come out too high; "
-                    "stop the other work for an accurate table", before.describe())
     if not meta:
-        overhead = measure_overhead(device)
+        overhead = target.measure([overhead_model((device.batch_size, 1, 1, 1))], repeats=200, rounds=4,
+                                  warmup=20)
+        if overhead.load and overhead.load["busy"]:
+            log.warning("the target is busy before profiling (other processes kept %.2f cores busy): latencies "
+                        "measured now come out too high; stop the other work for an accurate table",
+                        overhead.load["other_cores"])
         meta = {
-            "device": device.to_dict(), "host": host_info(), "hwnas_version": __version__,
-            "provider": device.provider, "opset": opset, "batch_size": device.batch_size,
-            "warmup": warmup, "repeats": repeats, "overhead_ms": overhead.latency_ms,
-            "overhead": overhead.to_dict(), "complete": False,
+            "device": device.to_dict(), "host": target.facts(), "reach": device.reach(),
+            "hwnas_version": __version__, "provider": device.provider, "opset": opset,
+            "batch_size": device.batch_size, "warmup": warmup, "repeats": repeats,
+            "overhead_ms": overhead.timings[0].latency_ms, "overhead": overhead.timings[0].to_dict(),
+            "complete": False,
         }
     pieces = space.all_pieces()
     todo = [p for p in pieces if p.key not in done]
@@ -96,18 +99,22 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
     def table() -> LatencyTable:
         return LatencyTable(device.id, space, rows_frame([done[p.key] for p in pieces if p.key in done]), meta)
 
-    monitor = LoadMonitor().start()
+    busy, measured_s = 0.0, 0.0
     done_count = 0
     try:
-        # Pieces are timed in interleaved rounds, a chunk at a time: a drift of the machine then
-        # touches every piece of the chunk alike, and an interrupt loses at most one chunk.
+        # Pieces are timed in interleaved rounds, a chunk at a time (one request to a remote
+        # target): a drift of the machine then touches every piece of the chunk alike, and an
+        # interrupt or a dropped connection loses at most one chunk.
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
-            runners = {p.key: piece_runner(space, p, device, opset) for p in chunk}
-            timed = [p for p in chunk if runners[p.key] is not None]
-            timings = time_interleaved([runners[p.key] for p in timed], repeats=repeats, rounds=ROUNDS,
-                                       warmup=warmup).timings if timed else []
-            by_key = dict(zip((p.key for p in timed), timings))
+            models = {p.key: piece_model(space, p, device.batch_size, opset) for p in chunk}
+            timed = [p for p in chunk if models[p.key] is not None]
+            result = target.measure([models[p.key] for p in timed], repeats=repeats, rounds=ROUNDS,
+                                    warmup=warmup) if timed else None
+            if result is not None and result.load:
+                busy += result.load["other_cores"] * result.load["seconds"]
+                measured_s += result.load["seconds"]
+            by_key = dict(zip((p.key for p in timed), result.timings if result else []))
             for piece in chunk:
                 done[piece.key] = _piece_row(piece, by_key.get(piece.key), meta["overhead_ms"])
             done_count += len(chunk)
@@ -118,9 +125,9 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
                 last_save = time.perf_counter()
     finally:
         # An interrupt keeps every row measured so far; the next run resumes from them.
-        load = monitor.stop()
         meta["build_seconds"] = meta.get("build_seconds", 0.0) + time.perf_counter() - started
         meta["complete"] = all(p.key in done for p in pieces)
+        load = Load(busy / measured_s, measured_s) if measured_s else None
         if load is not None:
             meta["load"] = load.to_dict()
         table().save(path)

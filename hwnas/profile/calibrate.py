@@ -20,14 +20,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
-from hwnas.core.device import DeviceSpec
 from hwnas.core.genotype import genotype_to_json
+from hwnas.device import DeviceSpec, Interleaved, measure_modules
+from hwnas.device.agent.load import Load
 from hwnas.table import FEATURES, LatencyTable, piece_class
-from hwnas.profile.machine_load import LoadMonitor
-from hwnas.profile.onnx_runtime import export_onnx
-from hwnas.profile.timing import Interleaved, model_runner, time_interleaved
 from hwnas.spaces import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -36,6 +33,20 @@ Progress = Callable[[int, int, str], None]
 FOLDS = 5
 MIN_NETWORKS = 15
 RIDGE = 0.05  # pulls scales towards 1 (the table as measured), relative to the networks' latency
+
+
+VALIDATION_S = 150.0  # what the default calibration may take, measuring and exporting
+EXPORT_S = 0.5  # exporting one whole network, roughly
+
+
+def default_networks(table: LatencyTable) -> int:
+    """Networks for the default calibration: 100, fewer for spaces whose networks are slow to
+    time (40 runs each), so that it takes about :data:`VALIDATION_S` seconds; at least 30."""
+    space = table.space
+    rng = np.random.default_rng(0)
+    typical_ms = float(np.median(table.predict_many(np.stack([space.encode(space.sample(rng)) for _ in range(20)]))))
+    per_network_s = 40 * typical_ms / 1000 + EXPORT_S
+    return int(min(100, max(30, VALIDATION_S // per_network_s)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,18 +94,9 @@ def fitting_genotypes(space: SearchSpace, n: int, seed: int) -> List[Any]:
 
 def measure_genotypes(space: SearchSpace, genotypes: Sequence[Any], device: DeviceSpec, repeats: int = 40,
                       rounds: int = 4, opset: int = 17, progress: Optional[Progress] = None) -> Interleaved:
-    """Export each genotype's network and time them all in interleaved rounds."""
-    shape = (device.batch_size, *space.input_shape)
-    runs = []
-    for i, g in enumerate(genotypes):
-        torch.manual_seed(i)
-        model = export_onnx(space.build(g).eval(), (torch.zeros(shape),), opset=opset)
-        runs.append(model_runner(model, [shape], device))
-        if progress:
-            progress(i + 1, len(genotypes) + rounds, "exported")
-    return time_interleaved(runs, repeats=repeats, rounds=rounds,
-                            progress=(lambda r, n: progress(len(genotypes) + r, len(genotypes) + n, f"round {r}/{n}"))
-                            if progress else None)
+    """Export each genotype's network and time them all in interleaved rounds on the device's target."""
+    return measure_modules(device, [lambda g=g: space.build(g) for g in genotypes], space.input_shape,
+                           repeats=repeats, rounds=rounds, opset=opset, progress=progress)
 
 
 @dataclass
@@ -247,10 +249,9 @@ def validate_and_calibrate(table: LatencyTable, path: Path, device: DeviceSpec, 
                          f"unchanged")
     space = table.space
     genotypes = fitting_genotypes(space, n, seed) + single_op_genotypes(space, seed)
-    monitor = LoadMonitor().start()
     timed = measure_genotypes(space, genotypes, device, repeats=repeats, opset=table.meta.get("opset", 17),
                               progress=progress)
-    load = monitor.stop()
+    load = Load(timed.load["other_cores"], timed.load["seconds"]) if timed.load else None
     measured = np.array([t.latency_ms for t in timed.timings])
     x = np.stack([space.encode(g) for g in genotypes])
     table.set_calibration(None)
@@ -260,6 +261,10 @@ def validate_and_calibrate(table: LatencyTable, path: Path, device: DeviceSpec, 
     calibration, cv = choose_and_fit(table, x[fit_on], measured[fit_on], seed)
     test = Validation(raw_pred, measured, [genotype_to_json(g) for g in genotypes]).subset(held_out)
     noise = timed.remeasure_diff()[:n]
+    # The halves' ratio with the machine's drift between them divided out (it slows every network of
+    # a round alike): the noise that a reading beside a reference network still has.
+    ratio = np.array([a.latency_ms / b.latency_ms for a, b in timed.halves])[:n]
+    residual = np.abs(ratio / np.median(ratio) - 1)
     result: Dict[str, Any] = {
         "seed": seed, "n": n, "statistic": "p10", "repeats": repeats,
         "raw": Validation(raw_pred[:n], measured[:n], []).metrics(),
@@ -268,6 +273,8 @@ def validate_and_calibrate(table: LatencyTable, path: Path, device: DeviceSpec, 
         "cv_mape_pct": cv,
         "noise": {"remeasure_within_10pct": float(np.mean(noise <= 0.10)),
                   "remeasure_median_pct": float(100 * np.median(noise)),
+                  "remeasure_p90_pct": float(100 * np.percentile(noise, 90)),
+                  "relative_p90_pct": float(100 * np.percentile(residual, 90)),
                   "remeasure_max_pct": float(100 * np.max(noise))},
         "load": load.to_dict() if load else None,
     }

@@ -82,6 +82,8 @@ def finish(searcher: "Searcher") -> SearchResult:
         "latency_budget_ms": cfg.latency_budget_ms, "param_budget": cfg.param_budget,
         "params": count_params(final.build(genotype)), "device": cfg.device,
         "measured_latency_ms": measured.measured["measured_ms"] if measured else None,
+        "budget_verdict": (measured.last.verdict if measured else
+                           ("table terms only" if cfg.latency_budget_ms and table is not None else None)),
         "measured_budget": measured.to_dict() if measured else None,
         "measured_note": note,
     })
@@ -90,22 +92,28 @@ def finish(searcher: "Searcher") -> SearchResult:
 
 def measured_budget(searcher: "Searcher", genotype: Genotype,
                     keep: Sequence[Tuple[CostMany, float]]) -> Tuple[Optional[MeasuredBudget], Optional[str]]:
-    """Measure the derived network on the table's device and repair until it keeps the budget
-    (see :mod:`hwnas.search.measured`); ``(None, why)`` where it cannot be measured here."""
-    from hwnas.core.device import DeviceUnavailableError, resolve_device
+    """Measure the derived network on the table's target (here, or through the device's runner)
+    and repair until it keeps the budget with confidence (see :mod:`hwnas.search.measured`);
+    ``(None, why)`` where the target cannot be reached, the budget then kept in table terms only."""
+    from hwnas.device import DeviceUnavailableError, open_target, resolve_device
 
     cfg, table = searcher.cfg, searcher.table
     if not (cfg.latency_budget_ms and table is not None):
         return None, None
     if not cfg.measure_budget:
-        return None, "not measured (--no-measure)"
-    if not table.profiled_here():
-        return None, (f"not measured: the table describes {table.meta.get('host', {}).get('cpu')}, not this "
-                      f"machine; measure there with hwnas export --measure")
+        return None, "kept in table terms only: not measured (--no-measure)"
     try:
         device = resolve_device(cfg.device)
-        device.check_available()
+        target = open_target(device)
+        target.check_available()
+        if not table.describes(target):
+            how = ("its runner reaches another machine" if device.remote else
+                   "the device names no runner to reach it: add `runner:` (e.g. ssh user@host) to a device file "
+                   "and search with --device FILE, or run hwnas export --measure there")
+            return None, (f"kept in table terms only: the table describes {table.host}, not {target.where} "
+                          f"({how})")
     except (ValueError, DeviceUnavailableError) as exc:
-        return None, f"not measured: {exc}"
+        return None, f"kept in table terms only: not measured ({exc})"
     return keep_measured_budget(searcher.final, genotype, table.predict_many, device, cfg.latency_budget_ms,
-                                searcher.arch.numpy_probs(), keep=keep, say=log.warning, max_skip=cfg.max_skip), None
+                                searcher.arch.numpy_probs(), keep=keep, say=log.warning, max_skip=cfg.max_skip,
+                                table=table), None

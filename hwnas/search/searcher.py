@@ -27,7 +27,7 @@ from torch import nn
 from hwnas.core.distributed import ALONE, World, global_batchnorm, rank_device
 from hwnas.core.genotype import Genotype, genotype_to_json, skip_connections
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
-from hwnas.profile.machine_load import ThreadGovernor
+from hwnas.device.threads import ThreadGovernor
 from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
 from hwnas.search.arch import Architecture, temperature
 from hwnas.search.config import SearchConfig

@@ -2,7 +2,7 @@ import onnx
 import torch
 from torch import nn
 
-from hwnas.profile.onnx_runtime import export_onnx
+from hwnas.device.onnx import export_onnx
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import hwnas.profile.build as tablebuild
-from hwnas.core.device import DeviceUnavailableError, resolve_device
+from hwnas.device.spec import DeviceUnavailableError, resolve_device
 from hwnas.table import LatencyTable, load_table_for, table_path
 from hwnas.spaces import make_space
 
@@ -20,7 +20,7 @@ def test_profile_tiny_space_end_to_end(tiny_table):
 def test_resume_keeps_measured_rows(tmp_path, monkeypatch):
     space = make_space("nb201", **TINY)
     device = resolve_device("cpu")
-    real = tablebuild.piece_runner
+    real = tablebuild.piece_model
     calls = []
 
     def flaky(*args, **kwargs):
@@ -30,7 +30,7 @@ def test_resume_keeps_measured_rows(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(tablebuild, "CHUNK", 4)
-    monkeypatch.setattr(tablebuild, "piece_runner", flaky)
+    monkeypatch.setattr(tablebuild, "piece_model", flaky)
     with pytest.raises(KeyboardInterrupt):
         tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=5)
     saved = LatencyTable.load(table_path("cpu", space, tmp_path))
@@ -38,7 +38,7 @@ def test_resume_keeps_measured_rows(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="incomplete"):
         load_table_for("cpu", space, tables_dir=tmp_path)
     calls.clear()
-    monkeypatch.setattr(tablebuild, "piece_runner", real)
+    monkeypatch.setattr(tablebuild, "piece_model", real)
     done = tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=5)
     assert done.meta["complete"] and len(done.rows) == len(space.all_pieces())
     kept = done.rows.set_index("key").loc[saved.rows["key"], "median_ms"].to_numpy()
@@ -66,5 +66,5 @@ def test_profile_will_not_mix_rows_of_two_machines(tiny_table, tmp_path):
     other.meta["host"] = {**other.meta["host"], "cpu": "Some Other CPU"}
     other.meta["complete"] = False
     other.save(table_path("cpu", space, tmp_path))
-    with pytest.raises(ValueError, match="profiled on 'Some Other CPU'.*--force"):
+    with pytest.raises(ValueError, match="profiled on Some Other CPU .*not on this target.*--force"):
         tablebuild.build_table(space, resolve_device("cpu"), tables_dir=tmp_path, repeats=5)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import hwnas.profile.calibrate as calibrate
-from hwnas.core.device import resolve_device
+from hwnas.device.spec import resolve_device
 from hwnas.table import LatencyTable, table_path
 from hwnas.spaces import make_space
 

@@ -1,6 +1,7 @@
-"""ONNX export and ONNX Runtime sessions, shared by the profiler and the exporter.
+"""Networks as ONNX models: PyTorch modules exported, checked, and opened in ONNX Runtime here.
 
-Imports only :mod:`hwnas.core.fileio` from hwnas: the device argument is duck-typed (see :func:`ort_session`).
+A :class:`Model` (ONNX bytes and input shapes) is what every stage hands the device layer to
+measure; the models travel as bytes, so a target needs no PyTorch.
 """
 
 from __future__ import annotations
@@ -8,14 +9,31 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from hwnas.core import fileio
+from hwnas.device.spec import DeviceSpec, DeviceUnavailableError
 
 Inputs = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
+Shape = Tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Model:
+    """An ONNX model and the full shapes (batch first) of its inputs: one thing to measure."""
+
+    onnx: bytes
+    shapes: Tuple[Shape, ...]
+
+
+def module_model(module: nn.Module, shapes: Sequence[Shape], opset: int = 17) -> Model:
+    """``module`` exported (eval mode) for inputs of ``shapes`` (batch dimension first)."""
+    shapes = tuple(tuple(int(d) for d in s) for s in shapes)
+    return Model(export_onnx(module, tuple(torch.zeros(s) for s in shapes), opset=opset), shapes)
 
 
 def export_onnx(module: nn.Module, example_inputs: Inputs, path: Optional[Union[str, Path]] = None,
@@ -70,17 +88,33 @@ def check_onnx(model_bytes: bytes) -> None:
         raise ValueError(f"the ONNX model is invalid ({type(exc).__name__}): {exc}") from None
 
 
-def ort_session(model_bytes: bytes, device: Any) -> Any:
-    """An ``onnxruntime.InferenceSession`` with the device's provider, threads and optimisation level.
+def ort_session(model_bytes: bytes, device: DeviceSpec) -> Any:
+    """An ``onnxruntime.InferenceSession`` in this process with the device's provider, threads and
+    optimisation level; the provider is checked before and after the session starts, so a run
+    never lands on the CPU silently."""
+    from hwnas.device.agent.session import ProviderMissing, open_session
 
-    ``device`` needs ``check_available()``, ``session_options()``, ``providers()`` and
-    ``check_session(session)`` (as :class:`hwnas.core.device.DeviceSpec` has): the provider is
-    checked before and after the session starts, so a run never lands on the CPU silently.
+    try:
+        return open_session(model_bytes, device.settings())
+    except ProviderMissing:
+        device.check_available()  # raises with the install hint where the provider is missing
+        raise DeviceUnavailableError(f"device {device.name!r}: ONNX Runtime could not start {device.provider}; "
+                                     f"check the driver and libraries it needs") from None
+
+
+def overhead_model(input_shape: Shape = (1, 1, 1, 1), opset: int = 17) -> Model:
+    """A graph that does almost nothing, ``y = x + 0``: what ONNX Runtime costs per run.
+
+    An Add, not an Identity: ONNX Runtime may treat an input passed straight through
+    specially, while an Add runs one real kernel, as every timed operation does. The
+    optimiser's no-op elimination keeps it, because its output is the graph's output.
     """
-    import onnxruntime as ort
+    from onnx import TensorProto, helper
 
-    device.check_available()
-    session = ort.InferenceSession(model_bytes, sess_options=device.session_options(),
-                                   providers=device.providers())
-    device.check_session(session)
-    return session
+    zero = helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])
+    node = helper.make_node("Add", ["input", "zero"], ["output"])
+    shape = list(input_shape)
+    graph = helper.make_graph([node], "overhead", [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)], [zero])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+    return Model(model, (tuple(input_shape),))

@@ -4,23 +4,24 @@ import pytest
 import torch
 from torch import nn
 
-from hwnas.core.device import resolve_device
-from hwnas.profile.onnx_runtime import export_onnx, ort_session
-from hwnas.profile.timing import Timing, measure_overhead, time_model, time_module, time_session
+from hwnas.device import measure, module_model, resolve_device
+from hwnas.device.agent.timing import Interleaved, Timing, time_session
+from hwnas.device.onnx import Model, export_onnx, ort_session, overhead_model
 
 CPU = resolve_device("cpu")
 
 
-def test_time_module_summary():
-    timing = time_module(nn.Conv2d(8, 8, 3, padding=1), [(1, 8, 16, 16)], CPU, warmup=3, repeats=25)
+def time_module(module, shapes, repeats):
+    return measure(CPU, [module_model(module, shapes)], repeats=repeats, rounds=4).timings[0]
+
+
+def test_measure_summary_and_plain_data():
+    result = measure(CPU, [module_model(nn.Conv2d(8, 8, 3, padding=1), [(1, 8, 16, 16)])], repeats=24, rounds=4)
+    timing = result.timings[0]
     assert timing.median_ms > 0 and timing.p10_ms <= timing.median_ms <= timing.p90_ms
-    assert timing.repeats == 25 and timing.spread_ms == pytest.approx(timing.p90_ms - timing.p10_ms)
+    assert timing.repeats == 24 and timing.spread_ms == pytest.approx(timing.p90_ms - timing.p10_ms)
     assert Timing(**timing.to_dict()) == timing
-
-
-def test_time_module_needs_the_device_batch():
-    with pytest.raises(ValueError, match="batch size 1"):
-        time_module(nn.Conv2d(1, 1, 1), [(2, 1, 4, 4)], CPU)
+    assert Interleaved.from_dict(result.to_dict()) == result
 
 
 def test_time_session_min_time_and_plain_run():
@@ -35,29 +36,29 @@ def test_time_session_min_time_and_plain_run():
 
 
 def test_bigger_op_is_slower_and_overhead_is_smaller():
-    small = time_module(nn.Conv2d(1, 1, 3, padding=1), [(1, 1, 4, 4)], CPU, warmup=5, repeats=40)
-    big = time_module(nn.Conv2d(64, 64, 3, padding=1), [(1, 64, 32, 32)], CPU, warmup=3, repeats=20)
+    small = time_module(nn.Conv2d(1, 1, 3, padding=1), [(1, 1, 4, 4)], repeats=40)
+    big = time_module(nn.Conv2d(64, 64, 3, padding=1), [(1, 64, 32, 32)], repeats=20)
     # ~75 MFLOP against ~150 FLOP: the big conv takes ~0.5 ms or more, the tiny one microseconds.
     assert big.median_ms > 5 * small.median_ms
-    overhead = measure_overhead(CPU)
+    overhead = measure(CPU, [overhead_model()], repeats=200).timings[0]
     assert 0 < overhead.median_ms < big.median_ms / 5 and overhead.repeats == 200
     assert overhead.median_ms < 1.0  # a do-nothing run costs microseconds, not milliseconds
 
 
 def test_overhead_graph_runs_at_other_shapes():
-    timing = measure_overhead(CPU, input_shape=(2, 3), warmup=2, repeats=10)
-    assert timing.median_ms > 0 and timing.repeats == 10
+    timing = measure(CPU, [overhead_model((2, 3))], repeats=8).timings[0]
+    assert timing.median_ms > 0 and timing.repeats == 8
 
 
-def test_time_model_seeded_feeds_and_wrong_shape_count():
+def test_wrong_shape_count_is_refused():
     model = export_onnx(nn.ReLU(), (torch.zeros(1, 4),))
-    assert time_model(model, [(1, 4)], CPU, warmup=1, repeats=3).repeats == 3
+    assert measure(CPU, [Model(model, ((1, 4),))], repeats=4).timings[0].repeats == 4
     with pytest.raises(ValueError, match="takes 1 input"):
-        time_model(model, [(1, 4), (1, 4)], CPU)
+        measure(CPU, [Model(model, ((1, 4), (1, 4)))], repeats=4)
 
 
 def test_interleaved_timing_gives_every_graph_its_runs_and_two_halves():
-    from hwnas.profile.timing import time_interleaved
+    from hwnas.device.agent.timing import time_interleaved
 
     calls = []
     runs = [lambda i=i: calls.append(i) for i in range(3)]

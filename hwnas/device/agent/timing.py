@@ -1,7 +1,8 @@
-"""Timing ONNX graphs in ONNX Runtime the honest way: warm-up, many repeats, median and spread.
+"""Timing ONNX graphs in ONNX Runtime the honest way: warm-up, interleaved rounds, the quiet device's statistic.
 
-One graph is one operation at one shape (a latency-table row) or a whole network; both are
-timed the same way, so that the table's sum can be checked against the network.
+One graph is one piece of a network (a latency-table row) or a whole network; both are timed
+the same way, here or on a target through the agent, so that the table's sum can be checked
+against the network. Needs only NumPy and ONNX Runtime (this module travels to targets).
 """
 
 from __future__ import annotations
@@ -12,11 +13,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
-from torch import nn
-
-from hwnas.core.device import DeviceSpec
-from hwnas.profile.onnx_runtime import export_onnx, ort_session
 
 Shape = Tuple[int, ...]
 MAX_REPEAT_FACTOR = 10  # min_time_s may extend a measurement to at most this many times `repeats`
@@ -24,7 +20,7 @@ MAX_REPEAT_FACTOR = 10  # min_time_s may extend a measurement to at most this ma
 
 # Statistics a timing can be summarised by. Interference from other processes only adds time
 # and a deployed network runs on its device alone, so the latency hwnas predicts and checks is
-# that of the quiet device: the 10th percentile (see README, "How the table is measured").
+# that of the quiet device: the 10th percentile (see the docs, "How the table is measured").
 STATISTICS: Dict[str, Callable[[Sequence[float]], float]] = {
     "min": lambda s: float(np.min(s)),
     "p10": lambda s: float(np.percentile(s, 10)),
@@ -90,10 +86,17 @@ def bound_runner(session: Any, feeds: Dict[str, np.ndarray], device_type: str, d
     return run
 
 
+def _timed_runs(run: Callable[[], None], n: int, into: List[float]) -> None:
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        run()
+        into.append((time.perf_counter_ns() - t0) / 1e6)
+
+
 def time_session(session: Any, feeds: Dict[str, np.ndarray], warmup: int = 10, repeats: int = 50,
                  min_time_s: float = 0.0, io_binding: bool = True, device_type: str = "cpu",
                  device_id: int = 0) -> Timing:
-    """Time one run at a time after ``warmup`` untimed runs.
+    """Time one session alone, one run at a time after ``warmup`` untimed runs.
 
     With ``min_time_s`` > 0, runs go on until that much time has passed (at most
     ``MAX_REPEAT_FACTOR * repeats`` runs). ``io_binding`` pre-binds inputs and outputs on
@@ -120,20 +123,11 @@ def time_session(session: Any, feeds: Dict[str, np.ndarray], warmup: int = 10, r
         started = time.perf_counter()
         while len(samples) < repeats or (time.perf_counter() - started < min_time_s
                                          and len(samples) < MAX_REPEAT_FACTOR * repeats):
-            t0 = time.perf_counter_ns()
-            run()
-            samples.append((time.perf_counter_ns() - t0) / 1e6)
+            _timed_runs(run, 1, samples)
     finally:
         if gc_was_enabled:
             gc.enable()
     return Timing.from_samples(samples)
-
-
-def _timed_runs(run: Callable[[], None], n: int, into: List[float]) -> None:
-    for _ in range(n):
-        t0 = time.perf_counter_ns()
-        run()
-        into.append((time.perf_counter_ns() - t0) / 1e6)
 
 
 @dataclass(frozen=True)
@@ -146,10 +140,20 @@ class Interleaved:
 
     timings: List[Timing]
     halves: List[Tuple[Timing, Timing]]
+    load: Optional[Dict[str, Any]] = None  # other processes' use of the machine meanwhile (see load.Load)
 
     def remeasure_diff(self) -> np.ndarray:
         """|first half / second half - 1| of each graph's latency statistic."""
         return np.array([abs(a.latency_ms / b.latency_ms - 1) for a, b in self.halves])
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"timings": [t.to_dict() for t in self.timings],
+                "halves": [[a.to_dict(), b.to_dict()] for a, b in self.halves], "load": self.load}
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "Interleaved":
+        return cls([Timing(**t) for t in d["timings"]], [(Timing(**a), Timing(**b)) for a, b in d["halves"]],
+                   d.get("load"))
 
 
 def time_interleaved(runs: Sequence[Callable[[], None]], repeats: int = 40, rounds: int = 4, warmup: int = 3,
@@ -183,13 +187,6 @@ def time_interleaved(runs: Sequence[Callable[[], None]], repeats: int = 40, roun
     return Interleaved(timings, halves)
 
 
-def model_runner(model_bytes: bytes, input_shapes: Sequence[Shape], device: DeviceSpec, seed: int = 0
-                 ) -> Callable[[], None]:
-    """A zero-argument runner of an ONNX model on the device, inputs and outputs pre-bound."""
-    session = ort_session(model_bytes, device)
-    return bound_runner(session, random_feeds(session, input_shapes, seed), *device.memory_location())
-
-
 def random_feeds(session: Any, shapes: Sequence[Shape], seed: int = 0) -> Dict[str, np.ndarray]:
     """Seeded standard-normal float32 inputs, one per session input, in order."""
     inputs = session.get_inputs()
@@ -198,46 +195,3 @@ def random_feeds(session: Any, shapes: Sequence[Shape], seed: int = 0) -> Dict[s
                          f"but {len(shapes)} shape(s) were given")
     rng = np.random.default_rng(seed)
     return {i.name: rng.standard_normal(tuple(s)).astype(np.float32) for i, s in zip(inputs, shapes)}
-
-
-def time_model(model_bytes: bytes, input_shapes: Sequence[Shape], device: DeviceSpec, warmup: int = 10,
-               repeats: int = 50, seed: int = 0) -> Timing:
-    """Latency of one ONNX model with the device's provider and settings."""
-    session = ort_session(model_bytes, device)
-    device_type, device_id = device.memory_location()
-    return time_session(session, random_feeds(session, input_shapes, seed), warmup, repeats,
-                        device_type=device_type, device_id=device_id)
-
-
-def time_module(module: nn.Module, input_shapes: Sequence[Shape], device: DeviceSpec, opset: int = 17,
-                warmup: int = 10, repeats: int = 50) -> Timing:
-    """Export ``module`` to ONNX and time it; each shape starts with ``device.batch_size``."""
-    wrong = [tuple(s) for s in input_shapes if len(s) == 0 or s[0] != device.batch_size]
-    if wrong:
-        raise ValueError(f"input shapes {wrong} do not start with device {device.name!r}'s batch size "
-                         f"{device.batch_size}; give full shapes, batch dimension first")
-    example = tuple(torch.zeros(tuple(s)) for s in input_shapes)
-    return time_model(export_onnx(module, example, opset=opset), input_shapes, device, warmup, repeats)
-
-
-def overhead_graph(input_shape: Shape = (1, 1, 1, 1), opset: int = 17) -> bytes:
-    """A graph that does almost nothing, ``y = x + 0``: what ONNX Runtime costs per run.
-
-    An Add, not an Identity: ONNX Runtime may treat an input passed straight through
-    specially, while an Add runs one real kernel, as every timed operation does. The
-    optimiser's no-op elimination keeps it, because its output is the graph's output.
-    """
-    from onnx import TensorProto, helper
-
-    zero = helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])
-    node = helper.make_node("Add", ["input", "zero"], ["output"])
-    shape = list(input_shape)
-    graph = helper.make_graph([node], "overhead", [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)], [zero])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
-
-
-def measure_overhead(device: DeviceSpec, input_shape: Shape = (1, 1, 1, 1), warmup: int = 20,
-                     repeats: int = 200) -> Timing:
-    """The per-run overhead of ONNX Runtime on ``device`` (subtracted from each piece's timing)."""
-    return time_model(overhead_graph(tuple(input_shape)), [tuple(input_shape)], device, warmup, repeats)

@@ -5,8 +5,8 @@ import os
 import pytest
 import torch
 
-import hwnas.profile.machine_load as machine_load
-from hwnas.profile.machine_load import Load, ThreadGovernor, cores_free
+import hwnas.device.threads as threads
+from hwnas.device.threads import Load, ThreadGovernor, cores_free
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,7 @@ def test_given_threads_are_used_and_zero_leaves_pytorchs_own():
 
 def test_auto_threads_follow_the_load_epoch_by_epoch(monkeypatch):
     cores = len(os.sched_getaffinity(0))
-    monkeypatch.setattr(machine_load, "sample_load", lambda seconds: Load(1.0, seconds))  # one core busy at start
+    monkeypatch.setattr(threads, "sample_load", lambda seconds: Load(1.0, seconds))  # one core busy at start
     governor = ThreadGovernor(-1)
     assert governor.start() == max(1, cores - 1) == torch.get_num_threads()
     monkeypatch.setattr(governor._monitor, "stop", lambda: Load(0.0, 10.0))  # then the machine is free
@@ -49,7 +49,7 @@ def test_the_command_line_takes_a_count_or_auto(tmp_path, capsys):
 
 
 def test_a_tick_refits_only_when_its_interval_has_passed(monkeypatch):
-    monkeypatch.setattr(machine_load, "sample_load", lambda seconds: Load(0.0, seconds))
+    monkeypatch.setattr(threads, "sample_load", lambda seconds: Load(0.0, seconds))
     governor = ThreadGovernor(-1, refit_s=3600)
     first = governor.start()
     monkeypatch.setattr(governor._monitor, "stop", lambda: Load(99.0, 1.0))  # everything busy now

@@ -4,8 +4,9 @@ import onnxruntime as ort
 import pytest
 import yaml
 
-from hwnas.core.device import (BUILTIN, DEVICES_DIR, DeviceSpec, DeviceUnavailableError, host_info, load_device_yaml,
-                          resolve_device)
+from hwnas.device.agent.session import ProviderMissing, memory_location, session_options
+from hwnas.device.spec import (BUILTIN, DEVICES_DIR, DeviceSpec, DeviceUnavailableError, load_device_yaml,
+                               resolve_device)
 
 
 def test_shipped_names_resolve():
@@ -22,7 +23,8 @@ def test_shipped_names_resolve():
 def test_cuda_n(text):
     spec = resolve_device(text)
     assert spec.id == "cuda1" and spec.provider == "CUDAExecutionProvider"
-    assert spec.providers() == [("CUDAExecutionProvider", {"device_id": 1})]
+    assert spec.settings()["provider_options"] == {"device_id": 1}
+    assert memory_location(spec.settings()) == ("cuda", 1)
     assert resolve_device("cuda:0") == resolve_device("cuda0")
 
 
@@ -88,19 +90,37 @@ def test_session_that_fell_back_to_cpu_is_an_error():
         def get_providers(self):
             return ["CPUExecutionProvider"]
 
-    with pytest.raises(DeviceUnavailableError, match="could not start CUDAExecutionProvider"):
-        resolve_device("cuda0").check_session(FellBack())
-    resolve_device("cpu").check_session(FellBack())
+    import onnxruntime
+
+    class FakeOrt:  # lists CUDA, then starts the session on the CPU
+        @staticmethod
+        def get_available_providers():
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+        @staticmethod
+        def InferenceSession(*args, **kwargs):
+            return FellBack()
+
+    import hwnas.device.agent.session as session_module
+
+    real = onnxruntime.InferenceSession, onnxruntime.get_available_providers
+    try:
+        onnxruntime.InferenceSession, onnxruntime.get_available_providers = (FakeOrt.InferenceSession,
+                                                                              FakeOrt.get_available_providers)
+        with pytest.raises(ProviderMissing, match="could not start CUDAExecutionProvider"):
+            session_module.open_session(b"", resolve_device("cuda0").settings())
+    finally:
+        onnxruntime.InferenceSession, onnxruntime.get_available_providers = real
 
 
 def test_cpu_available_and_session_options():
     spec = resolve_device("cpu")
     spec.check_available()
-    options = spec.session_options()
+    options = session_options(spec.settings())
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
-    assert resolve_device("cpu-all").session_options().intra_op_num_threads == 0
+    assert session_options(resolve_device("cpu-all").settings()).intra_op_num_threads == 0
 
 
 @pytest.mark.parametrize("name", ["cpu", "cuda:2"])
@@ -124,7 +144,21 @@ def test_constructor_validates():
         DeviceSpec("x", "CPU")
 
 
-def test_host_info():
-    info = host_info()
-    assert info["cores"] >= 1 and info["cpu"] and info["onnxruntime"] == ort.__version__
-    json.dumps(info)
+def test_runner_and_python_say_how_to_reach_not_what_the_device_is(tmp_path):
+    path = tmp_path / "pi.yaml"
+    path.write_text("name: pi4\nprovider: CPUExecutionProvider\nrunner: ssh -p 2222 pi@raspberrypi\n"
+                    "python: /usr/bin/python3.9\n")
+    spec = resolve_device(path)
+    assert spec.remote and spec.reach() == {"runner": "ssh -p 2222 pi@raspberrypi", "python": "/usr/bin/python3.9"}
+    plain = DeviceSpec.from_dict(spec.to_dict())  # what a table records: no runner, no python
+    assert not plain.remote and plain.to_dict() == spec.to_dict() and "runner" not in spec.settings()
+    assert DeviceSpec.from_dict({**spec.to_dict(), "python": "python3"}).remote
+
+
+@pytest.mark.parametrize("field, value, words", [("runner", "", "non-empty"), ("runner", "ssh 'unclosed", "command line"),
+                                                 ("python", 3, "non-empty")])
+def test_bad_runner_fields(tmp_path, field, value, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"name": "bad", "provider": "CPUExecutionProvider", field: value}))
+    with pytest.raises(ValueError, match=words):
+        resolve_device(path)

@@ -1,24 +1,23 @@
-"""Target devices: an ONNX Runtime execution provider with its settings.
+"""Target devices: an ONNX Runtime execution provider with its settings, and how to reach it.
 
 A device is built in (``cpu``, ``cpu-all``, ``cuda0``), resolved from ``cuda:N``, or loaded
 from a YAML file (``devices/*.yaml`` are the examples). Its :attr:`DeviceSpec.id` names the
-folder of its latency tables, ``latency_tables/<id>/``. A provider that this ONNX Runtime
-lacks is an error that says what to install: hwnas never falls back to the CPU silently,
-because a table measured on the wrong device is worse than no table.
+folder of its latency tables, ``latency_tables/<id>/``. ``runner`` and ``python`` say how to
+reach a target that is not this process (see :mod:`hwnas.device.target`); they are not part of
+what the device *is*, so changing them never voids a table. A provider that the target's ONNX
+Runtime lacks is an error that says what to install: hwnas never falls back to the CPU
+silently, because a table measured on the wrong device is worse than no table.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import platform
 import re
-import shutil
-import subprocess
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +25,8 @@ GRAPH_OPTIMIZATION = ("disable", "basic", "extended", "all")
 # The repository's examples; an installed wheel may lack them, hence BUILTIN below.
 DEVICES_DIR = Path(__file__).resolve().parents[1] / "devices"  # package data: in the wheel too
 FIELDS = ("name", "id", "provider", "provider_options", "intra_op_threads", "inter_op_threads",
-          "graph_optimization", "batch_size", "description")
+          "graph_optimization", "batch_size", "description", "runner", "python")
+REACH = ("runner", "python")  # how to reach the target, not what it is
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _CUDA_RE = re.compile(r"cuda:?(\d+)")
 _GPU_BUILD = "pip install onnxruntime-gpu (and uninstall onnxruntime)"
@@ -98,6 +98,8 @@ class DeviceSpec:
     batch_size: int = 1
     description: str = ""
     table_id: str = ""  # the YAML's ``id:``; empty: the slug of the name
+    runner: Optional[str] = None  # a command prefix that runs a shell command line on the target (``ssh pi@host``)
+    python: Optional[str] = None  # the target's Python (default ``python3`` with a runner)
 
     def __post_init__(self) -> None:
         try:
@@ -126,6 +128,16 @@ class DeviceSpec:
         if not isinstance(self.table_id, str) or (self.table_id and not _ID_RE.fullmatch(self.table_id)):
             raise ValueError(f"field 'id' must be a file-system-safe name (letters, digits, '_', '.', '-', "
                              f"starting with a letter or digit), got {self.table_id!r}")
+        for key in REACH:
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ValueError(f"field {key!r} must be a non-empty command, got {value!r}")
+        if self.runner is not None:
+            try:
+                if not shlex.split(self.runner):
+                    raise ValueError("empty")
+            except ValueError as exc:
+                raise ValueError(f"field 'runner' is not a command line ({exc}): {self.runner!r}") from None
         # Store the resolved id, so that from_dict(to_dict()) gives back an equal spec.
         object.__setattr__(self, "table_id", self.table_id or slug(self.name))
 
@@ -134,12 +146,27 @@ class DeviceSpec:
         """Stable, file-system-safe id: the folder ``latency_tables/<id>/``."""
         return self.table_id
 
+    @property
+    def remote(self) -> bool:
+        """Whether the target is reached through an agent (a runner, or another Python)."""
+        return self.runner is not None or self.python is not None
+
     def to_dict(self) -> Dict[str, Any]:
-        """Plain, JSON-serialisable fields (the YAML format, ``id`` included)."""
+        """What the device is: plain, JSON-serialisable fields (the YAML format, ``id`` included),
+        without how it is reached (see :meth:`reach`)."""
         return {"name": self.name, "id": self.id, "provider": self.provider,
                 "provider_options": dict(self.provider_options), "intra_op_threads": self.intra_op_threads,
                 "inter_op_threads": self.inter_op_threads, "graph_optimization": self.graph_optimization,
                 "batch_size": self.batch_size, "description": self.description}
+
+    def reach(self) -> Dict[str, str]:
+        """How the target is reached: ``runner`` and ``python``, where set."""
+        return {key: getattr(self, key) for key in REACH if getattr(self, key) is not None}
+
+    def settings(self) -> Dict[str, Any]:
+        """What an ONNX Runtime session on the target needs (sent to the agent)."""
+        return {key: self.to_dict()[key] for key in ("provider", "provider_options", "intra_op_threads",
+                                                      "inter_op_threads", "graph_optimization")}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "device") -> "DeviceSpec":
@@ -161,56 +188,17 @@ class DeviceSpec:
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
 
-    def check_available(self) -> None:
-        """Raise :class:`DeviceUnavailableError` unless this ONNX Runtime has the provider."""
-        import onnxruntime as ort
+    def check_available(self, providers: Optional[Sequence[str]] = None, where: str = "this onnxruntime") -> None:
+        """Raise :class:`DeviceUnavailableError` unless ``providers`` (default: this ONNX Runtime's) has the provider."""
+        if providers is None:
+            import onnxruntime as ort
 
-        available = ort.get_available_providers()
-        if self.provider not in available:
+            providers, where = ort.get_available_providers(), f"this onnxruntime {ort.__version__}"
+        if self.provider not in providers:
             hint = _INSTALL_HINTS.get(self.provider, "install an onnxruntime build that includes it")
             raise DeviceUnavailableError(
-                f"device {self.name!r} needs {self.provider}, which this onnxruntime {ort.__version__} does not "
-                f"have (available: {', '.join(available)}). To get it: {hint}. "
-                f"hwnas does not fall back to the CPU.")
-
-    def check_session(self, session: Any) -> None:
-        """Raise :class:`DeviceUnavailableError` if ``session`` did not get the provider.
-
-        ONNX Runtime lists the CUDA provider even when CUDA itself fails to load, then runs
-        the session on the CPU with only a log line; this catches that.
-        """
-        active = session.get_providers()
-        if self.provider not in active:
-            raise DeviceUnavailableError(
-                f"device {self.name!r}: ONNX Runtime could not start {self.provider} (the session runs on "
-                f"{', '.join(active)}); check the driver and libraries it needs "
-                f"({_INSTALL_HINTS.get(self.provider, 'see onnxruntime.ai')}).")
-
-    def session_options(self) -> Any:
-        """``onnxruntime.SessionOptions`` with this device's threads and graph optimisation."""
-        import onnxruntime as ort
-
-        levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-                  "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                  "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                  "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.intra_op_threads
-        options.inter_op_num_threads = self.inter_op_threads
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = levels[self.graph_optimization]
-        options.log_severity_level = 3  # errors only: placement notices would flood a profiling run
-        return options
-
-    def providers(self) -> List[Tuple[str, Dict[str, OptionValue]]]:
-        """``[(provider, options)]`` for ``onnxruntime.InferenceSession(providers=...)``."""
-        return [(self.provider, dict(self.provider_options))]
-
-    def memory_location(self) -> Tuple[str, int]:
-        """(ORT device type, device id) where inputs and outputs live while timing."""
-        if self.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
-            return "cuda", int(dict(self.provider_options).get("device_id", 0))
-        return "cpu", 0
+                f"device {self.name!r} needs {self.provider}, which {where} does not have (available: "
+                f"{', '.join(providers)}). To get it: {hint}. hwnas does not fall back to the CPU.")
 
 
 def load_device_yaml(path: Union[str, Path]) -> DeviceSpec:
@@ -261,41 +249,3 @@ def resolve_device(spec: Union[str, Path, DeviceSpec], devices_dir: Union[str, P
         return load_device_yaml(folder / f"{text}.yaml")
     raise ValueError(f"unknown device {text!r}: use one of {', '.join(known_devices(devices_dir))}, cuda:N, "
                      f"or a path to a device YAML file (see {DEVICES_DIR.name}/*.yaml for the format)")
-
-
-@functools.lru_cache(maxsize=None)
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass  # not Linux: fall back below
-    return platform.processor() or platform.machine()
-
-
-@functools.lru_cache(maxsize=None)
-def _gpu_name() -> Optional[str]:
-    if not shutil.which("nvidia-smi"):
-        return None
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.debug("nvidia-smi failed: %s", exc)
-        return None
-    names = out.stdout.strip().splitlines() if out.returncode == 0 else []
-    return names[0].strip() if names else None
-
-
-def same_host(recorded: Mapping[str, Any], gpu: bool = False) -> bool:
-    """Whether a recorded :func:`host_info` names this machine's CPU model (or GPU model, with ``gpu``)."""
-    return recorded.get("gpu") == _gpu_name() if gpu else recorded.get("cpu") == _cpu_name()
-
-
-def host_info() -> Dict[str, Any]:
-    """What a table was measured on: CPU model, cores, platform, Python, ONNX Runtime, GPU name."""
-    import onnxruntime as ort
-
-    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "onnxruntime": ort.__version__, "gpu": _gpu_name()}

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from hwnas.core.device import resolve_device
-from hwnas.profile.onnx_runtime import check_onnx, export_onnx, ort_session
+from hwnas.device.spec import resolve_device
+from hwnas.device.onnx import check_onnx, export_onnx, ort_session
 
 CPU = resolve_device("cpu")
 

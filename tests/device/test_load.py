@@ -11,7 +11,7 @@ def test_load_monitor_sees_another_busy_process():
     import multiprocessing as mp
     import os
 
-    from hwnas.profile.machine_load import sample_load
+    from hwnas.device.threads import sample_load
 
     if not os.path.exists("/proc/stat"):
         pytest.skip("the load of other processes is read from /proc/stat (Linux)")

@@ -1,0 +1,78 @@
+"""ONNX Runtime sessions with a device's settings, and the one measurement every stage asks for:
+several models timed in interleaved rounds. Needs only NumPy and ONNX Runtime."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from .load import LoadMonitor
+from .timing import Interleaved, bound_runner, random_feeds, time_interleaved
+
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+
+class ProviderMissing(RuntimeError):
+    """The device's execution provider is not available, or a session did not get it."""
+
+
+def session_options(settings: Dict[str, Any]) -> Any:
+    """``onnxruntime.SessionOptions`` with the device's threads and graph optimisation."""
+    import onnxruntime as ort
+
+    levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+              "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+              "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(settings["intra_op_threads"])
+    options.inter_op_num_threads = int(settings["inter_op_threads"])
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = levels[settings["graph_optimization"]]
+    options.log_severity_level = 3  # errors only: placement notices would flood a profiling run
+    return options
+
+
+def memory_location(settings: Dict[str, Any]) -> Tuple[str, int]:
+    """(ORT device type, device id) where inputs and outputs live while timing."""
+    if settings["provider"] in GPU_PROVIDERS:
+        return "cuda", int(dict(settings.get("provider_options") or {}).get("device_id", 0))
+    return "cpu", 0
+
+
+def open_session(model: bytes, settings: Dict[str, Any]) -> Any:
+    """A session with the device's provider; refused, not run on the CPU, where it lacks the provider.
+
+    ONNX Runtime lists the CUDA provider even when CUDA itself fails to load, then runs the
+    session on the CPU with only a log line: the providers are checked after the start too.
+    """
+    import onnxruntime as ort
+
+    provider = settings["provider"]
+    available = ort.get_available_providers()
+    if provider not in available:
+        raise ProviderMissing(f"{provider} is not in this onnxruntime {ort.__version__} (available: "
+                              f"{', '.join(available)})")
+    session = ort.InferenceSession(model, sess_options=session_options(settings),
+                                   providers=[(provider, dict(settings.get("provider_options") or {}))])
+    if provider not in session.get_providers():
+        raise ProviderMissing(f"ONNX Runtime could not start {provider} (the session runs on "
+                              f"{', '.join(session.get_providers())})")
+    return session
+
+
+def model_runner(model: bytes, shapes: Sequence[Sequence[int]], settings: Dict[str, Any], seed: int = 0
+                 ) -> Callable[[], None]:
+    """A zero-argument runner of an ONNX model on the device, seeded random inputs pre-bound."""
+    session = open_session(model, settings)
+    return bound_runner(session, random_feeds(session, [tuple(s) for s in shapes], seed), *memory_location(settings))
+
+
+def measure(settings: Dict[str, Any], models: Sequence[bytes], shapes: Sequence[Sequence[Sequence[int]]],
+            repeats: int = 40, rounds: int = 4, warmup: int = 3,
+            progress: Optional[Callable[[int, int], None]] = None) -> Interleaved:
+    """Time ``models`` (each with its input shapes) in interleaved rounds on this machine, with
+    the load other processes put on it meanwhile (None where the system does not say)."""
+    runs: List[Callable[[], None]] = [model_runner(m, s, settings, seed=i) for i, (m, s) in enumerate(zip(models, shapes))]
+    with LoadMonitor() as monitor:
+        timed: Interleaved = time_interleaved(runs, repeats=repeats, rounds=rounds, warmup=warmup, progress=progress)
+    return Interleaved(timed.timings, timed.halves, monitor.load.to_dict() if monitor.load else None)
