@@ -4,20 +4,22 @@ confidence: the one verdict the search's measured budget, ``export --measure`` a
 Two things make a single reading a weak promise, and the check states both:
 
 - **The machine's speed drifts.** On a shared machine the same network can read a quarter
-  slower a minute later (other guests, clocks), every network alike. The check therefore times
-  the candidate interleaved with the table's *reference network* (the validated network of
-  median latency, whose latency the table recorded) and states the machine's speed now against
-  profiling time: ``speed = reference now / reference then``. The candidate's latency at the
-  speed the table describes is ``measured / speed``. A dedicated device reads ``speed`` ~ 1.
+  slower a minute later (other guests, clocks), networks of a size alike. The check therefore
+  times the candidate interleaved with three of the table's *reference networks* (the validated
+  networks whose recorded latency is nearest the candidate's prediction) and states the
+  machine's speed now against profiling time: ``speed = median(reference now / reference
+  then)``. The candidate's latency at the speed the table describes is ``measured / speed``. A
+  dedicated device reads ``speed`` ~ 1.
 - **Readings have noise.** The band is the larger of the table's re-measure noise (the 90th
   percentile, over its validation networks, of how far two halves of the same measurement
   disagreed once the machine's drift between the halves is divided out) and this reading's own
-  halves against the reference, and at least :data:`MIN_BAND`. A budget is kept
+  halves against the references, and at least :data:`MIN_BAND`. A budget is kept
   *with confidence* when latency x (1 + band) <= budget.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -28,9 +30,11 @@ from hwnas.device import LATENCY_STATISTIC, Model, Timing, measure, module_model
 from hwnas.device.spec import DeviceSpec
 from hwnas.table import LatencyTable
 
+log = logging.getLogger(__name__)
+
 MIN_BAND = 0.01
 REPEATS, ROUNDS = 200, 10  # many short rounds: the fast state of a machine that flickers is caught in each
-QUARTILES = (0.25, 0.5, 0.75)
+REFERENCES = 3
 
 
 @dataclass
@@ -43,6 +47,7 @@ class LatencyCheck:
     band: float  # relative noise band of the latency
     budget_ms: Optional[float] = None
     predicted_ms: Optional[float] = None
+    note: str = ""  # why there is no prediction or reference, where there is none
 
     @property
     def latency_ms(self) -> float:
@@ -75,6 +80,8 @@ class LatencyCheck:
         text += ")"
         if self.predicted_ms is not None:
             text += f"; table predicts {self.predicted_ms:.3f} ms ({self.error_pct:+.1f}%)"
+        elif self.note:
+            text += f"; {self.note}"
         if self.budget_ms is not None:
             text += {"kept": f": budget {self.budget_ms:g} ms kept with the noise band "
                              f"({100 * self.upper_ms / self.budget_ms:.0f}% of it at the band's edge)",
@@ -96,13 +103,18 @@ class LatencyCheck:
                 "statistic": LATENCY_STATISTIC}
 
 
-def reference_networks(table: LatencyTable) -> List[Dict[str, Any]]:
-    """The table's validated networks at the quartiles of measured latency (``genotype``,
-    ``measured_ms``): three readings of the machine's speed, so that one noisy reading of a
-    reference, then or now, does not set it."""
+def reference_networks(table: LatencyTable, near_ms: Optional[float] = None) -> List[Dict[str, Any]]:
+    """Three of the table's validated networks (``genotype``, ``measured_ms``): those whose
+    measured latency was nearest ``near_ms`` (a machine that slows does not slow small and large
+    networks alike), else those at the quartiles. Three readings of the machine's speed, so that
+    one noisy reading of a reference, then or now, does not set it."""
     networks = [n for n in (table.meta.get("validation") or {}).get("networks", []) if n.get("measured_ms")]
+    if len(networks) < REFERENCES:
+        return []
     ordered = sorted(networks, key=lambda n: n["measured_ms"])
-    return [ordered[round(q * (len(ordered) - 1))] for q in QUARTILES] if len(ordered) >= len(QUARTILES) else []
+    if near_ms is None:
+        return [ordered[round(q * (len(ordered) - 1))] for q in (0.25, 0.5, 0.75)]
+    return sorted(ordered, key=lambda n: abs(np.log(n["measured_ms"] / near_ms)))[:REFERENCES]
 
 
 def table_band(table: Optional[LatencyTable]) -> float:
@@ -114,11 +126,13 @@ def table_band(table: Optional[LatencyTable]) -> float:
 
 
 def check_latency(candidate: Model, device: DeviceSpec, table: Optional[LatencyTable] = None,
-                  budget_ms: Optional[float] = None, predicted_ms: Optional[float] = None) -> LatencyCheck:
-    """Time ``candidate`` on ``device``'s target, beside the table's reference network where it has one."""
+                  budget_ms: Optional[float] = None, predicted_ms: Optional[float] = None,
+                  note: str = "") -> LatencyCheck:
+    """Time ``candidate`` on ``device``'s target, beside the table's reference networks where it
+    has them (``table`` must describe that target)."""
     import json
 
-    references = reference_networks(table) if table is not None else []
+    references = reference_networks(table, predicted_ms) if table is not None else []
     models = [candidate]
     for reference in references:
         genotype: Genotype = genotype_from_dict(json.loads(reference["genotype"]))
@@ -131,4 +145,7 @@ def check_latency(candidate: Model, device: DeviceSpec, table: Optional[LatencyT
         now = abs(halves[0] / np.median(halves[1:]) - 1)  # the candidate against the references, half against half
     else:
         speed, now = None, abs(halves[0] - 1)
-    return LatencyCheck(device.id, reading, speed, max(table_band(table), float(now)), budget_ms, predicted_ms)
+    if timed.load and timed.load["busy"]:
+        log.warning("other processes kept %.2f cores of the target busy while %s was measured: the reading may "
+                    "be slow", timed.load["other_cores"], device.id)
+    return LatencyCheck(device.id, reading, speed, max(table_band(table), float(now)), budget_ms, predicted_ms, note)

@@ -24,6 +24,7 @@ import pandas as pd
 from hwnas.core import fileio
 from hwnas.device.target import open_target
 from hwnas.device.agent.host import describe_host, fingerprint
+from hwnas.device.agent.session import GPU_PROVIDERS
 from hwnas.device.spec import DeviceSpec, resolve_device
 from hwnas.core.genotype import Genotype
 from hwnas.spaces import Piece, SearchSpace, config_slug, profile_command
@@ -175,7 +176,7 @@ class LatencyTable:
         """Whether the table was measured on ``target``'s kind of machine: the same CPU name,
         architecture and speed-relevant instruction sets (the same GPU and driver, for a GPU
         device). A table of an earlier hwnas, which recorded no instruction sets, describes none."""
-        recorded = fingerprint(self.meta.get("host", {}), gpu="CPU" not in str(self.meta.get("provider", "CPU")))
+        recorded = fingerprint(self.meta.get("host", {}), gpu=str(self.meta.get("provider")) in GPU_PROVIDERS)
         return recorded is not None and recorded == target.fingerprint()
 
     @property
@@ -298,8 +299,9 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
     if require_complete:
         table.require(space.all_pieces())  # a table that claims to be complete but lacks rows is not used
     if warn_other_host and not spec.remote and not table.describes(open_target(spec)):
-        log.warning("the table %s was profiled on another machine (%s): its latencies describe that one; for "
-                    "this machine, profile it here: %s", path, table.host,
+        log.warning("the table %s was profiled on %s, not known to be this machine (%s): its latencies describe "
+                    "that one; for this machine, profile it here: %s", path, table.host,
+                    describe_host(open_target(spec).facts()),
                     # --force where profiling would find this foreign table (it refuses to resume over it)
                     profile_command(named, space, tables_dir,
                                     force=path == writable_table_path(spec.id, space, tables_dir)))

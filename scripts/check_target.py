@@ -8,6 +8,11 @@ through the device's runner (or run in its ``python``), twice: the second pass i
 
     python scripts/check_target.py --device DEVICE.yaml --space nb201 --input-size 8 --in-channels 1
     python scripts/check_target.py --device loopback.yaml --space darts --compare-in-process
+    python scripts/check_target.py --device DEVICE.yaml ... --tables-dir DIR --genotype RUN/genotype.json --budget 0.5
+
+With ``--tables-dir`` the table is kept there (and reused when it is already there); with
+``--genotype`` those networks (searched ones, say) are timed by the plain loop instead of random
+ones, and with ``--budget`` each is held against it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from hwnas.device.runner import DEFAULT_PYTHON
 from hwnas.profile.build import build_table
 from hwnas.profile.calibrate import validate_and_calibrate
 from hwnas.spaces import make_space
-from hwnas.table import table_path
+from hwnas.core.genotype import load_genotype
+from hwnas.table import load_table_for, table_path
 from hwnas.device.agent.host import describe_host
 
 # The plain loop: its own code, not the agent's. It reads [4-byte length, model]... from stdin.
@@ -81,6 +87,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=123)
     parser.add_argument("--compare-in-process", action="store_true", help="also profile in-process, for the time ratio")
+    parser.add_argument("--tables-dir", help="keep the table here (reuse it when it is there already)")
+    parser.add_argument("--genotype", action="append", default=[], help="time this genotype file (repeatable)")
+    parser.add_argument("--budget", type=float, help="latency budget (ms) each timed network is held against")
     args = parser.parse_args()
     device = resolve_device(args.device)
     options = {k: v for k, v in (("input_size", args.input_size), ("in_channels", args.in_channels)) if v}
@@ -90,9 +99,14 @@ def main() -> None:
     print(f"target: {describe_host(facts)}, {facts['cores']} cores, Python {facts['python']}, onnxruntime "
           f"{facts['onnxruntime']}; reached through {device.reach() or 'this process'}; space {args.space} {options}")
     times = {}
-    for label, spec in [("target", device)] + ([("in-process", resolve_device("cpu"))] if args.compare_in_process
-                                                else []):
-        with tempfile.TemporaryDirectory() as tables:
+    kept = None
+    if args.tables_dir and table_path(device.id, space, args.tables_dir).is_file():
+        kept = load_table_for(device, space, tables_dir=args.tables_dir)
+        print(f"reusing {table_path(device.id, space, args.tables_dir)}")
+    for label, spec in ([("target", device)] if kept is None else []) + (
+            [("in-process", resolve_device("cpu"))] if args.compare_in_process else []):
+        with tempfile.TemporaryDirectory() as scratch:
+            tables = args.tables_dir if label == "target" and args.tables_dir else scratch
             started = time.perf_counter()
             table = build_table(space, spec, tables_dir=tables)
             built = time.perf_counter() - started
@@ -104,17 +118,20 @@ def main() -> None:
                   f"; noise ceiling {100 * result['noise']['remeasure_within_10pct']:.0f}%")
             if label == "target":
                 kept = table
-    if "in-process" in times:
+    if len(times) == 2:
         print(f"time through the target / in-process: profile {times['target'][0] / times['in-process'][0]:.2f}x, "
               f"profile and calibration {times['target'][1] / times['in-process'][1]:.2f}x")
     rng = np.random.default_rng(args.seed)
-    genotypes = [space.sample(rng) for _ in range(args.networks)]
+    genotypes = ([load_genotype(g) for g in args.genotype] if args.genotype else
+                 [space.sample(rng) for _ in range(args.networks)])
     models = []
     for g in genotypes:
         torch.manual_seed(0)
         models.append(module_model(space.build(g).eval(), [(device.batch_size, *space.input_shape)]).onnx)
     passes = [plain_on_target(device, models, args.runs) for _ in range(2)]
     within = again = 0
+    print(f"plain loop on the target: {args.runs} runs of session.run per network, 10th percentile, two passes"
+          + (f"; budget {args.budget} ms" if args.budget is not None else ""))
     print(f"{'net':>3} {'table ms':>9} {'plain p10':>9} {'err':>7} | {'again':>8} {'diff':>6}")
     for i, g in enumerate(genotypes):
         pred = kept.predict(g)
@@ -122,7 +139,9 @@ def main() -> None:
         err, diff = 100 * (pred / p10 - 1), 100 * (p10b / p10 - 1)
         within += abs(err) <= 10
         again += abs(diff) <= 10
-        print(f"{i:>3} {pred:>9.3f} {p10:>9.3f} {err:>+6.1f}% | {p10b:>8.3f} {diff:>+5.1f}%")
+        verdict = "" if args.budget is None else (" within the budget" if max(p10, p10b) <= args.budget
+                                                  else " OVER the budget")
+        print(f"{i:>3} {pred:>9.3f} {p10:>9.3f} {err:>+6.1f}% | {p10b:>8.3f} {diff:>+5.1f}%{verdict}")
     print(f"table within +-10% of the plain loop on the target: {within} of {len(genotypes)}; the two plain passes "
           f"agree within +-10%: {again} of {len(genotypes)}")
 

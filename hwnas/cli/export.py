@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import add_tables_option, add_command, add_network_options, space_and_genotype
+from hwnas.cli.common import CLIError, add_tables_option, add_command, add_network_options, space_and_genotype
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -14,8 +14,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     Export to ONNX, run onnx.checker, then compare ONNX Runtime's output with PyTorch's on the same
     random input; fails (writing nothing) above tolerance.
     """
+    from hwnas.core.units import parse_latency_ms
     from hwnas.export.exporter import export_network, load_weights
 
+    if args.latency_budget is not None and not args.measure:
+        raise CLIError("--latency-budget is checked by measuring: add --measure")
+    budget = parse_latency_ms(args.latency_budget) if args.latency_budget is not None else None
     space, genotype = space_and_genotype(args)
     model = space.build(genotype)
     if args.weights:
@@ -28,9 +32,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.measure:
         from hwnas.export.measure import measure_exported
 
-        from hwnas.core.units import parse_latency_ms
-
-        budget = parse_latency_ms(args.latency_budget) if args.latency_budget is not None else None
         result = measure_exported(args.out, space, genotype, args.device or "cpu", tables_dir=args.tables_dir,
                                   budget_ms=budget)
         print(result.describe())

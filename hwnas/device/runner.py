@@ -77,22 +77,32 @@ def agent_command(spec: DeviceSpec) -> List[str]:
 
 
 def describe(spec: DeviceSpec) -> str:
-    """How the target is reached, for messages: ``runner `ssh pi@host`, python3``."""
+    """How the target is reached, for messages: ``the runner `ssh pi@host` (python: python3)``."""
     if spec.runner is None:
-        return f"the Python {spec.python}"
+        return f"the Python `{spec.python}`"
     return f"the runner `{spec.runner}` (python: {spec.python or DEFAULT_PYTHON})"
 
 
+_HOST_KEY = re.compile(r"host key verification failed|remote host identification has changed", re.I)
 _UNREACHABLE = re.compile(r"could not resolve|connection refused|no route to host|timed out|network is unreachable|"
                           r"connection closed|connection reset|name or service not known", re.I)
-_AUTH = re.compile(r"permission denied|authentication|host key verification failed|too many authentication", re.I)
+_AUTH = re.compile(r"permission denied|authentication|too many authentication", re.I)
 _NO_PYTHON = re.compile(r"not found|no such file or directory", re.I)
 
 
 def last_line(lines: Sequence[str]) -> str:
-    """The line that says most of an agent's or runner's stderr (warnings and blank lines skipped)."""
-    useful = [line.strip() for line in lines if line.strip() and not line.lower().startswith("warning:")]
-    return useful[-1] if useful else ""
+    """The line that says most of an agent's or runner's stderr (warnings and blank lines skipped),
+    without its closing full stop (messages go on after it)."""
+    useful = [line.strip() for line in lines if line.strip() and "warning" not in line.lower()[:40]]
+    return useful[-1].rstrip(".") if useful else ""
+
+
+def cannot_start(spec: DeviceSpec, program: str, exc: OSError) -> TargetError:
+    """The runner (or, without one, the Python) could not be started on this machine at all."""
+    if spec.runner is not None:
+        return TargetError(f"the runner `{spec.runner}` cannot be started here ({program}: {exc.strerror or exc}); "
+                           f"install it or fix the device file's `runner:`")
+    return explain_exit(spec, 127, [f"{program}: {exc.strerror or exc}"])
 
 
 def explain_exit(spec: DeviceSpec, returncode: Optional[int], stderr: Sequence[str]) -> TargetError:
@@ -103,6 +113,9 @@ def explain_exit(spec: DeviceSpec, returncode: Optional[int], stderr: Sequence[s
     if "hwnas-agent:" in line:
         return TargetError(line.split("hwnas-agent:", 1)[1].strip() + f" (reached through {how}); set `python:` "
                            f"in the device file to a newer one")
+    if spec.runner is not None and returncode == 255 and _HOST_KEY.search(line):
+        return TargetError(f"the target's host key is not the one known for it ({line}): check that `{spec.runner}` "
+                           f"reaches the right machine, then update its entry in ~/.ssh/known_hosts")
     if spec.runner is not None and returncode == 255 and _AUTH.search(line):
         return TargetError(f"the target refused authentication through `{spec.runner}`: {line}. Check the user, the "
                            f"key and that `{spec.runner} true` works in a shell")
@@ -115,7 +128,7 @@ def explain_exit(spec: DeviceSpec, returncode: Optional[int], stderr: Sequence[s
     if "ModuleNotFoundError" in line or "ImportError" in line:
         return TargetError(f"the target's Python lacks a module the agent needs ({line}): pip install numpy "
                            f"onnxruntime there")
-    return TargetError(f"the agent on the target stopped (exit status {returncode}) before answering"
+    return TargetError(f"the agent on the target ended (exit status {returncode}) before answering"
                        + (f": {line}" if line else "") + f" (reached through {how})")
 
 

@@ -15,13 +15,13 @@ import logging
 import select
 import subprocess
 import threading
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from hwnas.device.agent import protocol
 from hwnas.device.agent.host import fingerprint, host_facts
 from hwnas.device.agent.timing import Interleaved
 from hwnas.device.onnx import Model
-from hwnas.device.runner import TargetError, agent_command, describe, explain_exit, send_agent
+from hwnas.device.runner import TargetError, agent_command, cannot_start, describe, explain_exit, last_line, send_agent
 from hwnas.device.spec import DeviceSpec, resolve_device
 
 log = logging.getLogger(__name__)
@@ -30,14 +30,19 @@ Progress = Callable[[int, int], None]
 # Where the line naming the runner goes before its first use (the command line shows it on stderr).
 announce: Callable[[str], None] = log.info
 HELLO_TIMEOUT_S = 120.0  # a runner that has not started the agent by then is not going to
+IDLE_TIMEOUT_S = 1800.0  # an agent silent this long (no answer, no progress frame) is taken as lost
+BATCH = 8  # models sent to (and opened on) a target at a time
 
 
 class Target:
     """The machine a device's networks run on; :meth:`measure` times models there."""
 
     def __init__(self, spec: DeviceSpec) -> None:
+        from hwnas.device.agent.session import Bench
+
         self.spec = spec
         self._facts: Optional[Dict[str, Any]] = None
+        self._bench = Bench()
 
     @property
     def where(self) -> str:
@@ -53,8 +58,10 @@ class Target:
         return host_facts(self._gpu_id())
 
     def _gpu_id(self) -> Optional[int]:
-        options = dict(self.spec.provider_options)
-        return int(options.get("device_id", 0)) if self.spec.provider != "CPUExecutionProvider" else None
+        """The NVIDIA GPU the device runs on (None for every other provider)."""
+        from hwnas.device.agent.session import GPU_PROVIDERS, memory_location
+
+        return memory_location(self.spec.settings())[1] if self.spec.provider in GPU_PROVIDERS else None
 
     def check_available(self) -> None:
         """Raise :class:`~hwnas.device.spec.DeviceUnavailableError` unless the target has the provider."""
@@ -64,17 +71,45 @@ class Target:
     def fingerprint(self) -> Optional[Dict[str, Any]]:
         return fingerprint(self.facts(), gpu=self._gpu_id() is not None)
 
-    def measure(self, models: Sequence[Model], repeats: int = 40, rounds: int = 4, warmup: int = 3,
+    def measure(self, models: Iterable[Model], repeats: int = 40, rounds: int = 4, warmup: int = 3,
                 progress: Optional[Progress] = None) -> Interleaved:
-        """Time ``models`` in interleaved rounds (see :func:`hwnas.device.agent.timing.time_interleaved`)."""
-        from hwnas.device.agent.session import ProviderMissing, measure
+        """Time ``models`` in interleaved rounds (see :func:`hwnas.device.agent.timing.time_interleaved`).
 
+        ``models`` may be a generator: they are opened on the target :data:`BATCH` at a time as
+        they come (a remote target is sent each batch), then timed together.
+        """
         self.check_available()
+        batch: List[Model] = []
+        for model in models:
+            batch.append(model)
+            if len(batch) == BATCH:
+                self._add(batch)
+                batch = []
+        if batch:
+            self._add(batch)
+        return self._time(repeats, rounds, warmup, progress)
+
+    def _add(self, models: Sequence[Model]) -> None:
+        from hwnas.device.agent.session import ProviderMissing
+
         try:
-            return measure(self.spec.settings(), [m.onnx for m in models], [m.shapes for m in models],
-                           repeats=repeats, rounds=rounds, warmup=warmup, progress=progress)
+            self._bench.add(self.spec.settings(), [m.onnx for m in models], [m.shapes for m in models])
         except ProviderMissing as exc:
+            self._bench.runs.clear()
             raise TargetError(f"device {self.spec.name!r}: {exc}") from None
+        except BaseException:
+            self._bench.runs.clear()
+            raise
+
+    def _time(self, repeats: int, rounds: int, warmup: int, progress: Optional[Progress]) -> Interleaved:
+        return self._bench.time(repeats=repeats, rounds=rounds, warmup=warmup, progress=progress)
+
+    def sample_load(self, seconds: float = 0.5) -> Optional[Dict[str, Any]]:
+        """Other processes' use of the target over the next ``seconds`` (None where it does not say)."""
+        from hwnas.device.agent.load import sample_load
+
+        load = sample_load(seconds)
+        return load.to_dict() if load else None
 
     def close(self) -> None:
         pass
@@ -86,6 +121,7 @@ class AgentTarget(Target):
     def __init__(self, spec: DeviceSpec) -> None:
         super().__init__(spec)
         self._proc: Optional[subprocess.Popen] = None
+        self._answered = False  # whether the running agent has answered once (it started)
         self._stderr: Deque[str] = collections.deque(maxlen=40)
 
     @property
@@ -95,18 +131,18 @@ class AgentTarget(Target):
     def _start(self) -> subprocess.Popen:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
+        self._stop()
         command = agent_command(self.spec)
-        shown = self.spec.runner or self.spec.python
-        announce(f"reaching device {self.spec.id} through `{shown}`" + (
-            f" (python: {self.spec.python or 'python3'})" if self.spec.runner else ""))
+        announce(f"reaching device {self.spec.id} through {describe(self.spec)}")
         try:
-            # its own session: a Ctrl-C reaches hwnas, which then ends the agent by closing its input
+            # its own session: a Ctrl-C reaches hwnas, which then ends the agent itself
             proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     start_new_session=True)
         except OSError as exc:
-            raise explain_exit(self.spec, 127, [f"{command[0]}: {exc.strerror or exc}"]) from None
+            raise cannot_start(self.spec, command[0], exc) from None
+        self._stderr.clear()
         threading.Thread(target=self._drain, args=(proc.stderr,), daemon=True).start()
-        self._proc = proc
+        self._proc, self._answered = proc, False
         try:
             send_agent(proc.stdin)
         except OSError:
@@ -120,45 +156,53 @@ class AgentTarget(Target):
             log.debug("agent: %s", line)
 
     def _fail(self, during: str) -> TargetError:
+        """Why the agent stopped answering, in one line (and the agent stopped for good)."""
         proc = self._proc
-        if proc is None:
-            return TargetError(f"the agent for device {self.spec.id} is not running")
-        try:
-            code = proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            code = proc.wait()
-        self._proc = None
-        if during == "start":
+        code = None
+        if proc is not None:
+            try:
+                code = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        started = self._answered
+        self._stop()
+        if not started:
             return explain_exit(self.spec, code, list(self._stderr))
+        line = last_line(list(self._stderr))
         return TargetError(f"the connection to the target dropped while {during} (exit status {code}"
-                           + (f": {list(self._stderr)[-1]}" if self._stderr else "") + f"; reached through "
-                           f"{describe(self.spec)}). What was measured before is kept: run the command again "
-                           f"to continue")
+                           + (f": {line}" if line else "") + f"; reached through {describe(self.spec)})")
 
     def _request(self, header: Dict[str, Any], blobs: Sequence[bytes] = (), during: str = "measuring",
-                 progress: Optional[Progress] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+                 progress: Optional[Progress] = None, timeout: float = IDLE_TIMEOUT_S) -> Dict[str, Any]:
         proc = self._start()
+        clean = False
         try:
-            protocol.write_frame(proc.stdin, header, blobs)
-        except (OSError, ValueError):
-            raise self._fail("start" if self._facts is None else during) from None
-        while True:
-            if timeout is not None and not select.select([proc.stdout], [], [], timeout)[0]:
-                proc.kill()
-                raise TargetError(f"the target did not answer within {timeout:.0f} s through {describe(self.spec)}"
-                                  + (f" (last: {list(self._stderr)[-1]})" if self._stderr else ""))
             try:
-                reply, _ = protocol.read_frame(proc.stdout)
-            except (EOFError, OSError, ValueError):
-                raise self._fail("start" if self._facts is None else during) from None
-            if reply.get("kind") == "progress":
-                if progress:
-                    progress(int(reply["done"]), int(reply["total"]))
-                continue
-            if reply.get("kind") == "error":
-                raise TargetError(f"the agent on {self.where} failed: {reply.get('error')}")
-            return reply
+                protocol.write_frame(proc.stdin, header, blobs)
+            except (OSError, ValueError):
+                raise self._fail(during) from None
+            while True:
+                if not select.select([proc.stdout], [], [], timeout)[0]:
+                    line = last_line(list(self._stderr))
+                    self._stop()
+                    raise TargetError(f"the target did not answer within {timeout:.0f} s through "
+                                      f"{describe(self.spec)}" + (f" (last: {line})" if line else ""))
+                try:
+                    reply, _ = protocol.read_frame(proc.stdout)
+                except (EOFError, OSError, ValueError):
+                    raise self._fail(during) from None
+                self._answered = True
+                if reply.get("kind") == "progress":
+                    if progress:
+                        progress(int(reply["done"]), int(reply["total"]))
+                    continue
+                clean = True
+                if reply.get("kind") == "error":
+                    raise TargetError(f"the agent on {self.where} failed: {reply.get('error')}")
+                return reply
+        finally:
+            if not clean:  # interrupted mid-frame: the stream is out of step, the agent is of no more use
+                self._stop()
 
     def _hello(self) -> Dict[str, Any]:
         reply = self._request({"kind": "hello", "gpu_id": self._gpu_id()}, during="starting", timeout=HELLO_TIMEOUT_S)
@@ -167,24 +211,37 @@ class AgentTarget(Target):
                               f"{protocol.VERSION}")
         return reply["host"]
 
-    def measure(self, models: Sequence[Model], repeats: int = 40, rounds: int = 4, warmup: int = 3,
-                progress: Optional[Progress] = None) -> Interleaved:
-        self.check_available()
-        reply = self._request({"kind": "measure", "settings": self.spec.settings(),
-                               "shapes": [[list(s) for s in m.shapes] for m in models], "repeats": repeats,
-                               "rounds": rounds, "warmup": warmup}, [m.onnx for m in models], progress=progress)
+    def _add(self, models: Sequence[Model]) -> None:
+        self._request({"kind": "add", "settings": self.spec.settings(),
+                       "shapes": [[list(s) for s in m.shapes] for m in models]}, [m.onnx for m in models])
+
+    def _time(self, repeats: int, rounds: int, warmup: int, progress: Optional[Progress]) -> Interleaved:
+        reply = self._request({"kind": "time", "repeats": repeats, "rounds": rounds, "warmup": warmup},
+                              progress=progress)
         return Interleaved.from_dict(reply)
 
-    def close(self) -> None:
+    def sample_load(self, seconds: float = 0.5) -> Optional[Dict[str, Any]]:
+        return self._request({"kind": "load", "seconds": seconds})["load"]
+
+    def _stop(self, wait_s: float = 0.0) -> None:
+        """End the agent: close its input (it ends at the end of its input), then kill it."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
         try:
-            proc.stdin.close()  # the agent ends at the end of its input
-            proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
+            proc.stdin.close()
+            proc.wait(timeout=wait_s)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._stop(wait_s=2.0)
 
 
 _OPEN: Dict[DeviceSpec, Target] = {}
@@ -224,11 +281,13 @@ def measure_modules(device: DeviceSpec | Target | str, builders: Sequence[Callab
     target = device if isinstance(device, Target) else open_target(device)
     shape = (target.spec.batch_size, *input_shape)
     count = len(builders)
-    models: List[Model] = []
-    for i, build in enumerate(builders):
-        torch.manual_seed(i)
-        models.append(module_model(build().eval(), [shape], opset=opset))
-        if progress:
-            progress(i + 1, count + rounds, "exported")
-    return target.measure(models, repeats=repeats, rounds=rounds,
+
+    def exported() -> Iterator[Model]:
+        for i, build in enumerate(builders):
+            torch.manual_seed(i)
+            yield module_model(build().eval(), [shape], opset=opset)
+            if progress:
+                progress(i + 1, count + rounds, "exported")
+
+    return target.measure(exported(), repeats=repeats, rounds=rounds,
                           progress=(lambda r, n: progress(count + r, count + n, f"round {r}/{n}")) if progress else None)

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Optional
 
+from hwnas.device.agent.host import usable_cores
 from hwnas.device.agent.load import Load, LoadMonitor, sample_load
-
-
-def usable_cores() -> int:
-    """The cores this process may use (its CPU affinity, where the system has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def cores_free(load: Optional[Load], cores: Optional[int] = None) -> int:

@@ -8,7 +8,7 @@ from typing import Optional
 
 from hwnas.check import LatencyCheck, check_latency
 from hwnas.core.genotype import Genotype
-from hwnas.device import Model, resolve_device
+from hwnas.device import Model, open_target, resolve_device
 from hwnas.device.spec import DeviceSpec
 from hwnas.spaces import SearchSpace
 
@@ -23,7 +23,9 @@ def measure_exported(onnx_path: str | Path, space: SearchSpace, genotype: Genoty
     candidate = Model(Path(onnx_path).read_bytes(), ((spec.batch_size, *space.input_shape),))
     try:
         table = load_table_for(spec, space, tables_dir, warn_other_host=False)
-        predicted = table.predict(genotype)
-    except (FileNotFoundError, ValueError, MissingRowsError):
-        table, predicted = None, None
-    return check_latency(candidate, spec, table, budget_ms, predicted)
+    except (FileNotFoundError, ValueError, MissingRowsError) as exc:
+        return check_latency(candidate, spec, None, budget_ms, note=f"no table prediction ({exc})")
+    if not table.describes(open_target(spec)):  # its speed and prediction are another machine's
+        return check_latency(candidate, spec, None, budget_ms, note=f"no table prediction: the table describes "
+                             f"{table.host}, not {open_target(spec).where}")
+    return check_latency(candidate, spec, table, budget_ms, table.predict(genotype))

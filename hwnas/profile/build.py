@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from hwnas import __version__
-from hwnas.device import Model, Timing, module_model, open_target
+from hwnas.device import Model, TargetError, Timing, module_model, open_target
 from hwnas.device.agent.load import Load
 from hwnas.device.onnx import overhead_model
 from hwnas.device.spec import DeviceSpec
@@ -76,13 +76,13 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
                              f"profile into another --tables-dir")
         done = {row["key"]: row for row in old.rows.to_dict("records")}
         meta = old.meta
+    before = target.sample_load()
+    if before is not None and before["busy"]:
+        log.warning("the target is busy before profiling (other processes kept %.2f cores busy): latencies "
+                    "measured now come out too high; stop the other work for an accurate table", before["other_cores"])
     if not meta:
         overhead = target.measure([overhead_model((device.batch_size, 1, 1, 1))], repeats=200, rounds=4,
                                   warmup=20)
-        if overhead.load and overhead.load["busy"]:
-            log.warning("the target is busy before profiling (other processes kept %.2f cores busy): latencies "
-                        "measured now come out too high; stop the other work for an accurate table",
-                        overhead.load["other_cores"])
         meta = {
             "device": device.to_dict(), "host": target.facts(), "reach": device.reach(),
             "hwnas_version": __version__, "provider": device.provider, "opset": opset,
@@ -109,8 +109,12 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
             chunk = todo[start:start + CHUNK]
             models = {p.key: piece_model(space, p, device.batch_size, opset) for p in chunk}
             timed = [p for p in chunk if models[p.key] is not None]
-            result = target.measure([models[p.key] for p in timed], repeats=repeats, rounds=ROUNDS,
-                                    warmup=warmup) if timed else None
+            try:
+                result = target.measure([models[p.key] for p in timed], repeats=repeats, rounds=ROUNDS,
+                                        warmup=warmup) if timed else None
+            except TargetError as exc:
+                raise TargetError(f"{exc}. The {len(done)} rows measured before are saved: run the same command "
+                                  f"again to continue") from None
             if result is not None and result.load:
                 busy += result.load["other_cores"] * result.load["seconds"]
                 measured_s += result.load["seconds"]

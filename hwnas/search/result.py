@@ -107,13 +107,12 @@ def measured_budget(searcher: "Searcher", genotype: Genotype,
         target = open_target(device)
         target.check_available()
         if not table.describes(target):
-            how = ("its runner reaches another machine" if device.remote else
-                   "the device names no runner to reach it: add `runner:` (e.g. ssh user@host) to a device file "
-                   "and search with --device FILE, or run hwnas export --measure there")
-            return None, (f"kept in table terms only: the table describes {table.host}, not {target.where} "
-                          f"({how})")
-    except (ValueError, DeviceUnavailableError) as exc:
+            how = ("profile the target the device reaches (hwnas profile --device ...), or fix its runner"
+                   if device.remote else "profile this machine, or give the device file a `runner:` that reaches "
+                   "that one")
+            return None, f"kept in table terms only: the table describes {table.host}, not {target.where}; {how}"
+        return keep_measured_budget(searcher.final, genotype, table.predict_many, device, cfg.latency_budget_ms,
+                                    searcher.arch.numpy_probs(), keep=keep, say=log.warning, max_skip=cfg.max_skip,
+                                    table=table), None
+    except (ValueError, DeviceUnavailableError) as exc:  # the target failed: the searched genotype stays
         return None, f"kept in table terms only: not measured ({exc})"
-    return keep_measured_budget(searcher.final, genotype, table.predict_many, device, cfg.latency_budget_ms,
-                                searcher.arch.numpy_probs(), keep=keep, say=log.warning, max_skip=cfg.max_skip,
-                                table=table), None

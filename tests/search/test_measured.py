@@ -123,5 +123,5 @@ def test_a_table_of_a_machine_the_search_cannot_reach_keeps_the_budget_in_table_
     result = prepare(cfg, tmp_path / "run").run()
     saved = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result.measured is None and saved["budget_verdict"] == "table terms only"
-    assert "ARM Cortex-A72" in saved["measured_note"] and "names no runner" in saved["measured_note"]
+    assert "ARM Cortex-A72" in saved["measured_note"] and "give the device file a `runner:`" in saved["measured_note"]
     assert saved["measured_latency_ms"] is None and saved["latency_ms"] <= cfg.latency_budget_ms

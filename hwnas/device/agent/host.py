@@ -84,6 +84,11 @@ def _read(path: str) -> str:
         return ""
 
 
+def usable_cores() -> int:
+    """The cores this process may use (its CPU affinity, where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def caches() -> Dict[str, str]:
     """Cache sizes of CPU 0 by level and type (``{"L1d": "32K", "L2": "1024K", ...}``), where Linux says."""
     out = {}
@@ -100,7 +105,7 @@ def cpu_facts() -> Dict[str, Any]:
     facts = parse_cpuinfo(_read("/proc/cpuinfo"), platform.machine().lower(), board)
     if facts["cpu"] in (platform.machine().lower(), "unknown CPU") and platform.processor():
         facts["cpu"] = platform.processor()  # not Linux: the platform's own name
-    facts["cores"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    facts["cores"] = usable_cores()
     facts["caches"] = caches()
     return facts
 
@@ -131,6 +136,7 @@ def host_facts(gpu_id: Optional[int] = None) -> Dict[str, Any]:
 
     facts = cpu_facts()
     return {"cpu": facts["cpu"], "arch": facts["arch"], "flags": facts["flags"], "cores": facts["cores"],
+            "logical_cpus": facts["logical_cpus"],
             "caches": facts["caches"], "board": facts["board"], "platform": platform.platform(),
             "python": platform.python_version(), "onnxruntime": ort.__version__,
             "providers": ort.get_available_providers(),

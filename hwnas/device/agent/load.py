@@ -46,8 +46,7 @@ class Load:
         return self.seconds >= 0.5 and self.other_cores > BUSY_CORES
 
     def describe(self) -> str:
-        return (f"other processes kept {self.other_cores:.2f} of {os.cpu_count()} cores busy over "
-                f"{self.seconds:.0f} s")
+        return f"other processes kept {self.other_cores:.2f} cores busy over {self.seconds:.0f} s"
 
     def to_dict(self) -> dict:
         return {"other_cores": round(self.other_cores, 3), "seconds": round(self.seconds, 1), "busy": self.busy}

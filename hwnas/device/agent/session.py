@@ -35,7 +35,8 @@ def session_options(settings: Dict[str, Any]) -> Any:
 def memory_location(settings: Dict[str, Any]) -> Tuple[str, int]:
     """(ORT device type, device id) where inputs and outputs live while timing."""
     if settings["provider"] in GPU_PROVIDERS:
-        return "cuda", int(dict(settings.get("provider_options") or {}).get("device_id", 0))
+        device_id = dict(settings.get("provider_options") or {}).get("device_id", 0)
+        return "cuda", int(device_id) if str(device_id).isdigit() else 0
     return "cpu", 0
 
 
@@ -67,12 +68,26 @@ def model_runner(model: bytes, shapes: Sequence[Sequence[int]], settings: Dict[s
     return bound_runner(session, random_feeds(session, [tuple(s) for s in shapes], seed), *memory_location(settings))
 
 
-def measure(settings: Dict[str, Any], models: Sequence[bytes], shapes: Sequence[Sequence[Sequence[int]]],
-            repeats: int = 40, rounds: int = 4, warmup: int = 3,
-            progress: Optional[Callable[[int, int], None]] = None) -> Interleaved:
-    """Time ``models`` (each with its input shapes) in interleaved rounds on this machine, with
-    the load other processes put on it meanwhile (None where the system does not say)."""
-    runs: List[Callable[[], None]] = [model_runner(m, s, settings, seed=i) for i, (m, s) in enumerate(zip(models, shapes))]
-    with LoadMonitor() as monitor:
-        timed: Interleaved = time_interleaved(runs, repeats=repeats, rounds=rounds, warmup=warmup, progress=progress)
-    return Interleaved(timed.timings, timed.halves, monitor.load.to_dict() if monitor.load else None)
+class Bench:
+    """Models opened on this machine one batch at a time, then timed together in interleaved rounds.
+
+    Models arrive in batches (a remote target is sent a few at a time, so neither side holds
+    every model's bytes at once); each becomes a session with seeded random inputs bound, and
+    :meth:`time` times all of them and empties the bench.
+    """
+
+    def __init__(self) -> None:
+        self.runs: List[Callable[[], None]] = []
+
+    def add(self, settings: Dict[str, Any], models: Sequence[bytes], shapes: Sequence[Sequence[Sequence[int]]]) -> int:
+        for model, model_shapes in zip(models, shapes):
+            self.runs.append(model_runner(model, model_shapes, settings, seed=len(self.runs)))
+        return len(self.runs)
+
+    def time(self, repeats: int = 40, rounds: int = 4, warmup: int = 3,
+             progress: Optional[Callable[[int, int], None]] = None) -> Interleaved:
+        """Time every model added, with the load other processes put on the machine meanwhile."""
+        runs, self.runs = self.runs, []
+        with LoadMonitor() as monitor:
+            timed = time_interleaved(runs, repeats=repeats, rounds=rounds, warmup=warmup, progress=progress)
+        return Interleaved(timed.timings, timed.halves, monitor.load.to_dict() if monitor.load else None)

@@ -15,7 +15,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 Shape = Tuple[int, ...]
-MAX_REPEAT_FACTOR = 10  # min_time_s may extend a measurement to at most this many times `repeats`
 
 
 # Statistics a timing can be summarised by. Interference from other processes only adds time
@@ -45,11 +44,6 @@ class Timing:
     def latency_ms(self) -> float:
         """The latency of the quiet device: the statistic named by :data:`LATENCY_STATISTIC`."""
         return getattr(self, f"{LATENCY_STATISTIC}_ms")
-
-    @property
-    def spread_ms(self) -> float:
-        """p90 - p10: the noise of this measurement."""
-        return self.p90_ms - self.p10_ms
 
     def to_dict(self) -> Dict[str, float]:
         return asdict(self)
@@ -91,43 +85,6 @@ def _timed_runs(run: Callable[[], None], n: int, into: List[float]) -> None:
         t0 = time.perf_counter_ns()
         run()
         into.append((time.perf_counter_ns() - t0) / 1e6)
-
-
-def time_session(session: Any, feeds: Dict[str, np.ndarray], warmup: int = 10, repeats: int = 50,
-                 min_time_s: float = 0.0, io_binding: bool = True, device_type: str = "cpu",
-                 device_id: int = 0) -> Timing:
-    """Time one session alone, one run at a time after ``warmup`` untimed runs.
-
-    With ``min_time_s`` > 0, runs go on until that much time has passed (at most
-    ``MAX_REPEAT_FACTOR * repeats`` runs). ``io_binding`` pre-binds inputs and outputs on
-    ``device_type``/``device_id`` (see :func:`bound_runner`); ``False`` times plain ``session.run``.
-    """
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    if not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
-    if min_time_s < 0:
-        raise ValueError(f"min_time_s must be >= 0 seconds, got {min_time_s!r}")
-    feeds = {name: np.ascontiguousarray(array) for name, array in feeds.items()}  # built once, reused
-    if io_binding:
-        run = bound_runner(session, feeds, device_type, device_id)
-    else:
-        def run() -> None:
-            session.run(None, feeds)
-    for _ in range(warmup):
-        run()
-    samples: List[float] = []
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # a collection inside a timed run is noise, not latency
-    try:
-        started = time.perf_counter()
-        while len(samples) < repeats or (time.perf_counter() - started < min_time_s
-                                         and len(samples) < MAX_REPEAT_FACTOR * repeats):
-            _timed_runs(run, 1, samples)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return Timing.from_samples(samples)
 
 
 @dataclass(frozen=True)
