@@ -82,6 +82,8 @@ def main() -> None:
     parser.add_argument("--space", default="darts")
     parser.add_argument("--input-size", type=int)
     parser.add_argument("--in-channels", type=int)
+    parser.add_argument("--init-channels", type=int)
+    parser.add_argument("--layers", type=int)
     parser.add_argument("--validate", type=int, default=100, help="whole networks to calibrate with (100)")
     parser.add_argument("--networks", type=int, default=8)
     parser.add_argument("--runs", type=int, default=300)
@@ -92,7 +94,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, help="latency budget (ms) each timed network is held against")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    options = {k: v for k, v in (("input_size", args.input_size), ("in_channels", args.in_channels)) if v}
+    options = {k: v for k, v in (("input_size", args.input_size), ("in_channels", args.in_channels),
+                                 ("init_channels", args.init_channels), ("layers", args.layers)) if v}
     space = make_space(args.space, **options)
     target = open_target(device)
     facts = target.facts()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -74,6 +75,7 @@ def main() -> int:
         print(__doc__, file=sys.stderr)
         return 2
     command = sys.argv[sys.argv.index("--") + 1:]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still stops sshd (the finally below)
     with tempfile.TemporaryDirectory(prefix="hwnas-sshd-") as folder, loopback_sshd(Path(folder)) as runner:
         device = Path(folder) / "loopback.yaml"
         device.write_text(f"name: cpu\nprovider: CPUExecutionProvider\nrunner: {runner}\npython: {sys.executable}\n")
