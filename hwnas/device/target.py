@@ -80,26 +80,23 @@ class Target:
         """
         self.check_available()
         batch: List[Model] = []
+        first = True  # the first batch empties the bench: what a failed measurement left there goes
         for model in models:
             batch.append(model)
             if len(batch) == BATCH:
-                self._add(batch)
-                batch = []
-        if batch:
-            self._add(batch)
+                self._add(batch, first)
+                batch, first = [], False
+        if batch or first:
+            self._add(batch, first)
         return self._time(repeats, rounds, warmup, progress)
 
-    def _add(self, models: Sequence[Model]) -> None:
+    def _add(self, models: Sequence[Model], first: bool) -> None:
         from hwnas.device.agent.session import ProviderMissing
 
         try:
-            self._bench.add(self.spec.settings(), [m.onnx for m in models], [m.shapes for m in models])
+            self._bench.add(self.spec.settings(), [m.onnx for m in models], [m.shapes for m in models], first)
         except ProviderMissing as exc:
-            self._bench.runs.clear()
             raise TargetError(f"device {self.spec.name!r}: {exc}") from None
-        except BaseException:
-            self._bench.runs.clear()
-            raise
 
     def _time(self, repeats: int, rounds: int, warmup: int, progress: Optional[Progress]) -> Interleaved:
         return self._bench.time(repeats=repeats, rounds=rounds, warmup=warmup, progress=progress)
@@ -211,8 +208,8 @@ class AgentTarget(Target):
                               f"{protocol.VERSION}")
         return reply["host"]
 
-    def _add(self, models: Sequence[Model]) -> None:
-        self._request({"kind": "add", "settings": self.spec.settings(),
+    def _add(self, models: Sequence[Model], first: bool) -> None:
+        self._request({"kind": "add", "settings": self.spec.settings(), "first": first,
                        "shapes": [[list(s) for s in m.shapes] for m in models]}, [m.onnx for m in models])
 
     def _time(self, repeats: int, rounds: int, warmup: int, progress: Optional[Progress]) -> Interleaved:

@@ -42,6 +42,15 @@ def test_the_agent_runs_where_only_numpy_and_onnxruntime_are(bare_python, tmp_pa
     assert saved.meta["reach"] == {"python": bare_python} and saved.meta["host"]["flags"] == facts["flags"]
     assert (saved.rows["latency_ms"] >= 0).all() and saved.describes(open_target("cpu"))
 
+    def stopped():  # a whole batch reaches the agent, then the export fails
+        for _ in range(9):
+            yield overhead_model()
+        raise RuntimeError("export failed")
+
+    with pytest.raises(RuntimeError):
+        measure(device, stopped(), repeats=4)
+    assert len(measure(device, [overhead_model()], repeats=4).timings) == 1  # the agent kept nothing of it
+
 
 def test_measurements_through_ssh_match_their_in_process_twins(ssh_runner):
     device = cpu_device(runner=ssh_runner, python=sys.executable)

@@ -66,3 +66,14 @@ def test_the_headline_latency_is_the_tenth_percentile():
     assert timing.latency_ms == timing.p10_ms == pytest.approx(10.9) and timing.min_ms == 1
 
 
+
+
+def test_a_measurement_stopped_half_way_leaves_nothing_for_the_next():
+    def stopped():
+        for _ in range(9):  # one whole batch is opened on the target, then the export stops
+            yield module_model(nn.ReLU(), [(1, 4)])
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        measure(CPU, stopped(), repeats=4)
+    assert len(measure(CPU, [module_model(nn.ReLU(), [(1, 4)])], repeats=4).timings) == 1

@@ -29,7 +29,8 @@ def handle(header: Dict[str, Any], blobs: List[bytes], out: BinaryIO, bench: Any
         load = sample_load(float(header.get("seconds", 0.5)))
         protocol.write_frame(out, {"kind": "load", "load": load.to_dict() if load else None})
     elif kind == "add":
-        protocol.write_frame(out, {"kind": "added", "count": bench.add(header["settings"], blobs, header["shapes"])})
+        count = bench.add(header["settings"], blobs, header["shapes"], bool(header.get("first")))
+        protocol.write_frame(out, {"kind": "added", "count": count})
     elif kind == "time":
         def progress(done: int, total: int) -> None:
             protocol.write_frame(out, {"kind": "progress", "done": done, "total": total})

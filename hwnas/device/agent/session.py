@@ -79,7 +79,11 @@ class Bench:
     def __init__(self) -> None:
         self.runs: List[Callable[[], None]] = []
 
-    def add(self, settings: Dict[str, Any], models: Sequence[bytes], shapes: Sequence[Sequence[Sequence[int]]]) -> int:
+    def add(self, settings: Dict[str, Any], models: Sequence[bytes], shapes: Sequence[Sequence[Sequence[int]]],
+            first: bool = False) -> int:
+        """Open ``models`` (each with its input shapes); ``first`` empties the bench before."""
+        if first:
+            self.runs = []
         for model, model_shapes in zip(models, shapes):
             self.runs.append(model_runner(model, model_shapes, settings, seed=len(self.runs)))
         return len(self.runs)
