@@ -133,9 +133,9 @@ class Trainer:
                                   num_workers=cfg.num_workers, drop_last=len(self.splits.train) > cfg.batch_size)
         total, correct, loss_sum = 0, 0, 0.0
         for x, y in loader:
-            total = len(y)
+            batch = len(y)
             x, y = self.world.shard(x.to(self.device), y.to(self.device))
-            share = (len(y), total)  # this rank's part of the global batch
+            share = (len(y), batch)  # this rank's part of the global batch
             out = self.model(x)
             logits, aux = out if isinstance(out, tuple) else (out, None)
             loss = F.cross_entropy(logits, y)

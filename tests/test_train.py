@@ -92,3 +92,28 @@ def test_train_config_refuses_unknown_settings():
     assert TrainConfig.from_dict(TrainConfig(epochs=3).to_dict()) == TrainConfig(epochs=3)
     with pytest.raises(ValueError, match=r"unknown training setting\(s\) \['epochz'\]"):
         TrainConfig.from_dict({**TrainConfig().to_dict(), "epochz": 3})
+
+
+def test_an_epochs_training_metrics_are_those_of_its_batches(tmp_path, monkeypatch):
+    """train_loss and train_acc of an epoch, computed again from the logits and labels of every batch."""
+    import torch.nn.functional as F
+
+    t = trainer(tmp_path)
+    batches = []
+    real = F.cross_entropy
+
+    def recorded(logits, y, *args, **kwargs):  # the training loss of each batch, as the epoch computes it
+        batches.append((logits.detach().clone(), y.clone()))
+        return real(logits, y, *args, **kwargs)
+
+    from hwnas.device.threads import ThreadGovernor
+
+    monkeypatch.setattr(F, "cross_entropy", recorded)
+    t.threads = ThreadGovernor(0)  # as run() sets it up
+    metrics = t._train_epoch(None)
+    n = sum(len(y) for _, y in batches)
+    loss = sum(float(real(logits, y)) * len(y) for logits, y in batches) / n
+    correct = sum(int((logits.argmax(1) == y).sum()) for logits, y in batches)
+    assert len(batches) >= 2 and n > 32
+    assert metrics["train_acc"] == pytest.approx(correct / n) and 0.0 <= metrics["train_acc"] <= 1.0
+    assert metrics["train_loss"] == pytest.approx(loss, rel=1e-5)
