@@ -19,6 +19,7 @@ Two things make a single reading a weak promise, and the check states both:
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
@@ -130,8 +131,6 @@ def check_latency(candidate: Model, device: DeviceSpec, table: Optional[LatencyT
                   note: str = "") -> LatencyCheck:
     """Time ``candidate`` on ``device``'s target, beside the table's reference networks where it
     has them (``table`` must describe that target)."""
-    import json
-
     references = reference_networks(table, predicted_ms) if table is not None else []
     models = [candidate]
     for reference in references:
