@@ -144,7 +144,6 @@ def check_latency(candidate: Model, device: DeviceSpec, table: Optional[LatencyT
         now = abs(halves[0] / np.median(halves[1:]) - 1)  # the candidate against the references, half against half
     else:
         speed, now = None, abs(halves[0] - 1)
-    if timed.load and timed.load["busy"]:
-        log.warning("other processes kept %.2f cores of the target busy while %s was measured: the reading may "
-                    "be slow", timed.load["other_cores"], device.id)
+    if timed.load and timed.load.busy:
+        log.warning("while %s was measured, %s: the reading may be slow", device.id, timed.load.describe())
     return LatencyCheck(device.id, reading, speed, max(table_band(table), float(now)), budget_ms, predicted_ms, note)

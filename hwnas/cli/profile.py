@@ -69,10 +69,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
     path = writable_table_path(device.id, space, args.tables_dir)
     print(f"table: {path} ({len(table.rows)} rows, overhead {table.overhead_ms * 1000:.1f} us subtracted, "
           f"{table.meta['build_seconds']:.0f} s of profiling)")
-    n = default_networks(table) if args.validate is None else args.validate
     if args.validate is None and table.meta.get("validation"):  # a finished table, run again: keep its fit
         print("already calibrated (hwnas validate -n N checks and fits it again)")
-    elif n:
+        return 0
+    n = default_networks(table) if args.validate is None else args.validate
+    if n:
         print(f"calibrating with {n} whole networks measured end to end (--validate 0 skips it)")
         result = validate_and_calibrate(table, path, device, n=n, seed=args.seed,
                                         progress=_progress_bar(f"validate {device.id}"))

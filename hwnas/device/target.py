@@ -19,6 +19,7 @@ from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optiona
 
 from hwnas.device.agent import protocol
 from hwnas.device.agent.host import fingerprint, host_facts
+from hwnas.device.agent.load import Load, sample_load
 from hwnas.device.agent.timing import Interleaved
 from hwnas.device.onnx import Model
 from hwnas.device.runner import TargetError, agent_command, cannot_start, describe, explain_exit, last_line, send_agent
@@ -101,12 +102,9 @@ class Target:
     def _time(self, repeats: int, rounds: int, warmup: int, progress: Optional[Progress]) -> Interleaved:
         return self._bench.time(repeats=repeats, rounds=rounds, warmup=warmup, progress=progress)
 
-    def sample_load(self, seconds: float = 0.5) -> Optional[Dict[str, Any]]:
+    def sample_load(self, seconds: float = 0.5) -> Optional[Load]:
         """Other processes' use of the target over the next ``seconds`` (None where it does not say)."""
-        from hwnas.device.agent.load import sample_load
-
-        load = sample_load(seconds)
-        return load.to_dict() if load else None
+        return sample_load(seconds)
 
     def close(self) -> None:
         pass
@@ -217,8 +215,9 @@ class AgentTarget(Target):
                               progress=progress)
         return Interleaved.from_dict(reply)
 
-    def sample_load(self, seconds: float = 0.5) -> Optional[Dict[str, Any]]:
-        return self._request({"kind": "load", "seconds": seconds})["load"]
+    def sample_load(self, seconds: float = 0.5) -> Optional[Load]:
+        load = self._request({"kind": "load", "seconds": seconds})["load"]
+        return Load.from_dict(load) if load else None
 
     def _stop(self, wait_s: float = 0.0) -> None:
         """End the agent: close its input (it ends at the end of its input), then kill it."""

@@ -71,15 +71,15 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
         if old.meta.get("device") != device.to_dict():
             raise ValueError(f"{path} was profiled with other device settings; re-run with --force to replace it")
         if not old.describes(target):  # rows of two machines would make a table of neither
-            raise ValueError(f"{path} was profiled on {describe_host(old.meta.get('host', {}))}, not on this "
+            raise ValueError(f"{path} was profiled on {old.host}, not on this "
                              f"target ({describe_host(target.facts())}); re-run with --force to replace it, or "
                              f"profile into another --tables-dir")
         done = {row["key"]: row for row in old.rows.to_dict("records")}
         meta = old.meta
     before = target.sample_load()
-    if before is not None and before["busy"]:
-        log.warning("the target is busy before profiling (other processes kept %.2f cores busy): latencies "
-                    "measured now come out too high; stop the other work for an accurate table", before["other_cores"])
+    if before is not None and before.busy:
+        log.warning("the target is busy before profiling (%s): latencies measured now come out too high; stop "
+                    "the other work for an accurate table", before.describe())
     if not meta:
         overhead = target.measure([overhead_model((device.batch_size, 1, 1, 1))], repeats=200, rounds=4,
                                   warmup=20)
@@ -116,8 +116,8 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
                 raise TargetError(f"{exc}. The {len(done)} rows measured before are saved: run the same command "
                                   f"again to continue") from None
             if result is not None and result.load:
-                busy += result.load["other_cores"] * result.load["seconds"]
-                measured_s += result.load["seconds"]
+                busy += result.load.other_cores * result.load.seconds
+                measured_s += result.load.seconds
             by_key = dict(zip((p.key for p in timed), result.timings if result else []))
             for piece in chunk:
                 done[piece.key] = _piece_row(piece, by_key.get(piece.key), meta["overhead_ms"])

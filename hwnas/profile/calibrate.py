@@ -17,13 +17,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from hwnas.core.genotype import genotype_to_json
-from hwnas.device import DeviceSpec, Interleaved, measure_modules
-from hwnas.device.agent.load import Load
+from hwnas.device import DeviceSpec, measure_modules
 from hwnas.table import FEATURES, LatencyTable, piece_class
 from hwnas.spaces import SearchSpace
 
@@ -90,13 +89,6 @@ def fitting_genotypes(space: SearchSpace, n: int, seed: int) -> List[Any]:
 
 # ---------------------------------------------------------------------------------------------
 # Measuring them
-
-
-def measure_genotypes(space: SearchSpace, genotypes: Sequence[Any], device: DeviceSpec, repeats: int = 40,
-                      rounds: int = 4, opset: int = 17, progress: Optional[Progress] = None) -> Interleaved:
-    """Export each genotype's network and time them all in interleaved rounds on the device's target."""
-    return measure_modules(device, [lambda g=g: space.build(g) for g in genotypes], space.input_shape,
-                           repeats=repeats, rounds=rounds, opset=opset, progress=progress)
 
 
 @dataclass
@@ -249,9 +241,9 @@ def validate_and_calibrate(table: LatencyTable, path: Path, device: DeviceSpec, 
                          f"unchanged")
     space = table.space
     genotypes = fitting_genotypes(space, n, seed) + single_op_genotypes(space, seed)
-    timed = measure_genotypes(space, genotypes, device, repeats=repeats, opset=table.meta.get("opset", 17),
-                              progress=progress)
-    load = Load(timed.load["other_cores"], timed.load["seconds"]) if timed.load else None
+    timed = measure_modules(device, [lambda g=g: space.build(g) for g in genotypes], space.input_shape,
+                            repeats=repeats, opset=table.meta.get("opset", 17), progress=progress)
+    load = timed.load
     measured = np.array([t.latency_ms for t in timed.timings])
     x = np.stack([space.encode(g) for g in genotypes])
     table.set_calibration(None)

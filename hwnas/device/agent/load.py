@@ -48,8 +48,12 @@ class Load:
     def describe(self) -> str:
         return f"other processes kept {self.other_cores:.2f} cores busy over {self.seconds:.0f} s"
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Load":
+        return cls(float(d["other_cores"]), float(d["seconds"]))
+
     def to_dict(self) -> dict:
-        return {"other_cores": round(self.other_cores, 3), "seconds": round(self.seconds, 1), "busy": self.busy}
+        return {"other_cores": self.other_cores, "seconds": self.seconds, "busy": self.busy}
 
 
 class LoadMonitor:

@@ -94,4 +94,4 @@ class Bench:
         runs, self.runs = self.runs, []
         with LoadMonitor() as monitor:
             timed = time_interleaved(runs, repeats=repeats, rounds=rounds, warmup=warmup, progress=progress)
-        return Interleaved(timed.timings, timed.halves, monitor.load.to_dict() if monitor.load else None)
+        return Interleaved(timed.timings, timed.halves, monitor.load)

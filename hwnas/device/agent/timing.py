@@ -14,6 +14,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .load import Load
+
 Shape = Tuple[int, ...]
 
 
@@ -97,7 +99,7 @@ class Interleaved:
 
     timings: List[Timing]
     halves: List[Tuple[Timing, Timing]]
-    load: Optional[Dict[str, Any]] = None  # other processes' use of the machine meanwhile (see load.Load)
+    load: Optional[Load] = None  # other processes' use of the machine meanwhile
 
     def remeasure_diff(self) -> np.ndarray:
         """|first half / second half - 1| of each graph's latency statistic."""
@@ -105,12 +107,12 @@ class Interleaved:
 
     def to_dict(self) -> Dict[str, Any]:
         return {"timings": [t.to_dict() for t in self.timings],
-                "halves": [[a.to_dict(), b.to_dict()] for a, b in self.halves], "load": self.load}
+                "halves": [[a.to_dict(), b.to_dict()] for a, b in self.halves], "load": self.load.to_dict() if self.load else None}
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "Interleaved":
         return cls([Timing(**t) for t in d["timings"]], [(Timing(**a), Timing(**b)) for a, b in d["halves"]],
-                   d.get("load"))
+                   Load.from_dict(d["load"]) if d.get("load") else None)
 
 
 def time_interleaved(runs: Sequence[Callable[[], None]], repeats: int = 40, rounds: int = 4, warmup: int = 3,
