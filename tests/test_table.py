@@ -21,10 +21,12 @@ def test_round_trip_and_prediction_is_sum_of_rows(tiny_table):
     c1, c2, c3 = 4, 8, 16
     by_hand = (rows["nb201.stem|c3-4|s1|8x8"] + rows["nb201.reduction|c4-8|s2|8x8"]
                + rows["nb201.reduction|c8-16|s2|4x4"] + rows["nb201.head|c16-10|s1|2x2"])
-    # live edges: 0->1 conv, 0->2 skip (free), 1->2 conv, 2->3 pool; node 2 sums two inputs
+    # live edges: 0->1 conv, 0->2 skip (free), 1->2 conv, 2->3 pool; node 2 sums two inputs; the
+    # two convolutions read different nodes, so each runs its own ReLU
     for c, size in ((c1, 8), (c2, 4), (c3, 2)):
         shape = f"c{c}-{c}|s1|{size}x{size}"
-        by_hand += 2 * rows[f"nor_conv_3x3|{shape}"] + rows[f"add|{shape}|n2"] + rows[f"avg_pool_3x3|{shape}"]
+        by_hand += (2 * rows[f"nb201.conv_3x3|{shape}"] + 2 * rows[f"nb201.relu|{shape}"] + rows[f"add|{shape}|n2"]
+                    + rows[f"avg_pool_3x3|{shape}"])
     assert loaded.predict(g) == pytest.approx(loaded.overhead_ms + by_hand)
     x = np.stack([space.encode(g), space.encode(space.sample(np.random.default_rng(0)))])
     many = loaded.predict_many(x)
@@ -33,9 +35,9 @@ def test_round_trip_and_prediction_is_sum_of_rows(tiny_table):
 
 def test_missing_rows_error_names_rows_and_command(tiny_table):
     space, table, tables = tiny_table
-    partial = LatencyTable(table.device_id, space, table.rows[~table.rows["op"].eq("nor_conv_3x3")], table.meta)
+    partial = LatencyTable(table.device_id, space, table.rows[~table.rows["op"].eq("nb201.conv_3x3")], table.meta)
     g = NB201Genotype.from_ops(["nor_conv_3x3"] * 6)
-    with pytest.raises(MissingRowsError, match=r"lacks 3 row\(s\): nor_conv_3x3\|c4-4.*hwnas profile --device cpu "
+    with pytest.raises(MissingRowsError, match=r"lacks 3 row\(s\): nb201.conv_3x3\|c4-4.*hwnas profile --device cpu "
                                                r"--space nb201 --init-channels 4 --layers 1"):
         partial.predict(g)
 

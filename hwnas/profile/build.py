@@ -1,12 +1,15 @@
 """``hwnas profile``: measure every piece of a space configuration on the device's target.
 
-Each piece is exported alone to ONNX here and timed in ONNX Runtime on the target (this
-process, or the agent reached through the device's runner) with the device's settings (the same
-graph optimisation level as whole-model inference, so Conv+BN(+ReLU) fuse as they will run), in
+Each piece is exported to ONNX here and timed in ONNX Runtime on the target (this process, or
+the agent reached through the device's runner) with the device's settings (the same graph
+optimisation level as whole-model inference, so Conv+BN(+ReLU) fuse as they will run), in
 interleaved rounds with other pieces, and summarised by the quiet device's statistic
-(:data:`hwnas.device.agent.timing.LATENCY_STATISTIC`). The per-run overhead of an empty graph is
-subtracted from each piece and counted once per network. Rows are saved as they are measured,
-so an interrupted run (a Ctrl-C, a dropped connection) resumes where it stopped.
+(:data:`hwnas.device.agent.timing.LATENCY_STATISTIC`). A piece that keeps its input's shape is
+timed in context (:class:`InContext`: between two convolutions, the neighbours alone subtracted),
+so it pays the layout changes a network pays around it and no more; a piece that changes the
+shape (a stem, a reduction, a head) is timed alone, the per-run overhead of an empty graph
+subtracted and counted once per network. Rows are saved as they are measured, so an
+interrupted run (a Ctrl-C, a dropped connection) resumes where it stopped.
 :mod:`hwnas.profile.calibrate` then fits the table to whole networks.
 """
 
@@ -15,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -37,27 +40,74 @@ CHUNK = 32  # pieces timed together in interleaved rounds
 ROUNDS = 5
 
 
-def _piece_row(piece: Piece, timing: Optional[Timing], overhead_ms: float) -> Dict[str, Any]:
+def _piece_row(piece: Piece, timing: Optional[Timing], baseline: Optional[Timing],
+               overhead_ms: float) -> Dict[str, Any]:
     row = {"key": piece.key, "op": piece.op, "c_in": piece.c_in, "c_out": piece.c_out, "stride": piece.stride,
            "size": piece.size, "arity": piece.arity}
     if timing is None:  # an identity: exporters drop it, it costs nothing
         return {**row, "latency_ms": 0.0, "median_ms": 0.0, "p10_ms": 0.0, "p90_ms": 0.0, "repeats": 0}
-    return {**row, "latency_ms": max(0.0, timing.latency_ms - overhead_ms), "median_ms": timing.median_ms,
+    # Timed in context, the piece costs what the model costs beyond its neighbours alone (the
+    # run's overhead is in both); timed alone, what it costs beyond an empty graph.
+    base = baseline.latency_ms if baseline is not None else overhead_ms
+    return {**row, "latency_ms": max(0.0, timing.latency_ms - base), "median_ms": timing.median_ms,
             "p10_ms": timing.p10_ms, "p90_ms": timing.p90_ms, "repeats": timing.repeats}
 
 
-def piece_model(space: SearchSpace, piece: Piece, batch_size: int, opset: int) -> Optional[Model]:
-    """One piece alone as a model to measure; ``None`` for an identity (nothing to run)."""
+def _protocol(context: bool) -> str:
+    return "between neighbours, as in a network" if context else "alone"
+
+
+class InContext(nn.Module):
+    """A piece between two 1x1 convolutions, as it runs inside a network; without the piece, the
+    neighbours alone (the baseline subtracted from it).
+
+    Alone, a piece pays what a network does not: ONNX Runtime's CPU kernels reorder a layer's
+    input into a blocked layout (NCHWc) and back around every run of convolutions, and a network
+    pays that once, at its ends. Between neighbours that run blocked, the piece runs as it does in
+    a network: blocked where its kernels can, paying the reorders where they cannot.
+    """
+
+    def __init__(self, piece: Optional[nn.Module], channels: int, arity: int) -> None:
+        super().__init__()
+        self.before = nn.Conv2d(channels, channels, 1)
+        self.piece = piece
+        self.arity = arity
+        self.after = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.before(x)
+        z = self.piece(*([y] * self.arity)) if self.piece is not None else y
+        # y also feeds the output, as a network's node feeds several edges: ONNX Runtime cannot
+        # then fold the piece into the convolution before it (a Mul by zero, an Add), which it
+        # could not in a network either
+        return self.after(z) + y
+
+
+def piece_models(space: SearchSpace, piece: Piece, batch_size: int, opset: int,
+                 context: bool = True) -> Tuple[Optional[Model], Optional[Model]]:
+    """What to measure for one piece: its model and the baseline to subtract (``None``: the
+    run's overhead). With ``context``, a piece whose output has its input's shape is timed
+    between neighbours (:class:`InContext`); others alone. ``(None, None)`` for an identity."""
     module, shapes = space.build_piece(piece)
     if isinstance(module, nn.Identity):
-        return None
+        return None, None
+    module.eval()
+    shapes = [(batch_size, *s[1:]) for s in shapes]
     torch.manual_seed(0)
-    return module_model(module.eval(), [(batch_size, *s[1:]) for s in shapes], opset=opset)
+    if context and len(set(shapes)) == 1:
+        with torch.no_grad():
+            keeps_shape = tuple(module(*(torch.zeros(s) for s in shapes)).shape) == shapes[0]
+        if keeps_shape:
+            torch.manual_seed(0)
+            timed = module_model(InContext(module, piece.c_in, piece.arity).eval(), shapes[:1], opset=opset)
+            torch.manual_seed(0)
+            return timed, module_model(InContext(None, piece.c_in, 1).eval(), shapes[:1], opset=opset)
+    return module_model(module, shapes, opset=opset), None
 
 
 def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str | Path] = None,
                 force: bool = False, warmup: int = 5, repeats: int = 100, opset: int = 17,
-                progress: Optional[Progress] = None) -> LatencyTable:
+                progress: Optional[Progress] = None, context: bool = True) -> LatencyTable:
     """Profile every piece of ``space`` on ``device``; resume from the rows already saved."""
     if not isinstance(repeats, int) or repeats < ROUNDS:
         raise ValueError(f"--repeats must be at least {ROUNDS} (one timed run per interleaved round), got {repeats!r}")
@@ -70,6 +120,9 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
         old = LatencyTable.load(path)
         if old.meta.get("device") != device.to_dict():
             raise ValueError(f"{path} was profiled with other device settings; re-run with --force to replace it")
+        if old.meta.get("context", False) != context:  # rows of two protocols would not add up
+            raise ValueError(f"{path} was profiled with pieces timed {_protocol(old.meta.get('context', False))}, "
+                             f"this run times them {_protocol(context)}; re-run with --force to replace it")
         if not old.describes(target):  # rows of two machines would make a table of neither
             raise ValueError(f"{path} was profiled on {old.host}, not on this "
                              f"target ({describe_host(target.facts())}); re-run with --force to replace it, or "
@@ -88,7 +141,7 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
             "hwnas_version": __version__, "provider": device.provider, "opset": opset,
             "batch_size": device.batch_size, "warmup": warmup, "repeats": repeats,
             "overhead_ms": overhead.timings[0].latency_ms, "overhead": overhead.timings[0].to_dict(),
-            "complete": False,
+            "complete": False, "context": context,
         }
     pieces = space.all_pieces()
     todo = [p for p in pieces if p.key not in done]
@@ -107,20 +160,24 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
         # interrupt or a dropped connection loses at most one chunk.
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start:start + CHUNK]
-            models = {p.key: piece_model(space, p, device.batch_size, opset) for p in chunk}
-            timed = [p for p in chunk if models[p.key] is not None]
+            models = {p.key: piece_models(space, p, device.batch_size, opset, context) for p in chunk}
+            # a model and its baseline in one request: the same rounds time both
+            batch = [m for p in chunk for m in models[p.key] if m is not None]
             try:
-                result = target.measure([models[p.key] for p in timed], repeats=repeats, rounds=ROUNDS,
-                                        warmup=warmup) if timed else None
+                result = target.measure(batch, repeats=repeats, rounds=ROUNDS,
+                                        warmup=warmup) if batch else None
             except TargetError as exc:
                 raise TargetError(f"{exc}. The {len(done)} rows measured before are saved: run the same command "
                                   f"again to continue") from None
             if result is not None and result.load:
                 busy += result.load.other_cores * result.load.seconds
                 measured_s += result.load.seconds
-            by_key = dict(zip((p.key for p in timed), result.timings if result else []))
+            timings = iter(result.timings if result else [])
             for piece in chunk:
-                done[piece.key] = _piece_row(piece, by_key.get(piece.key), meta["overhead_ms"])
+                timed, baseline = models[piece.key]
+                done[piece.key] = _piece_row(piece, next(timings) if timed is not None else None,
+                                             next(timings) if baseline is not None else None,
+                                             meta["overhead_ms"])
             done_count += len(chunk)
             if progress:
                 progress(done_count, len(todo), chunk[-1].key)

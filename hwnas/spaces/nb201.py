@@ -36,6 +36,21 @@ class ResidualReduction(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
+# What several edges from one node run alike: an operation on a node's output without weights
+# (a pooling; a convolution's leading ReLU) computes the same thing on every edge, and runtimes
+# merge such copies (ONNX Runtime's common-subexpression elimination), so it runs once per node.
+# An edge's operation is its shared part (by piece op) and its own part (the rest).
+SHARED_PART = {"avg_pool_3x3": "avg_pool_3x3", "nor_conv_1x1": "nb201.relu", "nor_conv_3x3": "nb201.relu"}
+OWN_PART = {"avg_pool_3x3": None, "nor_conv_1x1": "nb201.conv_1x1", "nor_conv_3x3": "nb201.conv_3x3", "none": None}
+SHARED_PIECES = tuple(sorted(set(SHARED_PART.values())))
+
+
+def own_piece(op: str, c: int, size: int) -> List["Piece"]:
+    """What an edge running ``op`` runs that no other edge shares."""
+    part = OWN_PART.get(op, op)
+    return [] if part is None else [Piece(part, c, c, 1, size)]
+
+
 def live_nodes(ops: Sequence[str]) -> List[bool]:
     """Which nodes reach the cell output (node 3) through non-``none`` edges."""
     live_node = [False] * NB201_NODES
@@ -212,7 +227,13 @@ class NB201Space(SearchSpace):
 
     def _cell_pieces(self, ops: Sequence[str], c: int, size: int) -> List[Piece]:
         live, live_node = live_edges(ops), live_nodes(ops)
-        pieces = [Piece(op, c, c, 1, size) for op, alive in zip(ops, live) if alive]
+        pieces, shared = [], set()
+        for op, alive, (_, src) in zip(ops, live, NB201_EDGES):
+            if alive:
+                pieces += own_piece(op, c, size)
+                if op in SHARED_PART:
+                    shared.add((SHARED_PART[op], src))
+        pieces += [Piece(part, c, c, 1, size) for part, _ in sorted(shared)]
         for to in range(1, NB201_NODES):
             if live_node[to]:
                 fan_in = sum(live[e] for e, (t, _) in enumerate(NB201_EDGES) if t == to)
@@ -236,15 +257,16 @@ class NB201Space(SearchSpace):
 
     def choice_pieces(self) -> Dict[str, List[List[List[Piece]]]]:
         n = self.settings.cells_per_stage
-        per_op = [[] if op == "none" else [Piece(op, c, c, 1, size) for c, size in self.stages()] * n
-                  for op in self.candidates]
+        per_op = [[p for c, size in self.stages() for p in own_piece(op, c, size)] * n for op in self.candidates]
         return {"cell": [per_op for _ in NB201_EDGES]}
 
     def extra_pieces(self) -> Dict[str, List[List[Piece]]]:
-        """``node``: what a live node runs for each number of live inputs (0 to 3), over all cells."""
+        """``node``: what a live node runs for each number of live inputs (0 to 3); ``shared``: each
+        part of :data:`SHARED_PIECES` run on one node's output; both over all cells."""
         n = self.settings.cells_per_stage
         return {"node": [[p for c, size in self.stages() for p in self._node_pieces(k, c, size)] * n
-                         for k in range(NB201_NODES)]}
+                         for k in range(NB201_NODES)],
+                "shared": [[Piece(part, c, c, 1, size) for c, size in self.stages()] * n for part in SHARED_PIECES]}
 
     def expected_cost(self, weights: Dict[str, torch.Tensor], costs: TorchCosts, built: bool = False) -> torch.Tensor:
         """Every non-``none`` edge is built; only live edges run, and a live node sums its live
@@ -252,7 +274,9 @@ class NB201Space(SearchSpace):
 
         With edges independent, an edge is live with probability P(not none) x P(its target
         node reaches the output), as in :func:`live_edges`; a live node costs by how many of its
-        inputs are live. For a genotype's weights every probability is 0 or 1: exact.
+        inputs are live; a part edges share (:data:`SHARED_PART`) costs once per node it reads,
+        with the probability that any live edge from that node runs it. For a genotype's
+        weights every probability is 0 or 1: exact.
         """
         if built:
             return linear_cost(weights, costs)
@@ -267,6 +291,12 @@ class NB201Space(SearchSpace):
         # (w * cost) over candidates is P(not none) x E[cost | not none]; times P(target live)
         edge_cost = (w * cost).sum(dim=-1)
         total = sum(edge_cost[..., i] * node_live[to] for i, (to, _) in enumerate(NB201_EDGES))
+        for part, part_cost in zip(SHARED_PIECES, costs.extra["shared"].to(w.dtype)):
+            runs_it = [self.candidates.index(op) for op, shared in SHARED_PART.items() if shared == part]
+            for src in range(NB201_NODES - 1):  # it runs if any live edge from the node runs it
+                out = [(i, to) for i, (to, s) in enumerate(NB201_EDGES) if s == src]
+                none_runs = torch.stack([1 - w[..., i, runs_it].sum(dim=-1) * node_live[to] for i, to in out]).prod(dim=0)
+                total = total + (1 - none_runs) * part_cost
         node = costs.extra["node"].to(w.dtype)
         for to in range(1, NB201_NODES):  # given a live node, its inputs are live when not none
             incoming = [on[..., i] for i, (t, _) in enumerate(NB201_EDGES) if t == to]
@@ -307,4 +337,7 @@ class NB201Space(SearchSpace):
             "nb201.stem": stem,
             "nb201.reduction": lambda p: ResidualReduction(p.c_in, p.c_out),
             "nb201.head": lambda p: ClassifierHead(p.c_in, p.c_out, bn_relu=True),
+            "nb201.relu": lambda p: nn.ReLU(),
+            "nb201.conv_1x1": lambda p: relu_conv_bn(p.c_in, p.c_out, 1, 1, 0)[1:],
+            "nb201.conv_3x3": lambda p: relu_conv_bn(p.c_in, p.c_out, 3, 1, 1)[1:],
         }

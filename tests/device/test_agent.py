@@ -70,13 +70,13 @@ def test_a_profile_through_ssh_resumes_after_the_connection_drops(ssh_runner, tm
     cut = cpu_device(runner=f"timeout 3 {ssh_runner}", python=sys.executable)
     with pytest.raises(TargetError, match="dropped while measuring.*rows measured before are saved: run the same "
                                           "command again"):
-        build_table(space, cut, tables_dir=tmp_path, warmup=1, repeats=20000)
+        build_table(space, cut, tables_dir=tmp_path, warmup=1, repeats=8000)
     path = table_path("cpu", space, tmp_path)
     partial = LatencyTable.load(path)  # what was measured before is on disk, whole
     assert not partial.meta["complete"] and 0 < len(partial.rows) < len(space.all_pieces())
     close_targets()
     table = build_table(space, cpu_device(runner=ssh_runner, python=sys.executable), tables_dir=tmp_path, warmup=1,
-                        repeats=20000)
+                        repeats=8000)
     assert table.meta["complete"] and len(table.rows) == len(space.all_pieces())
     assert set(partial.rows["key"]) <= set(table.rows["key"])
     kept = table.rows.set_index("key").loc[partial.rows["key"], "latency_ms"].to_numpy()

@@ -20,7 +20,7 @@ def test_profile_tiny_space_end_to_end(tiny_table):
 def test_resume_keeps_measured_rows(tmp_path, monkeypatch):
     space = make_space("nb201", **TINY)
     device = resolve_device("cpu")
-    real = tablebuild.piece_model
+    real = tablebuild.piece_models
     calls = []
 
     def flaky(*args, **kwargs):
@@ -30,7 +30,7 @@ def test_resume_keeps_measured_rows(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(tablebuild, "CHUNK", 4)
-    monkeypatch.setattr(tablebuild, "piece_model", flaky)
+    monkeypatch.setattr(tablebuild, "piece_models", flaky)
     with pytest.raises(KeyboardInterrupt):
         tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=5)
     saved = LatencyTable.load(table_path("cpu", space, tmp_path))
@@ -38,7 +38,7 @@ def test_resume_keeps_measured_rows(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="incomplete"):
         load_table_for("cpu", space, tables_dir=tmp_path)
     calls.clear()
-    monkeypatch.setattr(tablebuild, "piece_model", real)
+    monkeypatch.setattr(tablebuild, "piece_models", real)
     done = tablebuild.build_table(space, device, tables_dir=tmp_path, warmup=1, repeats=5)
     assert done.meta["complete"] and len(done.rows) == len(space.all_pieces())
     kept = done.rows.set_index("key").loc[saved.rows["key"], "median_ms"].to_numpy()
@@ -67,4 +67,37 @@ def test_profile_will_not_mix_rows_of_two_machines(tiny_table, tmp_path):
     other.meta["complete"] = False
     other.save(table_path("cpu", space, tmp_path))
     with pytest.raises(ValueError, match="profiled on Some Other CPU .*not on this target.*--force"):
+        tablebuild.build_table(space, resolve_device("cpu"), tables_dir=tmp_path, repeats=5)
+
+
+def _ops(model) -> list:
+    import onnx
+
+    return [n.op_type for n in onnx.load_from_string(model.onnx).graph.node]
+
+
+def test_pieces_that_keep_their_shape_are_timed_between_neighbours():
+    space = make_space("nb201", **TINY)
+    pieces = {p.op: p for p in space.all_pieces() if p.size == 8}
+    timed, baseline = tablebuild.piece_models(space, pieces["nb201.conv_3x3"], 1, 17)
+    # the neighbours: a 1x1 conv before, one after, and the before's output joining the output
+    assert _ops(baseline) == ["Conv", "Conv", "Add"]
+    assert sorted(_ops(timed)) == sorted(_ops(baseline) + ["Conv"])  # the piece's Conv-BN, BN folded
+    timed, baseline = tablebuild.piece_models(space, pieces["add"], 1, 17)
+    assert sorted(_ops(timed)) == sorted(_ops(baseline) + ["Add"] * (pieces["add"].arity - 1))
+    # a piece that changes the shape is timed alone; an identity is not timed
+    timed, baseline = tablebuild.piece_models(space, pieces["nb201.reduction"], 1, 17)
+    assert baseline is None and "Conv" in _ops(timed)
+    assert tablebuild.piece_models(space, pieces["skip_connect"], 1, 17) == (None, None)
+    timed, baseline = tablebuild.piece_models(space, pieces["nb201.conv_3x3"], 1, 17, context=False)
+    assert baseline is None and _ops(timed) == ["Conv"]
+
+
+def test_profile_will_not_mix_rows_of_two_protocols(tiny_table, tmp_path):
+    space, _, tables = tiny_table
+    alone = LatencyTable.load(table_path("cpu", space, tables))
+    alone.meta["context"] = False
+    alone.meta["complete"] = False
+    alone.save(table_path("cpu", space, tmp_path))
+    with pytest.raises(ValueError, match="timed alone, this run times them between neighbours.*--force"):
         tablebuild.build_table(space, resolve_device("cpu"), tables_dir=tmp_path, repeats=5)

@@ -1,0 +1,42 @@
+"""NAS-Bench-201 edges that read one node share their weightless parts (a pooling, a convolution's
+leading ReLU): the table counts each once per node because ONNX Runtime runs it once per node."""
+
+import onnx
+import onnxruntime as ort
+import pytest
+
+from hwnas.core.genotype import NB201Genotype
+from hwnas.device.onnx import module_model
+from hwnas.spaces import make_space
+
+TINY = dict(init_channels=4, layers=1, input_size=8)
+
+
+def runtime_nodes(space, ops, tmp_path) -> dict:
+    """Relu and 3x3 AveragePool nodes of the network after ONNX Runtime's graph optimisation."""
+    model = module_model(space.build(NB201Genotype.from_ops(ops)).eval(), [(1, *space.input_shape)])
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # where it merges copies
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(model.onnx, options, providers=["CPUExecutionProvider"])
+    nodes = onnx.load(options.optimized_model_filepath).graph.node
+    pools = [n for n in nodes if n.op_type == "AveragePool"
+             and any(a.name == "kernel_shape" and list(a.ints) == [3, 3] for a in n.attribute)]
+    return {"nb201.relu": sum(n.op_type == "Relu" for n in nodes), "avg_pool_3x3": len(pools)}
+
+
+@pytest.mark.parametrize("ops", [
+    ["avg_pool_3x3"] * 6,  # three nodes read by pools: 3 of 6 run
+    ["nor_conv_3x3"] * 6,
+    ["nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "avg_pool_3x3", "nor_conv_1x1", "skip_connect"],
+    ["nor_conv_3x3", "skip_connect", "nor_conv_3x3", "none", "none", "avg_pool_3x3"],
+    ["none", "avg_pool_3x3", "avg_pool_3x3", "nor_conv_3x3", "none", "nor_conv_1x1"],  # node 1 is dead
+])
+def test_pieces_count_what_onnx_runtime_runs(ops, tmp_path):
+    space = make_space("nb201", **TINY)
+    counted = [p.op for p in space.pieces(NB201Genotype.from_ops(ops))]
+    runs = runtime_nodes(space, ops, tmp_path)
+    outside_cells = runtime_nodes(space, ["skip_connect"] * 6, tmp_path)  # stem, reductions, head
+    for part in ("nb201.relu", "avg_pool_3x3"):
+        assert counted.count(part) == runs[part] - outside_cells[part], part
+    assert space.latency_many(space.encode(NB201Genotype.from_ops(ops))[None], lambda p: 1.0)[0] == len(counted)
