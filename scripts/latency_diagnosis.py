@@ -5,7 +5,8 @@ every whole network is timed in ONNX Runtime on the ``cpu`` device, interleaved 
 that a slow drift of the machine touches all of them alike. The sum of the pieces is compared
 with the whole network for three statistics (minimum, 10th percentile, median), with:
 
-- ``warm``: pieces timed as the table times them (weights and inputs hot in the caches);
+- ``warm``: pieces timed alone, hot (weights and inputs in the caches; the table now times
+  pieces that keep their shape in context, see :mod:`hwnas.profile.build`);
 - ``cold``: each timed run of a piece follows a sweep over a 64 MiB buffer, so the piece starts
   with its weights out of the caches, as in a whole network that streams its weights;
 - ``extended``: the graph optimisation level without ONNX Runtime's CPU layout transforms

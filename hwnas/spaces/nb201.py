@@ -227,12 +227,17 @@ class NB201Space(SearchSpace):
 
     def _cell_pieces(self, ops: Sequence[str], c: int, size: int) -> List[Piece]:
         live, live_node = live_edges(ops), live_nodes(ops)
+        tensor = list(range(NB201_NODES))  # whose tensor each node is: a lone skip input passes it on
+        for to in range(1, NB201_NODES - 1):
+            inputs = [(op, src) for op, (t, src) in zip(ops, NB201_EDGES) if t == to and op != "none"]
+            if len(inputs) == 1 and inputs[0][0] == "skip_connect":
+                tensor[to] = tensor[inputs[0][1]]
         pieces, shared = [], set()
         for op, alive, (_, src) in zip(ops, live, NB201_EDGES):
             if alive:
                 pieces += own_piece(op, c, size)
                 if op in SHARED_PART:
-                    shared.add((SHARED_PART[op], src))
+                    shared.add((SHARED_PART[op], tensor[src]))
         pieces += [Piece(part, c, c, 1, size) for part, _ in sorted(shared)]
         for to in range(1, NB201_NODES):
             if live_node[to]:
@@ -274,9 +279,10 @@ class NB201Space(SearchSpace):
 
         With edges independent, an edge is live with probability P(not none) x P(its target
         node reaches the output), as in :func:`live_edges`; a live node costs by how many of its
-        inputs are live; a part edges share (:data:`SHARED_PART`) costs once per node it reads,
-        with the probability that any live edge from that node runs it. For a genotype's
-        weights every probability is 0 or 1: exact.
+        inputs are live; a part edges share (:data:`SHARED_PART`) costs once per tensor it reads
+        (a node whose one input is a skip is its source's tensor), with the probability that any
+        live edge reading it runs it, taking edges as independent. For a genotype's weights every
+        probability is 0 or 1: exact.
         """
         if built:
             return linear_cost(weights, costs)
@@ -291,11 +297,20 @@ class NB201Space(SearchSpace):
         # (w * cost) over candidates is P(not none) x E[cost | not none]; times P(target live)
         edge_cost = (w * cost).sum(dim=-1)
         total = sum(edge_cost[..., i] * node_live[to] for i, (to, _) in enumerate(NB201_EDGES))
+        # whose tensor node k is: its own, or (a lone skip input) the one it passes on
+        skip = w[..., self.candidates.index("skip_connect")]
+        off = w[..., none]
+        to_1 = skip[..., e[(1, 0)]]
+        from_0, from_1 = skip[..., e[(2, 0)]] * off[..., e[(2, 1)]], skip[..., e[(2, 1)]] * off[..., e[(2, 0)]]
+        tensor = {0: {0: 1.0}, 1: {1: 1 - to_1, 0: to_1},
+                  2: {2: 1 - from_0 - from_1, 0: from_0 + from_1 * to_1, 1: from_1 * (1 - to_1)}}
         for part, part_cost in zip(SHARED_PIECES, costs.extra["shared"].to(w.dtype)):
             runs_it = [self.candidates.index(op) for op, shared in SHARED_PART.items() if shared == part]
-            for src in range(NB201_NODES - 1):  # it runs if any live edge from the node runs it
-                out = [(i, to) for i, (to, s) in enumerate(NB201_EDGES) if s == src]
-                none_runs = torch.stack([1 - w[..., i, runs_it].sum(dim=-1) * node_live[to] for i, to in out]).prod(dim=0)
+            for t in range(NB201_NODES - 1):  # it runs on a tensor if any live edge reading it runs it
+                none_runs = torch.ones_like(live2)
+                for i, (to, src) in enumerate(NB201_EDGES):
+                    if t in tensor[src]:
+                        none_runs = none_runs * (1 - w[..., i, runs_it].sum(dim=-1) * node_live[to] * tensor[src][t])
                 total = total + (1 - none_runs) * part_cost
         node = costs.extra["node"].to(w.dtype)
         for to in range(1, NB201_NODES):  # given a live node, its inputs are live when not none

@@ -31,6 +31,10 @@ def runtime_nodes(space, ops, tmp_path) -> dict:
     ["nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "avg_pool_3x3", "nor_conv_1x1", "skip_connect"],
     ["nor_conv_3x3", "skip_connect", "nor_conv_3x3", "none", "none", "avg_pool_3x3"],
     ["none", "avg_pool_3x3", "avg_pool_3x3", "nor_conv_3x3", "none", "nor_conv_1x1"],  # node 1 is dead
+    ["skip_connect", "avg_pool_3x3", "avg_pool_3x3", "none", "none", "skip_connect"],  # node 1 is node 0
+    ["skip_connect", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3", "skip_connect", "avg_pool_3x3"],
+    ["nor_conv_1x1", "skip_connect", "none", "nor_conv_3x3", "avg_pool_3x3", "nor_conv_3x3"],  # node 2 is node 0
+    ["skip_connect", "none", "skip_connect", "avg_pool_3x3", "avg_pool_3x3", "avg_pool_3x3"],  # all one tensor
 ])
 def test_pieces_count_what_onnx_runtime_runs(ops, tmp_path):
     space = make_space("nb201", **TINY)
@@ -40,3 +44,18 @@ def test_pieces_count_what_onnx_runtime_runs(ops, tmp_path):
     for part in ("nb201.relu", "avg_pool_3x3"):
         assert counted.count(part) == runs[part] - outside_cells[part], part
     assert space.latency_many(space.encode(NB201Genotype.from_ops(ops))[None], lambda p: 1.0)[0] == len(counted)
+
+
+def test_vectorised_cost_is_the_sum_over_pieces_for_every_cell():
+    """For one-hot weights the differentiable cost equals the genotype's pieces, for all 5^6 cells."""
+    import itertools
+    import zlib
+
+    import numpy as np
+
+    space = make_space("nb201", **TINY)
+    price = {p.key: 1 + zlib.crc32(p.key.encode()) % 97 for p in space.all_pieces()}  # a distinct price per piece
+    x = np.array(list(itertools.product(range(len(space.ops)), repeat=6)))
+    many = space.latency_many(x, lambda p: price[p.key])
+    by_pieces = [sum(price[p.key] for p in space.pieces(space.decode(row))) for row in x]
+    np.testing.assert_allclose(many, by_pieces)

@@ -63,7 +63,7 @@ def open_session(model: bytes, settings: Dict[str, Any]) -> Any:
 
 def model_runner(model: bytes, shapes: Sequence[Sequence[int]], settings: Dict[str, Any], seed: int = 0
                  ) -> Callable[[], None]:
-    """A zero-argument runner of an ONNX model on the device, seeded random inputs pre-bound."""
+    """A zero-argument runner of an ONNX model on the device with seeded random inputs (see :func:`bound_runner`)."""
     session = open_session(model, settings)
     return bound_runner(session, random_feeds(session, [tuple(s) for s in shapes], seed), *memory_location(settings))
 
@@ -72,7 +72,7 @@ class Bench:
     """Models opened on this machine one batch at a time, then timed together in interleaved rounds.
 
     Models arrive in batches (a remote target is sent a few at a time, so neither side holds
-    every model's bytes at once); each becomes a session with seeded random inputs bound, and
+    every model's bytes at once); each becomes a session with seeded random inputs, and
     :meth:`time` times all of them and empties the bench.
     """
 

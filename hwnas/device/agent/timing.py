@@ -70,7 +70,7 @@ def bound_runner(session: Any, feeds: Dict[str, np.ndarray], device_type: str, d
     """
     import onnxruntime as ort
 
-    outputs = session.run(None, feeds)  # also the first warm-up run; gives the output buffers
+    outputs = session.run(None, feeds)  # also the first warm-up run; off the CPU, the outputs' shapes
     if device_type == "cpu":
         def run_plain() -> None:
             session.run(None, feeds)
