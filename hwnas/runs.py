@@ -12,7 +12,10 @@ run raises :class:`Interrupted`, whose message says how to continue.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
 import signal
 import threading
 from contextlib import contextmanager
@@ -27,6 +30,53 @@ from hwnas.core.genotype import Genotype, load_genotype
 
 CONFIG_FORMAT_VERSION = 1
 PARETO_FORMAT_VERSION = 1
+
+
+def check_run_name(name: str) -> str:
+    """A run name is one folder name inside the runs folder: not empty, no separator, not ``.``
+    or ``..``, not hidden (hwnas keeps its lock files there)."""
+    if not name or name.strip() != name:
+        raise ValueError(f"--name {name!r}: a run name is a non-empty folder name without surrounding spaces")
+    if "/" in name or "\\" in name or "\0" in name or name.startswith("."):
+        raise ValueError(f"--name {name!r}: a run name is one folder name inside --runs-dir (no '/', no '..', not "
+                         f"starting with '.'); to put runs elsewhere use --runs-dir")
+    return name
+
+
+@contextmanager
+def own_run_folder(run_dir: str | Path, fresh: bool = False) -> Iterator[Path]:
+    """Hold ``run_dir`` for this process while the block runs.
+
+    A lock beside the folder (``.NAME.lock``, an exclusive ``flock``) refuses a second process,
+    naming the owner's PID; the system releases it when its owner exits, however it exits. With
+    ``fresh`` an existing folder is first moved aside in one rename and then deleted, so the new
+    run never shares a folder with the files of an old one.
+    """
+    import fcntl
+
+    run_dir = Path(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = run_dir.parent / f".{run_dir.name}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise ValueError(f"{run_dir} is in use by another hwnas run (PID {owner}); wait for it to end, stop "
+                             f"it, or choose another --name") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        if fresh and run_dir.exists():
+            old = run_dir.parent / f".{run_dir.name}.old-{os.getpid()}"
+            os.replace(run_dir, old)  # one rename: the folder is the old run's or empty, never a mix
+            shutil.rmtree(old, ignore_errors=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        yield run_dir
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class Interrupted(Exception):

@@ -16,7 +16,7 @@ import os
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 TABLE_FORMAT_VERSION = 1
 COLUMNS = ["key", "op", "c_in", "c_out", "stride", "size", "arity", "latency_ms", "median_ms", "p10_ms", "p90_ms",
            "repeats"]
+CHECKED_NETWORKS = 8  # validation networks whose recorded raw sums a loaded table must reproduce
 SHIPPED_TABLES = Path(__file__).resolve().parent / "latency_tables"  # package data: in the wheel too
 
 
@@ -172,6 +173,12 @@ class LatencyTable:
         """Predicted latency (ms) of many integer-encoded genotypes (rows of ``x``), vectorised."""
         return self.space.cost_many(np.asarray(x), self.cost_arrays())
 
+    def latency_range(self) -> Tuple[float, float]:
+        """Predicted latency (ms) of the space's cheapest and dearest networks."""
+        best, worst = self.space.latency_extremes(self.lookup)
+        low, high = self.predict_many(np.stack([best, worst]))
+        return float(low), float(high)
+
     def describes(self, target: Any) -> bool:
         """Whether the table was measured on ``target``'s kind of machine: the same CPU name,
         architecture and speed-relevant instruction sets (the same GPU and driver, for a GPU
@@ -222,10 +229,33 @@ class LatencyTable:
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             raise CorruptTableError(f"the latency table {path} cannot be read ({exc}); rebuild it with: "
                                     f"{hint}") from None
+        if config_slug(space) != path.stem:  # a copied or renamed file: its sidecar describes another table
+            raise CorruptTableError(f"{path} holds the table of {config_slug(space)} (so says its sidecar), not of "
+                                    f"{path.stem}: a table's name is its configuration; remove the copy (the .csv and "
+                                    f"its .json) and profile {path.stem} with hwnas profile")
         problem = _check_rows(rows, space)
+        table = None if problem else cls(device_id, space, rows, meta, rebuild=hint)
+        problem = problem or table.contradiction()
         if problem:
             raise CorruptTableError(f"the latency table {path} {problem}; it is not used. Rebuild it with: {hint}")
-        return cls(device_id, space, rows, meta, rebuild=hint)
+        return table
+
+    def contradiction(self) -> Optional[str]:
+        """Where the rows contradict the sidecar's record of its whole-network validation (rows edited,
+        columns swapped or rescaled, another table's sidecar): the raw sums it recorded for its first
+        networks must still come out of the rows. ``None`` where they do, or nothing was recorded."""
+        from hwnas.core.genotype import genotype_from_dict
+
+        for record in ((self.meta.get("validation") or {}).get("networks") or [])[:CHECKED_NETWORKS]:
+            try:
+                recorded = float(record["table_ms"])
+                now = self.predict_raw(genotype_from_dict(json.loads(record["genotype"])))
+            except (KeyError, TypeError, ValueError, MissingRowsError):  # GenotypeError is a ValueError
+                return "has validation records that its space cannot read"
+            if not np.isclose(now, recorded, rtol=1e-3, atol=1e-6):
+                return (f"sums to {now:.4g} ms for a network its own validation recorded at {recorded:.4g} ms: its "
+                        f"rows were changed after it was measured")
+        return None
 
 
 FEATURES = ("op", "op_stride", "op_size")
@@ -258,6 +288,14 @@ def _check_rows(rows: pd.DataFrame, space: SearchSpace) -> Optional[str]:
         i = int(np.flatnonzero(bad)[0])
         return (f"has {int(bad.sum())} row(s) with a missing, non-numeric, infinite or negative value (first: line "
                 f"{i + 2}, {rows['key'].iloc[i]!r}, latency_ms {rows['latency_ms'].iloc[i]})")
+    timed = rows[pd.to_numeric(rows["repeats"], errors="coerce").fillna(0) > 0]
+    stats = timed[["p10_ms", "median_ms", "p90_ms"]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    disordered = ~((stats[:, 0] <= stats[:, 1] * (1 + 1e-6)) & (stats[:, 1] <= stats[:, 2] * (1 + 1e-6)))
+    if disordered.any():
+        i = int(np.flatnonzero(disordered)[0])
+        return (f"has {int(disordered.sum())} row(s) whose statistics are out of order (p10 <= median <= p90; first: "
+                f"{timed['key'].iloc[i]!r}: {stats[i, 0]:g}, {stats[i, 1]:g}, {stats[i, 2]:g} ms): columns swapped "
+                f"or edited")
     if rows["key"].duplicated().any():
         return f"repeats the row {rows['key'][rows['key'].duplicated()].iloc[0]!r}"
     for row in rows.itertuples():

@@ -81,9 +81,11 @@ def test_cli_train_refuses_shape_options_the_data_decides(tmp_path, capsys):
 def test_train_refuses_nothing_to_do_in_one_line(tmp_path, capsys, flag, value):
     from hwnas.cli import main
 
-    code = main(["train", "darts_v2", "--runs-dir", str(tmp_path), "--name", "t", flag, value])
+    with pytest.raises(SystemExit) as refused:  # argparse refuses it before anything runs
+        main(["train", "darts_v2", "--runs-dir", str(tmp_path), "--name", "t", flag, value])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and f"{flag} must be a positive integer" in err[0]
+    assert refused.value.code == 2 and f"argument {flag}: expected an integer in [1, inf], got '0'" in err[-1]
+    assert not tmp_path.exists() or not list(tmp_path.iterdir())
 
 
 def test_train_config_refuses_unknown_settings():

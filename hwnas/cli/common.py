@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import inspect
-from typing import Any, Callable, Dict
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from hwnas.core.settings import DATASETS, DataSettings
 from hwnas.core.space_settings import SPACE_SETTINGS, network_flags
@@ -56,8 +59,8 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default=d.dataset, help=f"{', '.join(DATASETS)} ({d.dataset}: offline)")
     parser.add_argument("--data-dir", help="dataset folder (cifar10 etc. also read train/<class>/*.jpg folders)")
     parser.add_argument("--download", action="store_true", help="let torchvision download the dataset")
-    parser.add_argument("--limit", type=int, help="use at most this many images per split (quick runs)")
-    parser.add_argument("--image-size", type=int, default=d.image_size,
+    parser.add_argument("--limit", type=COUNT, help="use at most this many images per split (quick runs)")
+    parser.add_argument("--image-size", type=COUNT, default=d.image_size,
                         help=f"imagefolder: resize images to this side ({d.image_size})")
 
 
@@ -80,17 +83,51 @@ def space_and_genotype(args: argparse.Namespace):
     return make_space(genotype.space, **options), genotype
 
 
+def number(kind: type = float, low: Optional[float] = None, high: Optional[float] = None, open_low: bool = False,
+           open_high: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a finite ``kind`` (int or float) within the given bounds, else one line
+    saying which numbers are allowed."""
+    def bound(x: Optional[float], none: str) -> str:
+        return none if x is None else str(int(x)) if kind is int else f"{x:g}"
+
+    left, right = "(" if open_low else "[", ")" if open_high else "]"
+    allowed = (f"{'an integer' if kind is int else 'a number'}"
+               + (f" in {left}{bound(low, '-inf')}, {bound(high, 'inf')}{right}" if low is not None or high is not None
+                  else ""))
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}") from None
+        if not math.isfinite(value) or (low is not None and (value < low or open_low and value == low)) or \
+                (high is not None and (value > high or open_high and value == high)):
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}")
+        return value
+
+    return parse
+
+
+SEED = number(int, 0, 2**32 - 1)  # what NumPy's and scikit-learn's seeds accept
+COUNT = number(int, 1)  # epochs, images, evaluations...
+NON_NEGATIVE = number(float, 0)
+POSITIVE = number(float, 0, open_low=True)
+MAX_THREADS_PER_CORE = 4  # more threads than this per core only adds contention
+
+
 def _threads(text: str) -> int:
     if text == "auto":
         return -1
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number of threads or auto, got {text!r}")
+    cores = os.cpu_count() or 1
+    if not text.isdigit() or not 1 <= int(text) <= MAX_THREADS_PER_CORE * cores:
+        raise argparse.ArgumentTypeError(f"expected auto or a number of threads from 1 to {MAX_THREADS_PER_CORE * cores} "
+                                         f"({MAX_THREADS_PER_CORE}x this machine's {cores} cores), got {text!r}")
     return int(text)
 
 
 def add_run_options(parser: argparse.ArgumentParser, kind: str, checkpoint: str, trains: str) -> None:
     """Seed, device, and the run folder ``runs/NAME`` with resuming, of a long run (search, train)."""
-    parser.add_argument("--seed", type=int, default=0, help="seed (0)")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed (0)")
     parser.add_argument("--torch-device", default="cpu", help=f"where {trains} trains: cpu or cuda (cpu)")
     parser.add_argument("--threads", type=_threads, default=-1, metavar="N|auto",
                         help="PyTorch CPU threads; auto: the cores other processes leave free, re-fitted each epoch, "
@@ -99,6 +136,39 @@ def add_run_options(parser: argparse.ArgumentParser, kind: str, checkpoint: str,
     parser.add_argument("--runs-dir", default="runs", help="folder of runs (runs)")
     parser.add_argument("--resume", action="store_true", help=f"continue runs/NAME from {checkpoint}")
     parser.add_argument("--overwrite", action="store_true", help="start runs/NAME afresh")
+
+
+def run_folder_of(args: argparse.Namespace) -> Path:
+    """``--runs-dir/--name``, the name checked (one folder inside the runs folder) and the
+    flags checked to agree (``--resume`` continues a run, ``--overwrite`` replaces it)."""
+    from hwnas.runs import check_run_name
+
+    if getattr(args, "resume", False) and getattr(args, "overwrite", False):
+        raise CLIError("--resume continues a run and --overwrite replaces it: pass one of them")
+    return Path(args.runs_dir) / check_run_name(args.name)
+
+
+def changed_by_flags(asked: Any, recorded: Any, argv: Sequence[str],
+                     flags_of: Optional[Dict[str, Sequence[str]]] = None) -> List[str]:
+    """'--flag sets field to X (the run has Y)' for each setting of ``asked`` that a flag typed on
+    the command line (``argv``) would change from the ``recorded`` run's; ``flags_of`` names the
+    flags of settings not set by ``--field-name``."""
+    given = {token.split("=", 1)[0] for token in argv if token.startswith("--")}
+    was = recorded.to_dict()
+    out = []
+    for field, value in asked.to_dict().items():
+        flags = (flags_of or {}).get(field, ("--" + field.replace("_", "-"),))
+        shown = next((f for f in flags if f in given), None)
+        if shown and value != was[field]:
+            out.append(f"{shown} sets {field} to {value!r} (the run has {was[field]!r})")
+    return out
+
+
+def refuse_a_used_folder(run_dir: Path, what: str, args: argparse.Namespace) -> None:
+    """A fresh run starts in an empty folder: another run's files would mix with its own."""
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise CLIError(f"{run_dir} already holds {what}'s files; continue it with --resume, replace it with "
+                       f"--overwrite, or choose another --name")
 
 
 def add_tables_option(parser: argparse.ArgumentParser, writes: bool = False) -> None:

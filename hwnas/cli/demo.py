@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import add_command
+from hwnas.cli.common import COUNT, SEED, add_command, number
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -27,12 +27,12 @@ def register(sub: Any) -> None:
     p = add_command(sub, "demo", cmd_demo)
     p.add_argument("--out", default="runs/demo", help="output folder (runs/demo)")
     p.add_argument("--device", default="cpu", help="device (cpu)")
-    p.add_argument("--budget-fraction", type=float, default=0.15,
+    p.add_argument("--budget-fraction", type=number(float, 0, 1, open_low=True, open_high=True), default=0.15,
                    help="budget position between the cheapest (0) and dearest (1) network (0.15: tight enough to "
                    "bind, below what the search would pick without a budget)")
-    p.add_argument("--search-epochs", type=int, default=5, help="search epochs (5)")
-    p.add_argument("--train-epochs", type=int, default=15, help="training epochs (15)")
-    p.add_argument("--pareto-evaluations", type=int, default=200, help="genotypes the Pareto stage evaluates (200)")
-    p.add_argument("--seed", type=int, default=0, help="seed (0)")
+    p.add_argument("--search-epochs", type=COUNT, default=5, help="search epochs (5)")
+    p.add_argument("--train-epochs", type=COUNT, default=15, help="training epochs (15)")
+    p.add_argument("--pareto-evaluations", type=COUNT, default=200, help="genotypes the Pareto stage evaluates (200)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed (0)")
     p.add_argument("--resume", action="store_true", help="continue a demo stopped with Ctrl-C or SIGTERM from its "
                    "files (the same options as the stopped run)")

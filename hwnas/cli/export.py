@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import CLIError, add_tables_option, add_command, add_network_options, space_and_genotype
+from hwnas.cli.common import (NON_NEGATIVE, CLIError, add_command, add_network_options, add_tables_option, number,
+                              space_and_genotype)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -45,10 +46,10 @@ def register(sub: Any) -> None:
     p.add_argument("genotype", help="a genotype JSON file, JSON text, or a published name")
     p.add_argument("--out", required=True, help="output .onnx path")
     p.add_argument("--weights", help="trained weights (a state dict or an hwnas train checkpoint)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (17)")
+    p.add_argument("--opset", type=number(int, 9, 20), default=17, help="ONNX opset (17)")
     p.add_argument("--dynamic-batch", action="store_true", help="let the batch dimension vary")
-    p.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance of the parity check (1e-4)")
-    p.add_argument("--rtol", type=float, default=1e-3, help="tolerance relative to max |output| (1e-3)")
+    p.add_argument("--atol", type=NON_NEGATIVE, default=1e-4, help="absolute tolerance of the parity check (1e-4)")
+    p.add_argument("--rtol", type=NON_NEGATIVE, default=1e-3, help="tolerance relative to max |output| (1e-3)")
     p.add_argument("--measure", action="store_true", help="measure end-to-end latency on --device beside the "
                    "table's prediction")
     p.add_argument("--device", help="device for --measure (default cpu): a name or a device YAML, whose runner "

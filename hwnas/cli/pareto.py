@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_tables_option, add_command, add_space_option
+from hwnas.cli.common import COUNT, SEED, add_command, add_space_option, add_tables_option, number
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -69,8 +69,13 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         from hwnas.table import load_table_for
 
         table = load_table_for(args.device, space, tables_dir=args.tables_dir)
-    objectives = assemble(names, space, error=error, table=table, benchmark=benchmark,
-                          latency_budget_ms=parse_latency_ms(args.latency_budget) if args.latency_budget else None,
+    budget_ms = parse_latency_ms(args.latency_budget) if args.latency_budget else None
+    if budget_ms is not None:
+        low, high = table.latency_range()
+        if budget_ms < low:  # NSGA-II would search for nothing and print an empty front
+            raise ValueError(f"--latency-budget {args.latency_budget}: no network of this space keeps it; the cheapest "
+                             f"takes {low:.3f} ms on {table.device_id} (the dearest {high:.3f} ms)")
+    objectives = assemble(names, space, error=error, table=table, benchmark=benchmark, latency_budget_ms=budget_ms,
                           param_budget=parse_count(args.param_budget) if args.param_budget else None)
     device = table.device_id if table is not None else None
     out_dir = Path(args.out) if args.out else (Path(args.runs[0]) if args.runs else Path("runs") / "pareto")
@@ -93,6 +98,9 @@ def cmd_pareto(args: argparse.Namespace) -> int:
                  pop_size=args.pop_size, evaluations=args.evaluations,
                  searched=[genotype_to_json(g) for g in genotypes], runs=args.runs)
     plots = plot_run(out_dir)
+    if result.front.empty:  # the constraints left no feasible network among those evaluated
+        raise ValueError(f"no evaluated network keeps the constraints ({len(result.evaluated)} evaluated; written to "
+                         f"{out_dir}); loosen --latency-budget / --param-budget or raise --evaluations")
     print(f"\nPareto front ({len(result.front)} genotypes, {len(result.evaluated)} evaluated):")
     print(result.front[names].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nwrote {out_dir / 'pareto.csv'}, evaluated.csv, history.csv and {len(plots)} plot files")
@@ -126,8 +134,8 @@ def register(sub: Any) -> None:
     add_tables_option(p)
     p.add_argument("--latency-budget", help="constraint: table latency at most this, e.g. 10ms")
     p.add_argument("--param-budget", help="constraint: parameters at most this, e.g. 1.5M")
-    p.add_argument("--pop-size", type=int, default=40, help="population (40)")
-    p.add_argument("--evaluations", type=int, default=1000, help="distinct genotypes to evaluate (1000)")
+    p.add_argument("--pop-size", type=number(int, 2), default=40, help="population (40)")
+    p.add_argument("--evaluations", type=COUNT, default=1000, help="distinct genotypes to evaluate (1000)")
     p.add_argument("--error-estimate", choices=ESTIMATES, default=DEFAULT_ESTIMATE,
                    help=f"with search runs, what ranks genotypes by accuracy: the supernet's inherited weights "
                    f"(one-shot), a zero-cost score of the untrained network ({DEFAULT_ESTIMATE}: the best ranking "
@@ -136,9 +144,9 @@ def register(sub: Any) -> None:
     p.add_argument("--trained", nargs="+", default=[], metavar="RUN",
                    help="--error-estimate predictor: training run folders (hwnas train) whose genotypes and test "
                    "accuracies fit the predictor (two or more)")
-    p.add_argument("--val-images", type=int, default=512, help="one-shot: validation images per genotype (512)")
-    p.add_argument("--seed", type=int, default=0, help="seed (0)")
-    p.add_argument("--workers", type=int, default=0, metavar="N",
+    p.add_argument("--val-images", type=COUNT, default=512, help="one-shot: validation images per genotype (512)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed (0)")
+    p.add_argument("--workers", type=number(int, 0), default=0, metavar="N",
                    help="compute the error estimates on N Ray workers, one core each (0: in this process); needs "
                    "pip install 'hwnas[ray]'")
     p.add_argument("--ray-address", metavar="ADDR",

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 import threading
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from hwnas.cli import demo, export, info, pareto, profile, search, train
 from hwnas.cli.common import CLIError
@@ -47,7 +48,7 @@ def _report(line: str) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_negative_values_joined(argv))
     args.argv = argv  # what was typed: commands that resume refuse flags that would change the run
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -87,6 +88,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         target.announce = announce
         if on_main:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _negative_values_joined(argv: List[str]) -> List[str]:
+    """``--latency-budget -1ms`` as ``--latency-budget=-1ms``: argparse would read ``-1ms`` as an
+    option and say only "expected one argument"; joined, the option's own check says what is wrong."""
+    out: List[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i].startswith("--") and "=" not in argv[i] and i + 1 < len(argv) and re.match(r"-[\d.]", argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
-from hwnas.cli.common import add_tables_option, add_command, add_network_options, network_options
+from hwnas.cli.common import COUNT, SEED, add_command, add_network_options, add_tables_option, network_options, number
 
 
 def _progress_bar(desc: str):
@@ -53,8 +54,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     """Build a device's per-operation latency table through ONNX Runtime.
 
     Export every (operation, shape) the space's final network can contain, plus its fixed parts,
-    alone to ONNX; time each in ONNX Runtime (warm-up, repeats, median) and subtract the per-run
-    overhead. Interrupt and re-run to resume; --force re-measures.
+    to ONNX; time each in ONNX Runtime (warm-up, interleaved repeats, 10th percentile), between
+    two neighbouring convolutions whose time is subtracted where the piece keeps its input's
+    shape, alone (the per-run overhead subtracted) where it does not; then fit it to whole networks.
+    Interrupt and re-run to resume; --force re-measures.
     """
     from hwnas.device.spec import resolve_device
     from hwnas.table import writable_table_path
@@ -62,11 +65,19 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from hwnas.profile.calibrate import default_networks, validate_and_calibrate
     from hwnas.profile.build import build_table
 
+    from hwnas.runs import Interrupted
+
     device = resolve_device(args.device)
     space = make_space(args.space, **network_options(args))
-    table = build_table(space, device, tables_dir=args.tables_dir, force=args.force, warmup=args.warmup,
-                        repeats=args.repeats, progress=_progress_bar(f"profile {device.id}"))
     path = writable_table_path(device.id, space, args.tables_dir)
+    typed = [a for a in getattr(args, "argv", ["profile"]) if a != "--force"]  # --force again would start over
+    again = " ".join(shlex.quote(a) for a in ["hwnas", *typed])
+    try:
+        table = build_table(space, device, tables_dir=args.tables_dir, force=args.force, warmup=args.warmup,
+                            repeats=args.repeats, progress=_progress_bar(f"profile {device.id}"))
+    except KeyboardInterrupt:  # the rows measured so far are on disk (build_table saves them on the way out)
+        raise Interrupted(f"interrupted; the rows measured so far are saved in {path}. To continue where it "
+                          f"stopped, run: {again}") from None
     print(f"table: {path} ({len(table.rows)} rows, overhead {table.overhead_ms * 1000:.1f} us subtracted, "
           f"{table.meta['build_seconds']:.0f} s of profiling)")
     if args.validate is None and table.meta.get("validation"):  # a finished table, run again: keep its fit
@@ -114,13 +125,13 @@ def register(sub: Any) -> None:
     add_network_options(p, space_required=True, tables=True)
     add_tables_option(p, writes=True)
     p.add_argument("--force", action="store_true", help="re-measure every row")
-    p.add_argument("--warmup", type=int, default=5, help="warm-up runs per piece (5)")
-    p.add_argument("--repeats", type=int, default=100, help="timed runs per piece (100)")
-    p.add_argument("--validate", type=int, default=None, metavar="N",
+    p.add_argument("--warmup", type=number(int, 0), default=5, help="warm-up runs per piece (5)")
+    p.add_argument("--repeats", type=COUNT, default=100, help="timed runs per piece (100)")
+    p.add_argument("--validate", type=number(int, 0), default=None, metavar="N",
                    help="then measure N whole networks (half random, half search-like), fit the calibration on two "
                    "thirds and report it on the rest (default: 100, fewer where networks are slow to time, so that it "
                    "takes about 150 s; 0: skip and keep the raw sum)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the validation networks (0)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the validation networks (0)")
 
     p = add_command(sub, "validate", cmd_validate)
     p.add_argument("--device", default="cpu", help="device (cpu)")
@@ -128,5 +139,5 @@ def register(sub: Any) -> None:
     p.add_argument("--tables-dir", help="folder of the table, read and written (default: read as every command "
                    "reads tables; the checked, calibrated table written to $HWNAS_TABLES or "
                    "~/.local/share/hwnas/latency_tables)")
-    p.add_argument("-n", type=int, default=100, help="whole networks to measure, half random, half search-like (100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the validation networks (0)")
+    p.add_argument("-n", type=number(int, 0), default=100, help="whole networks to measure, half random, half search-like (100)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the validation networks (0)")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_tables_option, add_command, add_run_options, add_data_options, add_space_option
+from hwnas.cli.common import (COUNT, NON_NEGATIVE, POSITIVE, add_command, add_data_options, add_run_options,
+                              add_space_option, add_tables_option, number, changed_by_flags, refuse_a_used_folder, run_folder_of)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -17,17 +19,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     table's differentiable latency (and parameter) penalty for the final network; writes
     runs/NAME/{config.json,metrics.csv,genotype.json,checkpoint.pt}.
     """
-    from hwnas.core.distributed import data_parallel
+    from contextlib import nullcontext
 
-    run_dir = Path(args.runs_dir) / args.name
+    from hwnas.core.distributed import data_parallel
+    from hwnas.runs import own_run_folder
+
+    run_dir = run_folder_of(args)
     asked = _config_from_args(args)
     with data_parallel(asked.torch_device) as world:  # one process, or a rank under torchrun
-        # rank 0 reads the run folder and decides; the other ranks take its settings
-        cfg = world.broadcast(_settings(args, asked, run_dir) if world.is_main else None)
-        if world.is_main and args.limit is None and cfg.limit is not None and not args.resume:
-            print(f"searching on {cfg.limit} {cfg.dataset} training images, the CPU default (--limit N to change "
-                  f"it; 5 epochs of nb201 take about 6 minutes on 2 cores)")
-        return _search(args, cfg, run_dir, world)
+        # rank 0 owns the run folder, reads it and decides; the other ranks take its settings
+        with own_run_folder(run_dir, fresh=args.overwrite) if world.is_main else nullcontext():
+            cfg = world.broadcast(_settings(args, asked, run_dir) if world.is_main else None)
+            if world.is_main and args.limit is None and cfg.limit is not None and not args.resume:
+                print(f"searching on {cfg.limit} {cfg.dataset} training images, the CPU default (--limit N to "
+                      f"change it; 5 epochs of nb201 take about 6 minutes on 2 cores)")
+            return _search(args, cfg, run_dir, world)
 
 
 def _settings(args: argparse.Namespace, asked: Any, run_dir: Path) -> Any:
@@ -36,15 +42,13 @@ def _settings(args: argparse.Namespace, asked: Any, run_dir: Path) -> Any:
 
     if args.resume:
         cfg = load_run_config(run_dir)
-        changed = _changed_by_flags(asked, cfg, getattr(args, "argv", None) or [])
+        changed = changed_by_flags(asked, cfg, getattr(args, "argv", None) or [], _FLAGS_OF)
         if changed:
             raise ValueError(f"--resume continues {run_dir} with its recorded settings, but "
                              f"{'; '.join(changed)}; drop those flags, or start a new --name")
         print(f"resuming {run_dir} with its recorded settings")
         return cfg
-    if (run_dir / "checkpoint.pt").exists() and not args.overwrite:
-        raise ValueError(f"{run_dir} already holds a search; continue it with --resume, or pass --overwrite "
-                         f"or another --name")
+    refuse_a_used_folder(run_dir, "a search", args)
     return asked
 
 
@@ -57,6 +61,8 @@ def _search(args: argparse.Namespace, cfg: Any, run_dir: Path, world: Any) -> in
     searcher = prepare(cfg, run_dir, world)
     if world.parallel and world.is_main:
         print(f"data-parallel search: {world.size} processes ({world.backend}), global batch {cfg.batch_size}")
+    if searcher.missing_table and world.is_main:
+        print(f"latency unknown: this search runs without latency ({searcher.missing_table})")
     if searcher.latency_range and world.is_main:
         r = searcher.latency_range
         budget = f"budget {cfg.latency_budget_ms:g} ms; " if cfg.latency_budget_ms else ""
@@ -69,7 +75,8 @@ def _search(args: argparse.Namespace, cfg: Any, run_dir: Path, world: Any) -> in
 
     def progress(stats: dict) -> None:
         bar.set_postfix(epoch=stats["epoch"], loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.2f}",
-                        E_lat=f"{stats['e_lat_ms']:.2f}ms", refresh=False)
+                        E_lat=f"{stats['e_lat_ms']:.2f}ms" if math.isfinite(stats["e_lat_ms"]) else "unknown",
+                        refresh=False)
         bar.update(1)
 
     def on_epoch(row: dict) -> None:
@@ -94,7 +101,10 @@ def _search(args: argparse.Namespace, cfg: Any, run_dir: Path, world: Any) -> in
     if result.measured is not None:
         print(f"latency on {cfg.device}: {result.measured.describe()}")
         return 0 if result.measured.within else 1
-    if result.latency_ms is not None:
+    if result.latency_ms is None:
+        print(f"latency unknown: no latency table for the final network on {cfg.device} (the command that builds "
+              f"it was printed at the start)")
+    else:
         budget = f" (budget {cfg.latency_budget_ms:g} ms{', repaired' if result.repaired else ''})" \
             if cfg.latency_budget_ms else ""
         print(f"table latency on {cfg.device}: {result.latency_ms:.3f} ms{budget}")
@@ -145,18 +155,6 @@ _FLAGS_OF = {"latency_budget_ms": ("--latency-budget",), "measure_budget": ("--n
              "latency_loss": ("--latency-loss", "--latency-budget", "--latency-weight")}
 
 
-def _changed_by_flags(asked, recorded, argv) -> list:
-    """'--flag X (run: Y)' for each setting a flag on the command line would change."""
-    given = {token.split("=", 1)[0] for token in argv if token.startswith("--")}
-    out = []
-    for field, value in asked.to_dict().items():
-        flags = _FLAGS_OF.get(field, ("--" + field.replace("_", "-"),))
-        shown = next((f for f in flags if f in given), None)
-        if shown and value != recorded.to_dict()[field]:
-            out.append(f"{shown} sets {field} to {value!r} (the run has {recorded.to_dict()[field]!r})")
-    return out
-
-
 def register(sub: Any) -> None:
     from hwnas.search.config import LOSS_FORMS, OPTIMIZERS, RELAXATIONS
 
@@ -164,14 +162,14 @@ def register(sub: Any) -> None:
     add_space_option(p, help="search space (darts)")
     p.set_defaults(space="darts")
     add_data_options(p)
-    p.add_argument("--epochs", type=int, default=5, help="search epochs (5: about a minute on digits)")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size (64)")
+    p.add_argument("--epochs", type=COUNT, default=5, help="search epochs (5: about a minute on digits)")
+    p.add_argument("--batch-size", type=COUNT, default=64, help="batch size (64)")
     p.add_argument("--device", default="cpu", help="target device whose latency table is used (cpu)")
     add_tables_option(p)
     p.add_argument("--latency-budget", help="latency the derived network must meet, e.g. 10ms, 0.01s")
     p.add_argument("--latency-loss", choices=LOSS_FORMS,
                    help="latency loss form (budget when --latency-budget is given)")
-    p.add_argument("--latency-weight", type=float, default=0.0,
+    p.add_argument("--latency-weight", type=NON_NEGATIVE, default=0.0,
                    help="weight per ms of the linear latency loss (given alone, it selects --latency-loss linear)")
     p.add_argument("--param-budget", help="parameter budget of the final network, e.g. 1.5M, 800k")
     p.add_argument("--no-measure", action="store_true",
@@ -188,20 +186,20 @@ def register(sub: Any) -> None:
                    help="progressive search (P-DARTS): after each EPOCH keep the KEEP strongest candidates of every "
                    "position, e.g. 2:4,4:2; the dropped ones stop being computed. LAYERS deepens the proxy from "
                    "there on (e.g. 2:3:8,4:2:11), its weights trained anew (default: all epochs with all)")
-    p.add_argument("--partial-channels", type=int, default=1, metavar="K",
+    p.add_argument("--partial-channels", type=COUNT, default=1, metavar="K",
                    help="PC-DARTS: send 1/K of the channels through the mixed operations, with edge normalisation "
                    "(DARTS; NAS-Bench-201 without it): about K times cheaper steps (1: all channels)")
-    p.add_argument("--max-skip", type=int, default=2, help="cap on skip connections per derived cell (DARTS: the "
+    p.add_argument("--max-skip", type=number(int, 0), default=2, help="cap on skip connections per derived cell (DARTS: the "
                    "normal cell), against collapse to parameter-free cells (2; -1: no cap)")
-    p.add_argument("--beta-decay", type=float, default=0.0, metavar="LAMBDA",
+    p.add_argument("--beta-decay", type=NON_NEGATIVE, default=0.0, metavar="LAMBDA",
                    help="beta-DARTS regulariser against collapse: LAMBDA x mean logsumexp of the architecture logits, "
                    "its weight rising linearly over the epochs (0: off)")
-    p.add_argument("--init-channels", type=int, help="proxy supernet channels (DARTS 16; 8 for tiny images)")
-    p.add_argument("--layers", type=int, help="proxy supernet cells (DARTS 8; 5 for tiny images)")
-    p.add_argument("--final-init-channels", type=int, help="final network channels for the penalties (DARTS 36)")
-    p.add_argument("--final-layers", type=int, help="final network cells for the penalties (DARTS 20)")
-    p.add_argument("--w-lr", type=float, default=0.025, help="weight learning rate (0.025, cosine to 0.001)")
-    p.add_argument("--a-lr", type=float, help="architecture learning rate, Adam (3e-4 with >= 10k training "
+    p.add_argument("--init-channels", type=COUNT, help="proxy supernet channels (DARTS 16; 8 for tiny images)")
+    p.add_argument("--layers", type=COUNT, help="proxy supernet cells (DARTS 8; 5 for tiny images)")
+    p.add_argument("--final-init-channels", type=COUNT, help="final network channels for the penalties (DARTS 36)")
+    p.add_argument("--final-layers", type=COUNT, help="final network cells for the penalties (DARTS 20)")
+    p.add_argument("--w-lr", type=POSITIVE, default=0.025, help="weight learning rate (0.025, cosine to 0.001)")
+    p.add_argument("--a-lr", type=POSITIVE, help="architecture learning rate, Adam (3e-4 with >= 10k training "
                    "images as in DARTS; 1e-2 for small data sets, whose searches have only a few hundred steps)")
-    p.add_argument("--warmup-epochs", type=int, default=0, help="epochs of weight training before arch steps (0)")
+    p.add_argument("--warmup-epochs", type=number(int, 0), default=0, help="epochs of weight training before arch steps (0)")
     add_run_options(p, "search", "its checkpoint", "the supernet")

@@ -7,7 +7,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import network_options, add_command, add_run_options, add_data_options, add_network_options
+from hwnas.cli.common import (COUNT, NON_NEGATIVE, POSITIVE, add_command, add_data_options, add_network_options,
+                              add_run_options, changed_by_flags, network_options, number, refuse_a_used_folder,
+                              run_folder_of)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -17,8 +19,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     momentum, cosine schedule, cutout, drop path, auxiliary head, gradient clipping); writes
     runs/NAME/{config.json,metrics.csv,best.pt,last.pt,result.json}.
     """
+    from contextlib import nullcontext
+
     from hwnas.core.distributed import data_parallel
     from hwnas.core.genotype import load_genotype
+    from hwnas.runs import own_run_folder
     from hwnas.train import TrainConfig
 
     genotype = load_genotype(args.genotype)
@@ -28,14 +33,34 @@ def cmd_train(args: argparse.Namespace) -> int:
         if getattr(args, option) is not None:
             raise ValueError(f"--{option.replace('_', '-')}: in hwnas train the data set decides the image shape and "
                              f"classes; leave it out (for imagefolder, --image-size sets the side)")
-    run_dir = Path(args.runs_dir) / args.name
-    if (run_dir / "last.pt").exists() and not (args.resume or args.overwrite):
-        raise ValueError(f"{run_dir} already holds a training run; continue it with --resume, or pass --overwrite "
-                         f"or another --name")
+    run_dir = run_folder_of(args)
     # every training setting the command line has (the others keep their defaults)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
     with data_parallel(cfg.torch_device) as world:  # one process, or a rank under torchrun
-        return _train(args, genotype, cfg, run_dir, world)
+        with own_run_folder(run_dir, fresh=args.overwrite) if world.is_main else nullcontext():
+            if world.is_main and not args.resume:
+                refuse_a_used_folder(run_dir, "a training run", args)
+            if args.resume:  # rank 0 reads the run's settings; the others take them
+                cfg = world.broadcast(_recorded(args, cfg, run_dir) if world.is_main else None)
+            return _train(args, genotype, cfg, run_dir, world)
+
+
+def _recorded(args: argparse.Namespace, asked: Any, run_dir: Path) -> Any:
+    """The settings a training run was started with; flags typed now that would change them are
+    refused by name (those left out take the run's values)."""
+    from hwnas.runs import RunFolder
+    from hwnas.train import TrainConfig
+
+    config = RunFolder(run_dir).read_config("training run")
+    if "train" not in config:
+        raise ValueError(f"{run_dir / 'config.json'} holds no training settings: is {run_dir} a training run folder?")
+    recorded = TrainConfig.from_dict(config["train"])
+    changed = changed_by_flags(asked, recorded, getattr(args, "argv", None) or [])
+    if changed:
+        raise ValueError(f"--resume continues {run_dir} with its recorded settings, but {'; '.join(changed)}; drop "
+                         f"those flags, or start a new --name")
+    print(f"resuming {run_dir} with its recorded settings")
+    return recorded
 
 
 def _train(args: argparse.Namespace, genotype: Any, cfg: Any, run_dir: Path, world: Any) -> int:
@@ -78,13 +103,13 @@ def register(sub: Any) -> None:
     p.add_argument("genotype", help="a genotype JSON file (e.g. runs/search/genotype.json), JSON text or a "
                    "published name")
     add_data_options(p)
-    p.add_argument("--epochs", type=int, default=20, help="epochs (20; DARTS trains 600 on CIFAR-10)")
-    p.add_argument("--batch-size", type=int, default=96, help="batch size (96)")
-    p.add_argument("--lr", type=float, default=0.025, help="SGD learning rate, cosine to 0 (0.025)")
-    p.add_argument("--weight-decay", type=float, default=3e-4, help="weight decay (3e-4)")
-    p.add_argument("--grad-clip", type=float, default=5.0, help="gradient norm clip (5)")
-    p.add_argument("--cutout", type=int, default=0, help="cutout square side in pixels (0; DARTS CIFAR: 16)")
-    p.add_argument("--drop-path", type=float, default=0.0, help="drop-path probability, ramped up (0; DARTS 0.2)")
-    p.add_argument("--auxiliary-weight", type=float, default=0.4, help="auxiliary loss weight with --auxiliary (0.4)")
+    p.add_argument("--epochs", type=COUNT, default=20, help="epochs (20; DARTS trains 600 on CIFAR-10)")
+    p.add_argument("--batch-size", type=COUNT, default=96, help="batch size (96)")
+    p.add_argument("--lr", type=POSITIVE, default=0.025, help="SGD learning rate, cosine to 0 (0.025)")
+    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=3e-4, help="weight decay (3e-4)")
+    p.add_argument("--grad-clip", type=POSITIVE, default=5.0, help="gradient norm clip (5)")
+    p.add_argument("--cutout", type=number(int, 0), default=0, help="cutout square side in pixels (0; DARTS CIFAR: 16)")
+    p.add_argument("--drop-path", type=number(float, 0, 1, open_high=True), default=0.0, help="drop-path probability, ramped up (0; DARTS 0.2)")
+    p.add_argument("--auxiliary-weight", type=NON_NEGATIVE, default=0.4, help="auxiliary loss weight with --auxiliary (0.4)")
     add_run_options(p, "train", "last.pt", "the network")
     add_network_options(p)

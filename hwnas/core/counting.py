@@ -16,6 +16,16 @@ from torch import nn
 AUX_PREFIX = "aux_head."
 
 
+def fvcore_nn():
+    """``fvcore.nn``, imported without the deprecation warnings of torch that its import trips
+    (``torch.jit.script``): noise to a user, about code that is not theirs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import fvcore.nn
+
+    return fvcore.nn
+
+
 def count_params(model: nn.Module, include_aux: bool = False) -> int:
     """Number of parameters; DARTS' auxiliary head is left out unless asked for (as in the paper)."""
     return sum(p.numel() for name, p in model.named_parameters() if include_aux or not name.startswith(AUX_PREFIX))
@@ -23,9 +33,7 @@ def count_params(model: nn.Module, include_aux: bool = False) -> int:
 
 def count_flops(model: nn.Module, input_shape: Tuple[int, ...]) -> int:
     """Multiply-adds of one forward pass in eval mode for an input of ``input_shape`` (batch 1)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fvcore's import trips torch's deprecation warnings
-        from fvcore.nn import FlopCountAnalysis
+    FlopCountAnalysis = fvcore_nn().FlopCountAnalysis
 
     was_training = model.training
     model.eval()

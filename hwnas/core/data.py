@@ -21,8 +21,9 @@ Data sets (:data:`DATASETS`):
 ``imagefolder``
     the user's own images: ``data_dir/train/<class>/*`` (required) and
     ``data_dir/test/<class>/*`` (optional; without it a seeded, stratified 20% of train is the
-    test set). Images are converted to RGB, resized to ``image_size`` x ``image_size`` and
-    normalized with mean = std = 0.5 per channel (values in [-1, 1]); ``augment=True`` adds a
+    test set). Images keep their channels: grayscale data (every image looked at has one
+    channel) is read as one channel, anything else as RGB; each is resized to ``image_size`` x
+    ``image_size`` and normalized with mean = std = 0.5 per channel (values in [-1, 1]); ``augment=True`` adds a
     random crop (padding ``image_size // 8``) and a horizontal flip.
 
 ``cutout > 0`` (any data set) zeroes a ``cutout`` x ``cutout`` square at a random centre of each
@@ -45,6 +46,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from hwnas.core.settings import DATASETS
+from hwnas.core.image_folders import LAYOUT, folder_channels, folder_classes, image_folder
 from hwnas.core.images import Compose, Cutout, RandomShift, TensorImageDataset, torchvision_transforms
 
 logger = logging.getLogger(__name__)
@@ -92,13 +94,10 @@ _FIXED_INFO: dict[str, DatasetInfo] = {
     "fashion_mnist": DatasetInfo("fashion_mnist", 10, 1, 28, (0.2860,), (0.3530,)),
     "svhn": DatasetInfo("svhn", 10, 3, 32, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
 }
-_IMAGEFOLDER_MEAN = (0.5, 0.5, 0.5)
-_IMAGEFOLDER_STD = (0.5, 0.5, 0.5)
 
 _TORCHVISION_CLASS = {"cifar10": "CIFAR10", "cifar100": "CIFAR100", "mnist": "MNIST",
                       "fashion_mnist": "FashionMNIST", "svhn": "SVHN"}
 
-_LAYOUT = "DATA_DIR/train/<class>/<image files> (and optionally DATA_DIR/test/<class>/<image files>)"
 
 
 # -- small helpers ----------------------------------------------------------------------------------
@@ -126,18 +125,6 @@ def _check_image_size(image_size: int) -> int:
     return int(image_size)
 
 
-def _imagefolder_classes(data_dir: str | os.PathLike | None) -> list[str]:
-    if data_dir is None:
-        raise ValueError(f"dataset 'imagefolder' needs data_dir (--data-dir) laid out as {_LAYOUT}")
-    train = Path(data_dir).expanduser() / "train"
-    if not train.is_dir():
-        raise FileNotFoundError(f"{train} is not a folder: the imagefolder dataset expects {_LAYOUT}")
-    classes = sorted(e.name for e in os.scandir(train) if e.is_dir())
-    if not classes:
-        raise FileNotFoundError(f"no class folders in {train}: the imagefolder dataset expects {_LAYOUT}")
-    return classes
-
-
 def dataset_info(name: str, data_dir: str | None = None, image_size: int = 32) -> DatasetInfo:
     """Describe data set ``name`` without loading it (``imagefolder`` counts its class folders
     in ``data_dir/train``; ``image_size`` applies to ``imagefolder`` only)."""
@@ -145,8 +132,9 @@ def dataset_info(name: str, data_dir: str | None = None, image_size: int = 32) -
     if key != "imagefolder":
         return _FIXED_INFO[key]
     size = _check_image_size(image_size)
-    classes = _imagefolder_classes(data_dir)
-    return DatasetInfo("imagefolder", len(classes), 3, size, _IMAGEFOLDER_MEAN, _IMAGEFOLDER_STD)
+    classes = folder_classes(data_dir)
+    channels = folder_channels(Path(data_dir).expanduser() / "train", classes)
+    return DatasetInfo("imagefolder", len(classes), channels, size, (0.5,) * channels, (0.5,) * channels)
 
 
 def _labels_of(ds: Any) -> np.ndarray:
@@ -260,31 +248,20 @@ def _open_torchvision(key: str, root: Path, download: bool) -> tuple[Any, Any]:
         raise _missing(key, root, err) from err
 
 
-def _image_loader(path: str) -> Any:
-    """torchvision's image loader, with a file that cannot be decoded named in one clear error."""
-    from torchvision.datasets.folder import default_loader
-
-    try:
-        return default_loader(path)
-    except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
-        raise ValueError(f"cannot decode the image {path} ({exc}); remove or replace the file") from None
-
-
-def _open_folders(key: str, root: Path, seed: int) -> tuple[Any, Any, np.ndarray | None, np.ndarray | None]:
+def _open_folders(key: str, root: Path, seed: int, channels: int = 3
+                  ) -> tuple[Any, Any, np.ndarray | None, np.ndarray | None]:
     """(train folder, test source, rest indices, test indices) for an ImageFolder layout; where
     there is no test folder the test split is carved out of train (indices into train)."""
-    from torchvision.datasets import ImageFolder
-
     train_dir, test_dir = root / "train", root / "test"
     try:
-        train_ds = ImageFolder(str(train_dir), loader=_image_loader)
+        train_ds = image_folder(train_dir, channels)
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"cannot read {train_dir} ({err}): {key} expects {_LAYOUT}") from err
+        raise FileNotFoundError(f"cannot read {train_dir} ({err}): {key} expects {LAYOUT}") from err
     if test_dir.is_dir():
         try:
-            test_ds = ImageFolder(str(test_dir), loader=_image_loader)
+            test_ds = image_folder(test_dir, channels)
         except FileNotFoundError as err:
-            raise FileNotFoundError(f"cannot read {test_dir} ({err}): {key} expects {_LAYOUT}") from err
+            raise FileNotFoundError(f"cannot read {test_dir} ({err}): {key} expects {LAYOUT}") from err
         if test_ds.classes != train_ds.classes:
             raise ValueError(f"class folders differ between {train_dir} {train_ds.classes} and {test_dir} "
                              f"{test_ds.classes}: give test/ the same class folders as train/")
@@ -297,7 +274,7 @@ def _load_files(key: str, info: DatasetInfo, root: Path, download: bool, val_fra
                 augment: bool, cutout: int, limit: int | None) -> Splits:
     train_tf, eval_tf = torchvision_transforms(key, info, augment, cutout)
     if key == "imagefolder" or (key == "cifar10" and _has_split_folders(root)):
-        base, test_src, rest, test_idx = _open_folders(key, root, seed)
+        base, test_src, rest, test_idx = _open_folders(key, root, seed, info.in_channels)
         classes = tuple(base.classes)
         if key == "cifar10" and len(classes) != info.num_classes:
             raise ValueError(f"{root}/train has {len(classes)} class folders {list(classes)}; CIFAR-10 has 10 "

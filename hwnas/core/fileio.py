@@ -7,6 +7,8 @@ half-written table, genotype or checkpoint behind.
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import tempfile
@@ -17,26 +19,41 @@ from typing import IO, Any, Iterator, Union
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_open(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on a clean exit it replaces ``path``."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a file: give a file name (e.g. {path / 'name'})")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(p for p in [path.parent, *path.parent.parents] if p.exists() and not p.is_dir())
+        raise NotADirectoryError(f"cannot write {path}: {blocker} is a file, not a folder; choose another "
+                                 f"path") from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     binary = "b" in mode
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a file hwnas writes follows the umask
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"no space left on the device writing {path}; free some space and run the "
+                                        f"same command again (the previous {path.name}, if any, is unchanged)") from None
         raise
 
 
@@ -61,8 +78,10 @@ def save_torch(path: PathLike, obj: Any) -> None:
     """``torch.save`` atomically (checkpoints survive a kill during the write)."""
     import torch
 
+    buffer = io.BytesIO()  # serialised first: a full disk then fails the write, not inside torch's writer
+    torch.save(obj, buffer)
     with atomic_open(path, "wb", encoding=None) as handle:
-        torch.save(obj, handle)
+        handle.write(buffer.getbuffer())
 
 
 def load_torch(path: PathLike, map_location: Any = "cpu") -> Any:

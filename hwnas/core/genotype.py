@@ -102,9 +102,13 @@ class DartsGenotype:
     def from_dict(cls, d: Mapping[str, Any]) -> "DartsGenotype":
         _check_keys(d, {"space", "normal", "normal_concat", "reduce", "reduce_concat", "format_version"},
                     {"normal", "reduce"})
-        return cls(normal=d["normal"], reduce=d["reduce"],
-                   normal_concat=tuple(d.get("normal_concat", DARTS_CONCAT)),
-                   reduce_concat=tuple(d.get("reduce_concat", DARTS_CONCAT)))
+        concat = {}
+        for field in ("normal_concat", "reduce_concat"):
+            value = d.get(field, DARTS_CONCAT)
+            if not isinstance(value, (list, tuple)):
+                raise GenotypeError(f"{field}: a list of node numbers, expected {list(DARTS_CONCAT)}, got {value!r}")
+            concat[field] = tuple(value)
+        return cls(normal=d["normal"], reduce=d["reduce"], **concat)
 
 
 @dataclass(frozen=True)
@@ -246,7 +250,12 @@ def load_genotype(source: str | Path) -> Genotype:
     if not path.is_file():
         raise FileNotFoundError(f"genotype {text!r} is neither a file nor a published name; "
                                 f"published: {', '.join(sorted(PUBLISHED))}")
-    return genotype_from_dict(_parse_json(path.read_text(encoding="utf-8"), str(path)))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise GenotypeError(f"{path} is not a text file: a genotype file is JSON (see hwnas search's "
+                            f"genotype.json)") from None
+    return genotype_from_dict(_parse_json(text, str(path)))
 
 
 def _parse_json(text: str, where: str) -> Any:
@@ -254,6 +263,8 @@ def _parse_json(text: str, where: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise GenotypeError(f"{where} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise GenotypeError(f"{where} nests too deeply to be a genotype") from None
 
 
 def _darts(normal: list, reduce: list) -> DartsGenotype:

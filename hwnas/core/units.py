@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-_LATENCY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us|µs)\s*$")
-_COUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgG]?)\s*$")
+_LATENCY = re.compile(r"^\s*(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us|µs)\s*$")
+_COUNT = re.compile(r"^\s*(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgG]?)\s*$")
 _LATENCY_SCALE = {"s": 1000.0, "ms": 1.0, "us": 1e-3, "µs": 1e-3}
 _COUNT_SCALE = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}
 

@@ -210,8 +210,15 @@ def load_device_yaml(path: Union[str, Path]) -> DeviceSpec:
         raise FileNotFoundError(f"device file {path} not found (see devices/*.yaml for examples)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid YAML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text file: a device file is YAML (see devices/*.yaml)") from None
+    except yaml.YAMLError as exc:  # its message spans lines: where it stopped, and why
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"{path} is not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ValueError(f"{path} nests too deeply to be a device file") from None
     return DeviceSpec.from_dict(data, where=str(path))
 
 

@@ -18,6 +18,15 @@ DEVICES = ("fpga", "raspi4", "eyeriss", "pixel3")
 DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 
 
+# What each kind of column may hold (by name prefix): low, high, and how to say it.
+COLUMN_RANGES = {
+    "test_acc_": (0.0, 100.0, "an accuracy is a percentage from 0 to 100"),
+    "latency_ms_": (0.0, np.inf, "a latency is a finite number of ms, at least 0"),
+    "params_": (0.0, np.inf, "a parameter count is at least 0"),
+    "mflops_": (0.0, np.inf, "a FLOP count is at least 0"),
+}
+
+
 class NB201Benchmark:
     """Columns of the benchmark indexed by the integer code of an encoded genotype."""
 
@@ -30,13 +39,25 @@ class NB201Benchmark:
                                     f"arch_str, test_acc_cifar10, latency_ms_<device>, params_<dataset> columns)")
         import pandas as pd  # here: the command line lists the benchmark's devices without pandas
 
-        self.frame = pd.read_csv(path)
+        self.path = path
+        try:
+            self.frame = pd.read_csv(path)
+        except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:  # EmptyDataError too
+            raise ValueError(f"{path} cannot be read as a CSV table ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else 'no details'}): not a NAS-Bench-201 table"
+                             ) from None
         if "arch_str" not in self.frame.columns:
             raise ValueError(f"{path} has no arch_str column: not a NAS-Bench-201 table")
         self.ops = tuple(ops or NB201_OPS)
         self.n = len(NB201_EDGES)
-        codes = np.array([self.code(np.array([self.ops.index(op) for op in NB201Genotype(a).ops]))
-                          for a in self.frame["arch_str"]])
+        codes = []
+        for row, arch in enumerate(self.frame["arch_str"]):
+            try:
+                codes.append(self.code(np.array([self.ops.index(op) for op in NB201Genotype(str(arch)).ops])))
+            except (ValueError, TypeError) as exc:  # GenotypeError is a ValueError
+                raise ValueError(f"{path}, row {row + 1}: arch_str {str(arch)[:60]!r} is not a NAS-Bench-201 cell "
+                                 f"({exc})") from None
+        codes = np.array(codes)
         if len(set(codes.tolist())) != len(codes) or len(codes) != len(self.ops) ** self.n:
             raise ValueError(f"{path} does not hold each of the {len(self.ops) ** self.n} cells exactly once")
         self._row_of_code = np.empty(len(codes), dtype=np.int64)
@@ -48,9 +69,20 @@ class NB201Benchmark:
         return x @ (len(self.ops) ** np.arange(self.n - 1, -1, -1))
 
     def column(self, name: str) -> np.ndarray:
+        """A column in code order, checked to hold finite numbers in the range its kind allows."""
+        import pandas as pd
+
         if name not in self.frame.columns:
             raise ValueError(f"the NAS-Bench-201 table has no column {name!r}; columns: {', '.join(self.frame.columns)}")
-        return self.frame[name].to_numpy()[self._row_of_code]
+        values = pd.to_numeric(self.frame[name], errors="coerce").to_numpy(dtype=float)
+        low, high, what = next((r for prefix, r in COLUMN_RANGES.items() if name.startswith(prefix)),
+                               (-np.inf, np.inf, "a number"))
+        bad = np.flatnonzero(~np.isfinite(values) | (values < low) | (values > high))
+        if bad.size:
+            row = int(bad[0])
+            raise ValueError(f"{self.path}, row {row + 1}: {name} is {self.frame[name].iloc[row]!r}, but {what}; "
+                             f"{bad.size} row(s) like it: the file is damaged or not a NAS-Bench-201 table")
+        return values[self._row_of_code]
 
     def objective(self, name: str, transform: Callable[[np.ndarray], np.ndarray] = lambda v: v):
         values = transform(self.column(name).astype(float))

@@ -13,10 +13,12 @@ from typing import Dict
 
 import numpy as np
 import torch
-from fvcore.nn import update_bn_stats
 from torch import nn
 
+from hwnas.core.counting import fvcore_nn
 from hwnas.spaces import SearchSpace
+
+update_bn_stats = fvcore_nn().update_bn_stats
 
 # fvcore logs each re-estimation at INFO: once per genotype, thousands of lines in a Pareto run
 logging.getLogger("fvcore.nn.precise_bn").setLevel(logging.WARNING)

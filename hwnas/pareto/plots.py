@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pandas as pd
 
@@ -26,6 +26,38 @@ def _label(name: str, device: Optional[str], estimate: Optional[str] = None) -> 
     return LABELS.get(name, name)
 
 
+def read_run(run_dir: Path) -> Tuple[Dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A Pareto run folder's ``pareto.json``, ``evaluated.csv``, ``pareto.csv`` and ``history.csv``,
+    checked to hold what the plots read; a damaged file is a ValueError naming it."""
+    rerun = "run hwnas pareto again to rewrite it"
+    meta_path = run_dir / "pareto.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{meta_path} not found: is {run_dir} a Pareto run folder (hwnas pareto --out)?")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{meta_path} is not valid JSON ({type(exc).__name__}); {rerun}") from None
+    names = meta.get("objectives") if isinstance(meta, dict) else None
+    if not (isinstance(names, list) and len(names) >= 2 and all(isinstance(n, str) for n in names)) \
+            or not isinstance(meta.get("space"), str):
+        raise ValueError(f"{meta_path} does not name a space and two or more objectives; {rerun}")
+    frames = []
+    for stem, columns in (("evaluated", names + ["genotype"]), ("pareto", names), ("history", ["evaluations", "hypervolume"])):
+        path = run_dir / f"{stem}.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: the Pareto run in {run_dir} is incomplete; {rerun}")
+        try:
+            frame = pd.read_csv(path)
+        except (UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+            raise ValueError(f"{path} cannot be read as CSV ({type(exc).__name__}); {rerun}") from None
+        missing = [c for c in columns if c not in frame.columns]
+        numeric = [c for c in columns if c != "genotype" and c in frame.columns]
+        if missing or not all(pd.api.types.is_numeric_dtype(frame[c]) for c in numeric):
+            raise ValueError(f"{path} lacks numeric column(s) {', '.join(missing or numeric)}; {rerun}")
+        frames.append(frame)
+    return (meta, *frames)
+
+
 def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
     """Write ``front_*.png/svg`` and ``hypervolume.png/svg`` for a Pareto run directory."""
     import matplotlib
@@ -34,13 +66,10 @@ def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
-    meta = json.loads((run_dir / "pareto.json").read_text(encoding="utf-8"))
+    meta, evaluated, front, history = read_run(run_dir)
     names: List[str] = meta["objectives"]
     device = meta.get("device")
     estimate = meta.get("error_estimate") or ("nb201" if meta.get("benchmark") else None)
-    evaluated = pd.read_csv(run_dir / "evaluated.csv")
-    front = pd.read_csv(run_dir / "pareto.csv")
-    history = pd.read_csv(run_dir / "history.csv")
     searched = set(meta.get("searched", []))
     written = []
 

@@ -79,6 +79,8 @@ def finish(searcher: "Searcher") -> SearchResult:
     save_genotype(genotype, searcher.folder / "genotype.json")
     searcher.folder.write_json("result.json", {
         "genotype": genotype.to_dict(), "latency_ms": latency, "repaired": repaired,
+        "latency": "from the table" if table is not None else
+                   f"unknown: {searcher.missing_table or 'no latency table'}",
         "latency_budget_ms": cfg.latency_budget_ms, "param_budget": cfg.param_budget,
         "params": count_params(final.build(genotype)), "device": cfg.device,
         "measured_latency_ms": measured.measured["measured_ms"] if measured else None,

@@ -69,6 +69,8 @@ class Searcher:
         self.run_dir = Path(run_dir)
         self.folder = RunFolder(run_dir)
         self.latency, self.params, self.table = latency, params, table
+        self.latency_range: Dict[str, float] = {}  # the table's cheapest and dearest networks (ms)
+        self.missing_table: Optional[str] = None  # why there is no table, for a search that runs without one
         self.make_loader = make_loader
         self.device = torch.device(rank_device(config.torch_device, world))
         seed_everything(config.seed)

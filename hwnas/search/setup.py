@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict
 
-import numpy as np
 
 from hwnas.core.distributed import ALONE, World
 from hwnas.runs import RunFolder
@@ -34,8 +33,7 @@ def needs_table(cfg: SearchConfig) -> bool:
 
 def check_budget(final: SearchSpace, table, cfg: SearchConfig) -> Dict[str, float]:
     """The cheapest and dearest networks' table latency; a budget below the cheapest is an error."""
-    best, worst = final.latency_extremes(table.lookup)
-    low, high = (float(v) for v in table.predict_many(np.stack([best, worst])))
+    low, high = table.latency_range()
     if cfg.latency_budget_ms is not None and cfg.latency_budget_ms < low:
         raise ValueError(f"--latency-budget {cfg.latency_budget_ms:g}ms is below the cheapest network of this space "
                          f"on {table.device_id}: {low:.3f} ms (the dearest takes {high:.3f} ms)")
@@ -79,12 +77,13 @@ def prepare(cfg: SearchConfig, run_dir: str | Path, world: World = ALONE) -> Sea
     world.check_batch(cfg.batch_size)
     proxy, final = spaces_for(cfg, info.input_size, info.in_channels, info.num_classes)
     check_param_budget(final, cfg)
-    table = None
+    table, missing = None, None
     try:
         table = load_table_for(cfg.device, final, tables_dir=cfg.tables_dir)
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         if needs_table(cfg):
             raise
+        missing = str(exc)  # a search without latency: said at its start and in its results
     lat, extremes = None, {}
     if table is not None:
         extremes = check_budget(final, table, cfg)
@@ -92,6 +91,7 @@ def prepare(cfg: SearchConfig, run_dir: str | Path, world: World = ALONE) -> Sea
     searcher = Searcher(cfg, proxy, final, splits.train, splits.val, run_dir, latency=lat,
                         params=params_model(final), table=table, make_loader=make_loader, world=world)
     searcher.latency_range = extremes
+    searcher.missing_table = missing
     return searcher
 
 

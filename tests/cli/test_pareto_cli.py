@@ -46,7 +46,7 @@ def test_cli_pareto_latency_and_flops_need_no_search_run(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra,match", [
     (["--objectives", "latency", "latency"], "two or more different"),
-    (["--objectives", "latency", "flops", "--evaluations", "0"], "must be at least --pop-size"),
+    (["--objectives", "latency", "flops", "--evaluations", "5"], "must be at least --pop-size"),
 ])
 def test_pareto_refuses_settings_that_cannot_run(tmp_path, capsys, extra, match):
     from hwnas.cli import main

@@ -218,8 +218,8 @@ def test_imagefolder_missing_layout(tmp_path):
         load_splits("imagefolder", data_dir=str(tmp_path))
     with pytest.raises(ValueError, match="data_dir"):
         load_splits("imagefolder")
-    _write_images(tmp_path / "train", {"a": 2}, 0)
-    _write_images(tmp_path / "test", {"b": 2}, 0)
+    _write_images(tmp_path / "train", {"a": 2, "b": 2}, 0)
+    _write_images(tmp_path / "test", {"b": 2, "c": 2}, 0)
     with pytest.raises(ValueError, match="class folders differ"):
         load_splits("imagefolder", data_dir=str(tmp_path))
 

@@ -45,7 +45,7 @@ def test_the_command_line_takes_a_count_or_auto(tmp_path, capsys):
 
     with pytest.raises(SystemExit):
         main(["search", "--threads", "0"])
-    assert "expected a positive number of threads or auto" in capsys.readouterr().err
+    assert "expected auto or a number of threads from 1 to" in capsys.readouterr().err
 
 
 def test_a_tick_refits_only_when_its_interval_has_passed(monkeypatch):
