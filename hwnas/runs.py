@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,10 +70,13 @@ def own_run_folder(run_dir: str | Path, fresh: bool = False) -> Iterator[Path]:
                              f"it, or choose another --name") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        if fresh and run_dir.is_symlink():
+            raise ValueError(f"{run_dir} is a link: --overwrite replaces a run folder, not what a link points to; "
+                             f"remove the link or choose another --name")
         if fresh and run_dir.exists():
-            old = run_dir.parent / f".{run_dir.name}.old-{os.getpid()}"
-            os.replace(run_dir, old)  # one rename: the folder is the old run's or empty, never a mix
-            shutil.rmtree(old, ignore_errors=True)
+            aside = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.old-", dir=run_dir.parent))
+            os.replace(run_dir, aside / run_dir.name)  # one rename: the folder is the old run's or empty, never a mix
+            shutil.rmtree(aside, ignore_errors=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         yield run_dir
     finally:

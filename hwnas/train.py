@@ -24,7 +24,7 @@ from hwnas.core.distributed import ALONE, World, global_batchnorm, rank_device
 from hwnas.core.genotype import Genotype, genotype_to_dict
 from hwnas.device.threads import ThreadGovernor
 from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
-from hwnas.core.settings import DataSettings
+from hwnas.core.settings import DataSettings, computed
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.spaces import SearchSpace
 
@@ -114,7 +114,8 @@ class Trainer:
         if self.world.is_main:
             state = self.folder.load_checkpoint("last.pt", CHECKPOINT_VERSION, "cpu", what="training to resume")
         state = self.world.broadcast(state)  # rank 0 reads it and sends it on: the others' disks need not hold it
-        if state["config"] != self.cfg.to_dict() or state["genotype"] != genotype_to_dict(self.genotype):
+        if computed(state["config"]) != computed(self.cfg.to_dict()) or \
+                state["genotype"] != genotype_to_dict(self.genotype):
             raise ValueError(f"--resume with a different genotype or settings than {path} was saved with; resume "
                              f"with the run's own settings ({self.run_dir / 'config.json'}) or use another --name")
         self.model.load_state_dict(state["model"])

@@ -28,7 +28,7 @@ def add_command(sub: Any, name: str, func: Callable[[argparse.Namespace], int]) 
     summary = doc.splitlines()[0].rstrip(".")
     if summary[1:2].islower():  # "Train a network" -> "train a network", but "ONNX ..." stays
         summary = summary[0].lower() + summary[1:]
-    parser = sub.add_parser(name, help=summary, description=doc,
+    parser = sub.add_parser(name, help=summary, description=doc, allow_abbrev=False,  # --epoch is not --epochs
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(func=func)
     return parser
@@ -153,10 +153,14 @@ def changed_by_flags(asked: Any, recorded: Any, argv: Sequence[str],
     """'--flag sets field to X (the run has Y)' for each setting of ``asked`` that a flag typed on
     the command line (``argv``) would change from the ``recorded`` run's; ``flags_of`` names the
     flags of settings not set by ``--field-name``."""
+    from hwnas.core.settings import RUNTIME_SETTINGS
+
     given = {token.split("=", 1)[0] for token in argv if token.startswith("--")}
     was = recorded.to_dict()
     out = []
     for field, value in asked.to_dict().items():
+        if field in RUNTIME_SETTINGS:  # how it runs: the command line's
+            continue
         flags = (flags_of or {}).get(field, ("--" + field.replace("_", "-"),))
         shown = next((f for f in flags if f in given), None)
         if shown and value != was[field]:

@@ -97,10 +97,10 @@ def cmd_pareto(args: argparse.Namespace) -> int:
                  seed=args.seed, workers=args.workers, trained=args.trained,
                  pop_size=args.pop_size, evaluations=args.evaluations,
                  searched=[genotype_to_json(g) for g in genotypes], runs=args.runs)
-    plots = plot_run(out_dir)
     if result.front.empty:  # the constraints left no feasible network among those evaluated
         raise ValueError(f"no evaluated network keeps the constraints ({len(result.evaluated)} evaluated; written to "
                          f"{out_dir}); loosen --latency-budget / --param-budget or raise --evaluations")
+    plots = plot_run(out_dir)
     print(f"\nPareto front ({len(result.front)} genotypes, {len(result.evaluated)} evaluated):")
     print(result.front[names].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nwrote {out_dir / 'pareto.csv'}, evaluated.csv, history.csv and {len(plots)} plot files")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace, asked: Any, run_dir: Path) -> Any:
     """The run's settings: those asked for, or on --resume the recorded ones (refusing changes)."""
+    from hwnas.core.settings import RUNTIME_SETTINGS
     from hwnas.search.setup import load_run_config
 
     if args.resume:
@@ -47,7 +49,7 @@ def _settings(args: argparse.Namespace, asked: Any, run_dir: Path) -> Any:
             raise ValueError(f"--resume continues {run_dir} with its recorded settings, but "
                              f"{'; '.join(changed)}; drop those flags, or start a new --name")
         print(f"resuming {run_dir} with its recorded settings")
-        return cfg
+        return dataclasses.replace(cfg, **{f: getattr(asked, f) for f in RUNTIME_SETTINGS})  # how it runs: as typed
     refuse_a_used_folder(run_dir, "a search", args)
     return asked
 
@@ -189,7 +191,7 @@ def register(sub: Any) -> None:
     p.add_argument("--partial-channels", type=COUNT, default=1, metavar="K",
                    help="PC-DARTS: send 1/K of the channels through the mixed operations, with edge normalisation "
                    "(DARTS; NAS-Bench-201 without it): about K times cheaper steps (1: all channels)")
-    p.add_argument("--max-skip", type=number(int, 0), default=2, help="cap on skip connections per derived cell (DARTS: the "
+    p.add_argument("--max-skip", type=number(int, -1), default=2, help="cap on skip connections per derived cell (DARTS: the "
                    "normal cell), against collapse to parameter-free cells (2; -1: no cap)")
     p.add_argument("--beta-decay", type=NON_NEGATIVE, default=0.0, metavar="LAMBDA",
                    help="beta-DARTS regulariser against collapse: LAMBDA x mean logsumexp of the architecture logits, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _recorded(args: argparse.Namespace, asked: Any, run_dir: Path) -> Any:
     """The settings a training run was started with; flags typed now that would change them are
     refused by name (those left out take the run's values)."""
+    from hwnas.core.settings import RUNTIME_SETTINGS
     from hwnas.runs import RunFolder
     from hwnas.train import TrainConfig
 
@@ -60,7 +62,7 @@ def _recorded(args: argparse.Namespace, asked: Any, run_dir: Path) -> Any:
         raise ValueError(f"--resume continues {run_dir} with its recorded settings, but {'; '.join(changed)}; drop "
                          f"those flags, or start a new --name")
     print(f"resuming {run_dir} with its recorded settings")
-    return recorded
+    return dataclasses.replace(recorded, **{f: getattr(asked, f) for f in RUNTIME_SETTINGS})
 
 
 def _train(args: argparse.Namespace, genotype: Any, cfg: Any, run_dir: Path, world: Any) -> int:

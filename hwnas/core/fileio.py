@@ -20,7 +20,14 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    try:  # Linux says it without changing it
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere reading it means setting it: put it straight back
     os.umask(mask)
     return mask
 
@@ -51,7 +58,7 @@ def atomic_open(path: PathLike, mode: str = "w", encoding: str | None = "utf-8")
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise OSError(errno.ENOSPC, f"no space left on the device writing {path}; free some space and run the "
                                         f"same command again (the previous {path.name}, if any, is unchanged)") from None
         raise

@@ -29,7 +29,9 @@ def folder_classes(data_dir: str | os.PathLike | None) -> list[str]:
     return classes
 
 
-GRAY_BANDS = {"1", "L", "I", "F", "I;16"}  # PIL modes of one channel (with or without alpha)
+GRAY_BANDS = {"1", "L", "I", "F"}  # PIL bands of one-channel images (with or without alpha)
+# Grayscale modes wider than 8 bits, and the value that is white (None: the image's own maximum)
+WIDE_MODES = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I": None, "F": None}
 CHANNEL_SAMPLE = 32  # images looked at to tell grayscale data from colour
 
 
@@ -60,9 +62,17 @@ def image_loader(path: str, mode: str = "RGB") -> Any:
 
     try:
         with open(path, "rb") as handle:
-            return Image.open(handle).convert(mode)
+            img = Image.open(handle)
+            img.load()
     except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
         raise ValueError(f"cannot decode the image {path} ({exc}); remove or replace the file") from None
+    if img.mode in WIDE_MODES:  # 16-bit or float grayscale: PIL's convert would clip it at 255
+        import numpy as np
+
+        wide = np.asarray(img, dtype=np.float64)
+        top = WIDE_MODES[img.mode] or max(float(wide.max()), 1e-12)
+        img = Image.fromarray(np.clip(np.round(wide / top * 255), 0, 255).astype(np.uint8), "L")
+    return img.convert(mode)
 
 
 def image_files(directory: str, class_to_idx: Dict[str, int], extensions: Any = None,

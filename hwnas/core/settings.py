@@ -12,6 +12,16 @@ S = TypeVar("S", bound="DataSettings")
 DATASETS: Tuple[str, ...] = ("digits", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "imagefolder")
 
 
+# Settings that say how a run runs, not what it computes: a resumed run takes them from its
+# command line, the others from the run.
+RUNTIME_SETTINGS = ("data_dir", "download", "torch_device", "num_workers", "threads")
+
+
+def computed(config: Dict[str, Any]) -> Dict[str, Any]:
+    """A run's settings without :data:`RUNTIME_SETTINGS`: what a resumed run must share with it."""
+    return {k: v for k, v in config.items() if k not in RUNTIME_SETTINGS}
+
+
 @dataclass
 class DataSettings:
     """The data set a run reads, its split, its seed and where it trains."""

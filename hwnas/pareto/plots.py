@@ -52,7 +52,7 @@ def read_run(run_dir: Path) -> Tuple[Dict[str, Any], pd.DataFrame, pd.DataFrame,
             raise ValueError(f"{path} cannot be read as CSV ({type(exc).__name__}); {rerun}") from None
         missing = [c for c in columns if c not in frame.columns]
         numeric = [c for c in columns if c != "genotype" and c in frame.columns]
-        if missing or not all(pd.api.types.is_numeric_dtype(frame[c]) for c in numeric):
+        if missing or len(frame) and not all(pd.api.types.is_numeric_dtype(frame[c]) for c in numeric):
             raise ValueError(f"{path} lacks numeric column(s) {', '.join(missing or numeric)}; {rerun}")
         frames.append(frame)
     return (meta, *frames)

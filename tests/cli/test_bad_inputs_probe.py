@@ -89,6 +89,26 @@ def test_overwrite_moves_the_old_run_away_before_the_new_one_writes(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name != ".r.lock"] == ["r"]
 
 
+def test_overwrite_refuses_a_link_and_leaves_what_it_points_to(tmp_path):
+    from hwnas.runs import own_run_folder
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("x")
+    (tmp_path / "runs").mkdir()
+    os.symlink(elsewhere, tmp_path / "runs" / "r")
+    with pytest.raises(ValueError, match="is a link: --overwrite replaces a run folder"):
+        with own_run_folder(tmp_path / "runs" / "r", fresh=True):
+            pass
+    assert (elsewhere / "keep.txt").read_text() == "x" and (tmp_path / "runs" / "r").is_symlink()
+
+
+def test_no_cap_on_skips_is_still_minus_one():
+    from hwnas.cli.parser import build_parser
+
+    assert build_parser().parse_args(["search", "--max-skip", "-1"]).max_skip == -1
+
+
 def test_a_fresh_run_into_a_used_folder_is_refused(tmp_path, capsys):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "genotype.json").write_text("{}")
@@ -106,7 +126,7 @@ def test_a_fresh_run_into_a_used_folder_is_refused(tmp_path, capsys):
     (["search", "--latency-budget", "nanms"], ["cannot read latency"]),
     (["search", "--latency-budget", "0ms"], ["positive"]),
     (["search", "--param-budget", "-5k"], ["positive count"]),
-    (["search", "--threads", "999"], ["--threads", "cores"]),
+    (["search", "--threads", str(4 * (os.cpu_count() or 1) + 1)], ["--threads", "cores"]),
     (["search", "--threads", "0"], ["--threads"]),
     (["search", "--seed", str(2**40)], ["--seed", "4294967295"]),
     (["search", "--seed", "-1"], ["--seed"]),
@@ -268,6 +288,15 @@ def test_image_folders_keep_their_channels(tmp_path, mode, channels):
     assert tuple(x.shape) == (channels, 12, 12)
 
 
+def test_sixteen_bit_grayscale_keeps_its_range(tmp_path):
+    from PIL import Image
+
+    from hwnas.core.image_folders import image_loader
+
+    Image.fromarray(np.array([[0, 32768], [65535, 1000]], dtype=np.uint16)).save(tmp_path / "wide.png")
+    assert np.asarray(image_loader(str(tmp_path / "wide.png"), "L")).tolist() == [[0, 128], [255, 4]]
+
+
 # -- what hwnas writes ---------------------------------------------------------------------------------------------
 
 def test_written_files_follow_the_umask(tmp_path):
@@ -362,7 +391,9 @@ def test_a_training_resume_takes_the_runs_settings_and_names_a_flag_that_differs
     line = refused(capsys, ["train", cell, *common, "--resume", "--lr", "0.1"], "--lr sets lr to 0.1",
                    "(the run has 0.05)")
     assert "--epochs" not in line  # left out: the run's own
-    assert main(["train", cell, *common, "--resume"]) == 0  # no need to repeat --epochs 1 --lr 0.05
+    refused(capsys, ["train", cell, *common, "--resume", "--epoch", "3"], "unrecognized arguments: --epoch")
+    # no need to repeat --epochs 1 --lr 0.05; how it runs (threads) is the command line's
+    assert main(["train", cell, *common, "--resume", "--threads", "2"]) == 0
     assert "resuming" in capsys.readouterr().out
 
 
