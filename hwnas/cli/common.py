@@ -119,8 +119,9 @@ def _threads(text: str) -> int:
     if text == "auto":
         return -1
     cores = os.cpu_count() or 1
-    if not text.isdigit() or not 1 <= int(text) <= MAX_THREADS_PER_CORE * cores:
-        raise argparse.ArgumentTypeError(f"expected auto or a number of threads from 1 to {MAX_THREADS_PER_CORE * cores} "
+    most = MAX_THREADS_PER_CORE * cores
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise argparse.ArgumentTypeError(f"expected auto or a number of threads from 1 to {most} "
                                          f"({MAX_THREADS_PER_CORE}x this machine's {cores} cores), got {text!r}")
     return int(text)
 
@@ -168,7 +169,7 @@ def changed_by_flags(asked: Any, recorded: Any, argv: Sequence[str],
     return out
 
 
-def refuse_a_used_folder(run_dir: Path, what: str, args: argparse.Namespace) -> None:
+def refuse_a_used_folder(run_dir: Path, what: str) -> None:
     """A fresh run starts in an empty folder: another run's files would mix with its own."""
     if run_dir.is_dir() and any(run_dir.iterdir()):
         raise CLIError(f"{run_dir} already holds {what}'s files; continue it with --resume, replace it with "

@@ -139,5 +139,6 @@ def register(sub: Any) -> None:
     p.add_argument("--tables-dir", help="folder of the table, read and written (default: read as every command "
                    "reads tables; the checked, calibrated table written to $HWNAS_TABLES or "
                    "~/.local/share/hwnas/latency_tables)")
-    p.add_argument("-n", type=number(int, 0), default=100, help="whole networks to measure, half random, half search-like (100)")
+    p.add_argument("-n", type=number(int, 0), default=100,
+                   help="whole networks to measure, half random, half search-like (100)")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the validation networks (0)")

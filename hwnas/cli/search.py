@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.cli.common import (COUNT, NON_NEGATIVE, POSITIVE, add_command, add_data_options, add_run_options,
-                              add_space_option, add_tables_option, number, changed_by_flags, refuse_a_used_folder, run_folder_of)
+                              add_space_option, add_tables_option, changed_by_flags, number, refuse_a_used_folder,
+                              run_folder_of)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -50,7 +51,7 @@ def _settings(args: argparse.Namespace, asked: Any, run_dir: Path) -> Any:
                              f"{'; '.join(changed)}; drop those flags, or start a new --name")
         print(f"resuming {run_dir} with its recorded settings")
         return dataclasses.replace(cfg, **{f: getattr(asked, f) for f in RUNTIME_SETTINGS})  # how it runs: as typed
-    refuse_a_used_folder(run_dir, "a search", args)
+    refuse_a_used_folder(run_dir, "a search")
     return asked
 
 
@@ -191,7 +192,8 @@ def register(sub: Any) -> None:
     p.add_argument("--partial-channels", type=COUNT, default=1, metavar="K",
                    help="PC-DARTS: send 1/K of the channels through the mixed operations, with edge normalisation "
                    "(DARTS; NAS-Bench-201 without it): about K times cheaper steps (1: all channels)")
-    p.add_argument("--max-skip", type=number(int, -1), default=2, help="cap on skip connections per derived cell (DARTS: the "
+    p.add_argument("--max-skip", type=number(int, -1), default=2,
+                   help="cap on skip connections per derived cell (DARTS: the "
                    "normal cell), against collapse to parameter-free cells (2; -1: no cap)")
     p.add_argument("--beta-decay", type=NON_NEGATIVE, default=0.0, metavar="LAMBDA",
                    help="beta-DARTS regulariser against collapse: LAMBDA x mean logsumexp of the architecture logits, "
@@ -203,5 +205,6 @@ def register(sub: Any) -> None:
     p.add_argument("--w-lr", type=POSITIVE, default=0.025, help="weight learning rate (0.025, cosine to 0.001)")
     p.add_argument("--a-lr", type=POSITIVE, help="architecture learning rate, Adam (3e-4 with >= 10k training "
                    "images as in DARTS; 1e-2 for small data sets, whose searches have only a few hundred steps)")
-    p.add_argument("--warmup-epochs", type=number(int, 0), default=0, help="epochs of weight training before arch steps (0)")
+    p.add_argument("--warmup-epochs", type=number(int, 0), default=0,
+                   help="epochs of weight training before arch steps (0)")
     add_run_options(p, "search", "its checkpoint", "the supernet")

@@ -40,7 +40,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     with data_parallel(cfg.torch_device) as world:  # one process, or a rank under torchrun
         with own_run_folder(run_dir, fresh=args.overwrite) if world.is_main else nullcontext():
             if world.is_main and not args.resume:
-                refuse_a_used_folder(run_dir, "a training run", args)
+                refuse_a_used_folder(run_dir, "a training run")
             if args.resume:  # rank 0 reads the run's settings; the others take them
                 cfg = world.broadcast(_recorded(args, cfg, run_dir) if world.is_main else None)
             return _train(args, genotype, cfg, run_dir, world)
@@ -111,7 +111,9 @@ def register(sub: Any) -> None:
     p.add_argument("--weight-decay", type=NON_NEGATIVE, default=3e-4, help="weight decay (3e-4)")
     p.add_argument("--grad-clip", type=POSITIVE, default=5.0, help="gradient norm clip (5)")
     p.add_argument("--cutout", type=number(int, 0), default=0, help="cutout square side in pixels (0; DARTS CIFAR: 16)")
-    p.add_argument("--drop-path", type=number(float, 0, 1, open_high=True), default=0.0, help="drop-path probability, ramped up (0; DARTS 0.2)")
-    p.add_argument("--auxiliary-weight", type=NON_NEGATIVE, default=0.4, help="auxiliary loss weight with --auxiliary (0.4)")
+    p.add_argument("--drop-path", type=number(float, 0, 1, open_high=True), default=0.0,
+                   help="drop-path probability, ramped up (0; DARTS 0.2)")
+    p.add_argument("--auxiliary-weight", type=NON_NEGATIVE, default=0.4,
+                   help="auxiliary loss weight with --auxiliary (0.4)")
     add_run_options(p, "train", "last.pt", "the network")
     add_network_options(p)

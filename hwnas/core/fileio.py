@@ -59,8 +59,9 @@ def atomic_open(path: PathLike, mode: str = "w", encoding: str | None = "utf-8")
         except FileNotFoundError:
             pass
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OSError(errno.ENOSPC, f"no space left on the device writing {path}; free some space and run the "
-                                        f"same command again (the previous {path.name}, if any, is unchanged)") from None
+            raise OSError(errno.ENOSPC, f"no space left on the device writing {path}; free some space and run "
+                                        f"the same command again (the previous {path.name}, if any, is "
+                                        f"unchanged)") from None
         raise
 
 
