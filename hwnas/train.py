@@ -24,7 +24,7 @@ from hwnas.core.distributed import ALONE, World, global_batchnorm, rank_device
 from hwnas.core.genotype import Genotype, genotype_to_dict
 from hwnas.device.threads import ThreadGovernor
 from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
-from hwnas.core.settings import DataSettings, computed
+from hwnas.core.settings import DataSettings, edited_settings
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.spaces import SearchSpace
 
@@ -114,10 +114,12 @@ class Trainer:
         if self.world.is_main:
             state = self.folder.load_checkpoint("last.pt", CHECKPOINT_VERSION, "cpu", what="training to resume")
         state = self.world.broadcast(state)  # rank 0 reads it and sends it on: the others' disks need not hold it
-        if computed(state["config"]) != computed(self.cfg.to_dict()) or \
-                state["genotype"] != genotype_to_dict(self.genotype):
-            raise ValueError(f"--resume with a different genotype or settings than {path} was saved with; resume "
-                             f"with the run's own settings ({self.run_dir / 'config.json'}) or use another --name")
+        if state["genotype"] != genotype_to_dict(self.genotype):
+            raise ValueError(f"--resume with another genotype than {path} was saved with; pass the run's genotype "
+                             f"(in {self.run_dir / 'config.json'}) or use another --name")
+        edited = edited_settings(state["config"], self.cfg.to_dict(), path, self.run_dir / "config.json")
+        if edited:
+            raise ValueError(edited)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -43,7 +43,7 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
 
 def test_resume_with_other_settings_is_refused(tmp_path):
     trainer(tmp_path).run()
-    with pytest.raises(ValueError, match="different genotype or settings"):
+    with pytest.raises(ValueError, match=r"differ from those .*last.pt was saved with \(lr: 0.025 saved, 0.1 now\)"):
         trainer(tmp_path, lr=0.1).run(resume=True)
 
 

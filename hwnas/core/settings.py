@@ -22,6 +22,19 @@ def computed(config: Dict[str, Any]) -> Dict[str, Any]:
     return {k: v for k, v in config.items() if k not in RUNTIME_SETTINGS}
 
 
+def edited_settings(saved: Dict[str, Any], recorded: Dict[str, Any], checkpoint: Any, config: Any) -> Optional[str]:
+    """Where a checkpoint's settings and the run's disagree on what the run computes: the line
+    that says so, ``None`` where they agree. (``--resume`` takes ``config.json``'s settings and
+    refuses flags that would change them, so from the command line only an edit of that file
+    gets here.)"""
+    saved, recorded = computed(saved), computed(recorded)
+    diffs = [f"{k}: {saved[k]!r} saved, {recorded.get(k)!r} now" for k in sorted(saved) if saved[k] != recorded.get(k)]
+    if not diffs:
+        return None
+    return (f"the run's settings differ from those {checkpoint} was saved with ({'; '.join(diffs)}): if {config} was "
+            f"edited by hand, put the saved values back; else start a new --name")
+
+
 @dataclass
 class DataSettings:
     """The data set a run reads, its split, its seed and where it trains."""

@@ -27,7 +27,7 @@ from torch import nn
 from hwnas.core.distributed import ALONE, World, global_batchnorm, rank_device
 from hwnas.core.genotype import Genotype, genotype_to_json, skip_connections
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
-from hwnas.core.settings import computed
+from hwnas.core.settings import edited_settings
 from hwnas.device.threads import ThreadGovernor
 from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
 from hwnas.search.arch import Architecture, temperature
@@ -144,10 +144,10 @@ class Searcher:
         if self.world.is_main:
             ckpt = self.folder.load_checkpoint(CHECKPOINT, CHECKPOINT_VERSION, "cpu", what="search to resume")
         ckpt = self.world.broadcast(ckpt)  # rank 0 reads it and sends it on: the others' disks need not hold it
-        if computed(ckpt["config"]) != computed(self.cfg.to_dict()):  # how it runs may change, not what
-            changed = sorted(k for k in computed(ckpt["config"]) if ckpt["config"][k] != self.cfg.to_dict().get(k))
-            raise ValueError(f"--resume with different settings ({', '.join(changed)}); resume with the run's "
-                             f"own settings (they are in {self.run_dir / 'config.json'}) or start a new --name")
+        edited = edited_settings(ckpt["config"], self.cfg.to_dict(), self.folder / CHECKPOINT,
+                                 self.run_dir / "config.json")  # how it runs may change, not what
+        if edited:
+            raise ValueError(edited)
         proxy = proxy_at(self.first_proxy, self.cfg.progressive, ckpt["epoch"])
         if proxy is not self.proxy:  # a progressive stage deepened it
             self._build_supernet(proxy)

@@ -409,3 +409,15 @@ def test_an_interrupted_profile_says_how_to_continue(tmp_path, capsys, monkeypat
     assert main(argv) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "interrupted" in err[0] and "hwnas profile --space nb201 --init-channels 4" in err[0]
+
+
+def test_a_hand_edited_config_is_named_not_a_flag(tmp_path, capsys):
+    common = ["--runs-dir", str(tmp_path), "--name", "r", *TINY_SEARCH]
+    assert main(["search", *common]) == 0
+    config = tmp_path / "r" / "config.json"
+    settings = json.loads(config.read_text())
+    settings["search"]["w_lr"] = 0.5
+    config.write_text(json.dumps(settings))
+    capsys.readouterr()
+    refused(capsys, ["search", "--resume", "--runs-dir", str(tmp_path), "--name", "r"], "w_lr: 0.025 saved, 0.5 now",
+            "edited by hand")
