@@ -34,8 +34,6 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     if not space_name:
         raise ValueError("give search run directories or --space")
     benchmark, error, table = None, None, None
-    if args.workers < 0:
-        raise ValueError(f"--workers takes 1 or more Ray workers (0: none), got {args.workers}")
     if args.workers:
         if args.benchmark or not args.runs:
             raise ValueError("--workers spreads the error estimate of search runs over Ray workers; without runs, "
