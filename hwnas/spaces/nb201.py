@@ -51,31 +51,44 @@ def own_piece(op: str, c: int, size: int) -> List["Piece"]:
     return [] if part is None else [Piece(part, c, c, 1, size)]
 
 
+def nonzero_nodes(ops: Sequence[str]) -> List[bool]:
+    """Which nodes hold more than zeros: node 0, and a node with a non-``none`` edge from one."""
+    nonzero = [True] + [False] * (NB201_NODES - 1)
+    for e, (to, src) in enumerate(NB201_EDGES):  # edges are listed by target node
+        nonzero[to] = nonzero[to] or (ops[e] != "none" and nonzero[src])
+    return nonzero
+
+
 def live_nodes(ops: Sequence[str]) -> List[bool]:
-    """Which nodes reach the cell output (node 3) through non-``none`` edges."""
+    """Which nodes reach the cell output (node 3) through edges that run (:func:`live_edges`)."""
+    nonzero = nonzero_nodes(ops)
     live_node = [False] * NB201_NODES
     live_node[-1] = True
     for node in range(NB201_NODES - 2, 0, -1):
-        live_node[node] = any(live_node[to] and ops[e] != "none"
-                              for e, (to, src) in enumerate(NB201_EDGES) if src == node)
+        live_node[node] = nonzero[node] and any(live_node[to] and ops[e] != "none"
+                                                for e, (to, src) in enumerate(NB201_EDGES) if src == node)
     return live_node
 
 
 def live_edges(ops: Sequence[str]) -> List[bool]:
-    """Which edges reach the cell output (node 3) through non-``none`` edges.
+    """Which edges run: not ``none``, reading a node that holds more than zeros, into a node that
+    reaches the cell output.
 
     An edge into a node whose value never reaches the output is dead: exporters drop it, so it
-    neither changes the output nor costs time.
+    neither changes the output nor costs time. An edge reading a node of zeros (whose inputs are
+    all ``none``) is dropped too: a pooling or skip of zeros adds zeros, a convolution of zeros
+    only its BatchNorm's constant shift. Runtimes cannot prove a ``x * 0`` is zero (NaN), so
+    built, such edges would cost time (and layout changes around the ``Mul``) for that shift.
     """
-    live_node = live_nodes(ops)
-    return [live_node[to] and op != "none" for op, (to, _) in zip(ops, NB201_EDGES)]
+    live_node, nonzero = live_nodes(ops), nonzero_nodes(ops)
+    return [live_node[to] and nonzero[src] and op != "none" for op, (to, src) in zip(ops, NB201_EDGES)]
 
 
 class NB201Cell(nn.Module):
     """A NAS-Bench-201 ``InferCell``.
 
     Every non-``none`` edge is built, as in the benchmark (so parameter counts match it), but
-    only live edges run: a dead edge cannot change the output.
+    only live edges run (:func:`live_edges`).
     """
 
     def __init__(self, ops: Sequence[str], c: int) -> None:
@@ -85,14 +98,14 @@ class NB201Cell(nn.Module):
         self.live = [f"{src}_{to}" for (to, src), alive in zip(NB201_EDGES, live_edges(ops)) if alive]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
+        nodes: List[Optional[torch.Tensor]] = [x]
         for to in range(1, NB201_NODES):
             terms = [self.edges[f"{src}_{to}"](nodes[src]) for src in range(to) if f"{src}_{to}" in self.live]
-            total = terms[0] if terms else x.mul(0.0)  # no live input: the node is zero
+            total = terms[0] if terms else None  # no live input: nothing reads it, unless it is the output
             for term in terms[1:]:
                 total = total + term
             nodes.append(total)
-        return nodes[-1]
+        return nodes[-1] if nodes[-1] is not None else x.mul(0.0)  # a cell of zeros
 
 
 class NB201Network(nn.Module):
@@ -229,7 +242,7 @@ class NB201Space(SearchSpace):
         live, live_node = live_edges(ops), live_nodes(ops)
         tensor = list(range(NB201_NODES))  # whose tensor each node is: a lone skip input passes it on
         for to in range(1, NB201_NODES - 1):
-            inputs = [(op, src) for op, (t, src) in zip(ops, NB201_EDGES) if t == to and op != "none"]
+            inputs = [(op, src) for op, alive, (t, src) in zip(ops, live, NB201_EDGES) if t == to and alive]
             if len(inputs) == 1 and inputs[0][0] == "skip_connect":
                 tensor[to] = tensor[inputs[0][1]]
         pieces, shared = [], set()
@@ -274,15 +287,15 @@ class NB201Space(SearchSpace):
                 "shared": [[Piece(part, c, c, 1, size) for c, size in self.stages()] * n for part in SHARED_PIECES]}
 
     def expected_cost(self, weights: Dict[str, torch.Tensor], costs: TorchCosts, built: bool = False) -> torch.Tensor:
-        """Every non-``none`` edge is built; only live edges run, and a live node sums its live
-        inputs (or makes zeros when it has none).
+        """Every non-``none`` edge is built; only live edges run (:func:`live_edges`), and a live
+        node sums its live inputs (the output node makes zeros when it has none).
 
-        With edges independent, an edge is live with probability P(not none) x P(its target
-        node reaches the output), as in :func:`live_edges`; a live node costs by how many of its
-        inputs are live; a part edges share (:data:`SHARED_PART`) costs once per tensor it reads
-        (a node whose one input is a skip is its source's tensor), with the probability that any
-        live edge reading it runs it, taking edges as independent. For a genotype's weights every
-        probability is 0 or 1: exact.
+        With edges independent, an edge runs with probability P(not none) x P(its source holds
+        more than zeros) x P(its target reaches the output given it runs); a live node costs by
+        how many of its inputs run; a part edges share (:data:`SHARED_PART`) costs once per
+        tensor it reads (a node whose one input is a skip is its source's tensor), with the
+        probability that any edge reading it runs it, taking edges as independent. For a
+        genotype's weights every probability is 0 or 1: exact.
         """
         if built:
             return linear_cost(weights, costs)
@@ -291,31 +304,35 @@ class NB201Space(SearchSpace):
         none = self.candidates.index("none")
         on = w.sum(dim=-1) - w[..., none]  # P(edge not none), per edge
         e = {edge: i for i, edge in enumerate(NB201_EDGES)}
-        live2 = on[..., e[(3, 2)]]
-        live1 = 1 - (1 - on[..., e[(3, 1)]]) * (1 - on[..., e[(2, 1)]] * live2)
-        node_live = {1: live1, 2: live2, 3: torch.ones_like(live2)}
-        # (w * cost) over candidates is P(not none) x E[cost | not none]; times P(target live)
+        one = torch.ones_like(on[..., 0])
+        nonzero = {0: one, 1: on[..., e[(1, 0)]]}
+        nonzero[2] = 1 - (1 - on[..., e[(2, 0)]]) * (1 - on[..., e[(2, 1)]] * nonzero[1])
+        live2 = on[..., e[(3, 2)]]  # given node 2 is read, it holds more than zeros
+        node_live = {1: 1 - (1 - on[..., e[(3, 1)]]) * (1 - on[..., e[(2, 1)]] * live2), 2: live2, 3: one}
+        # (w * cost) over candidates is P(not none) x E[cost | not none]; times its source and target
         edge_cost = (w * cost).sum(dim=-1)
-        total = sum(edge_cost[..., i] * node_live[to] for i, (to, _) in enumerate(NB201_EDGES))
-        # whose tensor node k is: its own, or (a lone skip input) the one it passes on
+        total = sum(edge_cost[..., i] * nonzero[src] * node_live[to] for i, (to, src) in enumerate(NB201_EDGES))
+        # P(node k holds more than zeros and is tensor t): its own, or (a lone skip input) the one it passes on
         skip = w[..., self.candidates.index("skip_connect")]
-        off = w[..., none]
         to_1 = skip[..., e[(1, 0)]]
-        from_0, from_1 = skip[..., e[(2, 0)]] * off[..., e[(2, 1)]], skip[..., e[(2, 1)]] * off[..., e[(2, 0)]]
-        tensor = {0: {0: 1.0}, 1: {1: 1 - to_1, 0: to_1},
-                  2: {2: 1 - from_0 - from_1, 0: from_0 + from_1 * to_1, 1: from_1 * (1 - to_1)}}
+        from_0 = skip[..., e[(2, 0)]] * (1 - on[..., e[(2, 1)]] * nonzero[1])
+        from_1 = skip[..., e[(2, 1)]] * w[..., e[(2, 0)], none]
+        holds = {0: {0: one}, 1: {0: to_1, 1: nonzero[1] - to_1},
+                 2: {0: from_0 + from_1 * to_1, 1: from_1 * (nonzero[1] - to_1),
+                     2: nonzero[2] - from_0 - from_1 * nonzero[1]}}
         for part, part_cost in zip(SHARED_PIECES, costs.extra["shared"].to(w.dtype)):
             runs_it = [self.candidates.index(op) for op, shared in SHARED_PART.items() if shared == part]
             for t in range(NB201_NODES - 1):  # it runs on a tensor if any live edge reading it runs it
-                none_runs = torch.ones_like(live2)
+                none_runs = one
                 for i, (to, src) in enumerate(NB201_EDGES):
-                    if t in tensor[src]:
-                        none_runs = none_runs * (1 - w[..., i, runs_it].sum(dim=-1) * node_live[to] * tensor[src][t])
+                    if t in holds[src]:
+                        none_runs = none_runs * (1 - w[..., i, runs_it].sum(dim=-1) * node_live[to] * holds[src][t])
                 total = total + (1 - none_runs) * part_cost
         node = costs.extra["node"].to(w.dtype)
-        for to in range(1, NB201_NODES):  # given a live node, its inputs are live when not none
-            incoming = [on[..., i] for i, (t, _) in enumerate(NB201_EDGES) if t == to]
-            total = total + node_live[to] * (_count_distribution(incoming) * node[:len(incoming) + 1]).sum(dim=-1)
+        for to in range(1, NB201_NODES):  # a live node costs by how many inputs run; only node 3 makes zeros
+            incoming = [on[..., i] * nonzero[src] for i, (t, src) in enumerate(NB201_EDGES) if t == to]
+            dist = _count_distribution(incoming) * node[:len(incoming) + 1]
+            total = total + node_live[to] * (dist if to == NB201_NODES - 1 else dist[..., 1:]).sum(dim=-1)
         return total + costs.fixed
 
     # -- search ------------------------------------------------------------------------------

@@ -189,6 +189,28 @@ def test_nb201_dead_edges_do_not_change_output():
     assert torch.equal(cell(x), x)  # skip_connect 0->3 only
 
 
+def test_nb201_edges_reading_zeros_are_dropped():
+    """Node 1's only input is ``none``: the conv and the pool reading it would add a constant
+    shift and zeros, and an exported ``x * 0`` would cost time; they are dropped, and the table
+    counts neither them nor the zeros."""
+    import onnx
+
+    from hwnas.device.onnx import module_model
+
+    ops = ["none", "nor_conv_3x3", "nor_conv_1x1", "skip_connect", "avg_pool_3x3", "nor_conv_1x1"]
+    assert live_edges(ops) == [False, True, False, True, False, True]
+    space = make_space("nb201", init_channels=4, layers=1, input_size=8)
+    torch.manual_seed(0)
+    net = space.build(NB201Genotype.from_ops(ops)).eval()
+    cell = net.cells[0]
+    x = torch.randn(1, 4, 8, 8)
+    assert torch.allclose(cell(x), x + cell.edges["2_3"](cell.edges["0_2"](x)))
+    graph = onnx.load_from_string(module_model(net, [(1, *space.input_shape)]).onnx).graph
+    assert not [n for n in graph.node if n.op_type == "Mul"]
+    assert "none" not in [p.op for p in space.pieces(NB201Genotype.from_ops(ops))]
+    assert sum(p.op == "nb201.conv_1x1" for p in space.pieces(NB201Genotype.from_ops(ops))) == 3  # 2->3, 3 stages
+
+
 @pytest.mark.parametrize("name", sorted(SPACES))
 def test_latency_extremes_beat_random_genotypes(name):
     space = make_space(name, **SMALL[name])
