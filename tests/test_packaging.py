@@ -20,7 +20,8 @@ def test_the_wheel_ships_tables_and_devices_and_runs_info(tmp_path):
     wheel = next((tmp_path / "dist").glob("hwnas-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"hwnas/devices/cpu.yaml", "hwnas/latency_tables/cpu/darts-c36-l20-s32-in3-n10.csv",
-            "hwnas/latency_tables/cpu/darts-c36-l20-s32-in3-n10.json"} <= names
+            "hwnas/latency_tables/cpu/darts-c36-l20-s32-in3-n10.json", "hwnas/spaces/mbv3.yaml",
+            "hwnas/latency_tables/cpu/mbv3-s32-in3-n10.csv"} <= names
     # installed alone into a fresh folder (its dependencies come from this environment), run
     # from elsewhere, so that nothing of the source tree can stand in for the package data
     site = tmp_path / "site"

@@ -34,8 +34,21 @@ def add_command(sub: Any, name: str, func: Callable[[argparse.Namespace], int]) 
     return parser
 
 
+def space_name(text: str) -> str:
+    """An argparse type: a built-in space's name, or a space file that exists."""
+    if text in SPACE_SETTINGS:
+        return text
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        if not Path(text).is_file():
+            raise argparse.ArgumentTypeError(f"space file {text} not found")
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a search space: choose one of {', '.join(SPACE_SETTINGS)}, "
+                                     f"or name a space file (.yaml)")
+
+
 def add_space_option(parser: Any, required: bool = False, help: str = "search space") -> None:
-    parser.add_argument("--space", choices=list(SPACE_SETTINGS), required=required, help=help)
+    parser.add_argument("--space", type=space_name, required=required, metavar="{" + ",".join(SPACE_SETTINGS) + "}|FILE",
+                        help=help + " (or a space file, .yaml)")
 
 
 def add_network_options(parser: argparse.ArgumentParser, space_required: bool = False, tables: bool = False) -> None:
@@ -71,16 +84,17 @@ def network_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 def space_and_genotype(args: argparse.Namespace):
     from hwnas.core.genotype import PUBLISHED_NETWORK, load_genotype
-    from hwnas.spaces import make_space
+    from hwnas.spaces import make_space, space_for
 
     genotype = load_genotype(args.genotype)
-    if args.space and args.space != genotype.space:
-        raise CLIError(f"--space {args.space} does not match the genotype, which is of space {genotype.space}")
     options = network_options(args)
     for key, value in PUBLISHED_NETWORK.get(args.genotype, {}).items():  # unless given on the command line
         if options.get(key) is None:
             options[key] = value
-    return make_space(genotype.space, **options), genotype
+    space = make_space(args.space, **options) if args.space else space_for(genotype, **options)
+    if space.name != genotype.space:
+        raise CLIError(f"--space {args.space} does not match the genotype, which is of space {genotype.space}")
+    return space, genotype
 
 
 def number(kind: type = float, low: Optional[float] = None, high: Optional[float] = None, open_low: bool = False,

@@ -106,3 +106,21 @@ def load_torch(path: PathLike, map_location: Any = "cpu") -> Any:
         raise ValueError(f"{path} is not a readable torch checkpoint ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else 'no details'}); it may be truncated or "
                          f"another kind of file") from None
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """The data of a YAML file; a file that is not text or not YAML is one line naming where
+    (``what`` says what the file should be)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text file: {what}") from None
+    except yaml.YAMLError as exc:  # its message spans lines: where it stopped, and why
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"{path} is not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ValueError(f"{path} nests too deeply: {what}") from None

@@ -7,7 +7,9 @@ Three spaces, three forms (see DESIGN.md):
   "reduce": [...], "reduce_concat": [2, 3, 4, 5]}``.
 - ``nb201``: the NAS-Bench-201 architecture string,
   ``{"space": "nb201", "arch": "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|...|"}``.
-- ``fbnet``: one block name per searchable layer, ``{"space": "fbnet", "ops": ["k3_e1", ...]}``.
+- chains of layers (``fbnet``, ``mbv3``, a space file): one operation per searchable layer,
+  ``{"space": "fbnet", "ops": ["k3_e1", ...]}``; a space file's adds ``space_file`` and
+  ``space_hash``.
 
 Validation errors name the bad field and the allowed values.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence, Tuple, Union
+from typing import Any, ClassVar, Mapping, Optional, Sequence, Tuple, Union
 
 from hwnas.core import fileio
 
@@ -167,29 +169,33 @@ class NB201Genotype:
 
 
 @dataclass(frozen=True)
-class FBNetGenotype:
-    """One FBNet candidate block per searchable layer (22 in the paper's space)."""
+class LayerGenotype:
+    """One operation per searchable layer of a chain of layers (FBNet, mbv3, a space file), in
+    the order of the layers; the space checks each against its layer's candidates. A space
+    described in a file adds the file and the hash of its description."""
 
+    space: str
     ops: Tuple[str, ...]
-    space: ClassVar[str] = "fbnet"
+    space_file: Optional[str] = None
+    space_hash: Optional[str] = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.ops, (list, tuple)) or not self.ops:
-            raise GenotypeError(f"ops: expected a list of block names, one per searchable layer; got {self.ops!r}")
-        ops = tuple(_choice(op, FBNET_OPS, f"ops[{i}]") for i, op in enumerate(self.ops))
-        object.__setattr__(self, "ops", ops)
+        if not isinstance(self.ops, (list, tuple)) or not self.ops or not all(isinstance(op, str) for op in self.ops):
+            raise GenotypeError(f"ops: expected a list of operation names, one per searchable layer; got {self.ops!r}")
+        object.__setattr__(self, "ops", tuple(self.ops))
 
     def to_dict(self) -> dict:
-        return {"space": self.space, "ops": list(self.ops)}
+        extra = {"space_file": self.space_file, "space_hash": self.space_hash} if self.space_file else {}
+        return {"space": self.space, "ops": list(self.ops), **extra}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "FBNetGenotype":
-        _check_keys(d, {"space", "ops", "format_version"}, {"ops"})
-        return cls(tuple(d["ops"]) if isinstance(d["ops"], list) else d["ops"])
+    def from_dict(cls, d: Mapping[str, Any]) -> "LayerGenotype":
+        _check_keys(d, {"space", "ops", "space_file", "space_hash", "format_version"}, {"ops"})
+        return cls(str(d["space"]), d["ops"], d.get("space_file"), d.get("space_hash"))
 
 
-Genotype = Union[DartsGenotype, NB201Genotype, FBNetGenotype]
-_CLASSES = {cls.space: cls for cls in (DartsGenotype, NB201Genotype, FBNetGenotype)}
+Genotype = Union[DartsGenotype, NB201Genotype, LayerGenotype]
+_CLASSES = {cls.space: cls for cls in (DartsGenotype, NB201Genotype)}
 
 
 def _check_keys(d: Mapping[str, Any], allowed: set, required: set) -> None:
@@ -206,12 +212,13 @@ def genotype_from_dict(d: Mapping[str, Any]) -> Genotype:
     if not isinstance(d, Mapping):
         raise GenotypeError(f"a genotype is a JSON object with a 'space' field, got {type(d).__name__}")
     space = d.get("space")
-    if space not in _CLASSES:
-        raise GenotypeError(f"space: {space!r} is not a search space; allowed: {', '.join(_CLASSES)}")
+    if space not in _CLASSES and not (isinstance(space, str) and space and "ops" in d):
+        raise GenotypeError(f"space: {space!r} is not a search space; allowed: {', '.join(_CLASSES)}, or a "
+                            f"chain of layers' name (fbnet, mbv3, a space file's) with its 'ops'")
     version = d.get("format_version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         raise GenotypeError(f"format_version: this hwnas reads version {FORMAT_VERSION}, the file has {version!r}")
-    return _CLASSES[space].from_dict(d)
+    return _CLASSES.get(space, LayerGenotype).from_dict(d)
 
 
 def skip_connections(genotype: Genotype) -> int:
@@ -271,8 +278,8 @@ def _darts(normal: list, reduce: list) -> DartsGenotype:
     return DartsGenotype(normal=tuple(normal), reduce=tuple(reduce))
 
 
-def _fbnet(stages: str) -> FBNetGenotype:
-    return FBNetGenotype(tuple(stages.replace("|", " ").split()))
+def _fbnet(stages: str) -> LayerGenotype:
+    return LayerGenotype("fbnet", tuple(stages.replace("|", " ").split()))
 
 
 # Published genotypes: DARTS from quark0/darts `genotypes.py`; FBNet-A/B/C from

@@ -301,3 +301,94 @@ def _fbnet_skip(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.M
     if stride == 1 and c_in == c_out:
         return nn.Identity()
     return conv_bn_relu(c_in, c_out, 1, stride, affine=affine)
+
+
+# ---------------------------------------------------------------------------------------------
+# MobileNetV3 / once-for-all blocks (Howard et al. 2019; Cai et al. 2020), and the fixed layers
+# a space file can name
+
+
+def _activation(name: str) -> nn.Module:
+    return nn.Hardswish() if name == "hs" else nn.ReLU(inplace=False)
+
+
+class SqueezeExcite(nn.Module):
+    """Channel attention: global pooling, a 1x1 bottleneck (a quarter of the channels, at least
+    8), and a hard-sigmoid gate on the input."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        hidden = max(8, channels // 4)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=False),
+                                  nn.Conv2d(hidden, channels, 1), nn.Hardsigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+class MBConv(nn.Module):
+    """MobileNetV3's block: 1x1 expand (skipped at expansion 1), kxk depthwise, optional
+    squeeze-excite, 1x1 project; residual when stride is 1 and the channels match."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, kernel: int, expansion: int, se: bool, act: str,
+                 affine: bool = True) -> None:
+        super().__init__()
+        mid = c_in * expansion
+        layers: list[nn.Module] = []
+        if expansion > 1:
+            layers += [*conv_bn_relu(c_in, mid, 1, 1, relu=False, affine=affine), _activation(act)]
+        layers += [*conv_bn_relu(mid, mid, kernel, stride, groups=mid, relu=False, affine=affine), _activation(act)]
+        if se:
+            layers.append(SqueezeExcite(mid))
+        layers += list(conv_bn_relu(mid, c_out, 1, 1, relu=False, affine=affine))
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+def _register_mbconv(kernel: int, expansion: int, se: bool, act: str) -> None:
+    def factory(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
+        return MBConv(c_in, c_out, stride, kernel, expansion, se, act, affine)
+
+    register(f"mb_k{kernel}_e{expansion}" + ("_se" if se else "") + ("_hs" if act == "hs" else ""))(factory)
+
+
+for _kernel in (3, 5, 7):
+    for _expansion in (1, 3, 4, 6):
+        for _se in (False, True):
+            for _act in ("relu", "hs"):
+                _register_mbconv(_kernel, _expansion, _se, _act)
+
+
+def _register_conv(kernel: int, act: str) -> None:
+    def factory(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
+        return nn.Sequential(*conv_bn_relu(c_in, c_out, kernel, stride, relu=False, affine=affine),
+                             _activation(act))
+
+    register(f"conv_{kernel}x{kernel}_bn_{act}")(factory)
+
+
+for _kernel in (1, 3):
+    for _act in ("relu", "hs"):
+        _register_conv(_kernel, _act)
+
+
+class ClassifierHead(nn.Module):
+    """Global average pooling and a linear classifier, optionally after BN-ReLU (NAS-Bench-201)."""
+
+    def __init__(self, c_in: int, num_classes: int, bn_relu: bool = False) -> None:
+        super().__init__()
+        self.pre = nn.Sequential(nn.BatchNorm2d(c_in), nn.ReLU(inplace=False)) if bn_relu else nn.Identity()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_in, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.pre(x)), 1))
+
+
+@register("classifier")
+def _classifier(c_in: int, c_out: int, stride: int, affine: bool = True) -> nn.Module:
+    return ClassifierHead(c_in, c_out)

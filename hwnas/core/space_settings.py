@@ -156,8 +156,26 @@ class FBNetConfig:
     head_channels: int = option(1504, "width of the last 1x1 conv", slug="h")
 
 
-# Every space's settings, by space name, in the order spaces are listed.
-SPACE_SETTINGS: Dict[str, Type[Any]] = {"darts": DartsConfig, "nb201": NB201Config, "fbnet": FBNetConfig}
+@dataclass(frozen=True)
+class LayersConfig:
+    """The settings of a space described as a chain of layers (mbv3, a space file): the input and
+    the classes; a space file gives its own defaults (:func:`layers_config`)."""
+
+    input_size: int = input_size_option(32)
+    in_channels: int = in_channels_option()
+    num_classes: int = num_classes_option(10)
+
+
+def layers_config(input_size: int, in_channels: int, num_classes: int) -> Type[Any]:
+    """:class:`LayersConfig` with other defaults."""
+    return dataclasses.make_dataclass("LayersConfig", [
+        ("input_size", int, input_size_option(input_size)), ("in_channels", int, in_channels_option(in_channels)),
+        ("num_classes", int, num_classes_option(num_classes))], frozen=True)
+
+
+# Every built-in space's settings, by space name, in the order spaces are listed.
+SPACE_SETTINGS: Dict[str, Type[Any]] = {"darts": DartsConfig, "nb201": NB201Config, "fbnet": FBNetConfig,
+                                        "mbv3": LayersConfig}
 
 _KINDS = (int, bool, str)
 

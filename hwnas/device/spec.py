@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from hwnas.core import fileio
+
 log = logging.getLogger(__name__)
 
 GRAPH_OPTIMIZATION = ("disable", "basic", "extended", "all")
@@ -203,23 +205,10 @@ class DeviceSpec:
 
 def load_device_yaml(path: Union[str, Path]) -> DeviceSpec:
     """A device from a YAML file whose keys are :class:`DeviceSpec` fields (plus ``id``)."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"device file {path} not found (see devices/*.yaml for examples)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a text file: a device file is YAML (see devices/*.yaml)") from None
-    except yaml.YAMLError as exc:  # its message spans lines: where it stopped, and why
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ValueError(f"{path} is not valid YAML{where}: {problem}") from None
-    except RecursionError:
-        raise ValueError(f"{path} nests too deeply to be a device file") from None
-    return DeviceSpec.from_dict(data, where=str(path))
+    return DeviceSpec.from_dict(fileio.read_yaml(path, "a device file is YAML (see devices/*.yaml)"), where=str(path))
 
 
 def known_devices(devices_dir: Union[str, Path, None] = None) -> List[str]:

@@ -59,23 +59,27 @@ def search_like_genotypes(space: SearchSpace, n: int, rng: np.random.Generator) 
     tight budgets, convolutions without one), which uniform sampling almost never produces.
     """
     out = []
-    ops = space.op_variables()
     for _ in range(n):
         x = space.encode(space.sample(rng))
-        mixture = rng.dirichlet(np.full(len(space.ops), 0.3))
-        x[ops] = rng.choice(len(space.ops), size=len(ops), p=mixture)
+        mixture = dict(zip(space.ops, rng.dirichlet(np.full(len(space.ops), 0.3))))
+        for var in space.op_variables():  # each position draws from its own candidates, by the mixture
+            p = np.array([mixture[op] for op in space.variable_ops(var)]) + 1e-12
+            x[var] = rng.choice(len(p), p=p / p.sum())
         out.append(space.decode(x))
     return out
 
 
 def single_op_genotypes(space: SearchSpace, seed: int = 0) -> List[Any]:
-    """One genotype per operation, using it at every position (inputs of DARTS cells random)."""
+    """One genotype per operation, using it at every position that offers it (inputs of DARTS
+    cells and the other positions random)."""
     rng = np.random.default_rng(seed)
     lower, upper = space.bounds
     genotypes = []
-    for op in range(len(space.ops)):
+    for op in space.ops:
         x = rng.integers(lower, upper + 1)
-        x[space.op_variables()] = op
+        for var in space.op_variables():
+            if op in space.variable_ops(var):
+                x[var] = space.variable_ops(var).index(op)
         genotypes.append(space.decode(x))
     return genotypes
 

@@ -68,19 +68,6 @@ class Concat(nn.Module):
         return torch.cat(xs, dim=1)
 
 
-class ClassifierHead(nn.Module):
-    """Global average pooling and a linear classifier, optionally after BN-ReLU (NAS-Bench-201)."""
-
-    def __init__(self, c_in: int, num_classes: int, bn_relu: bool = False) -> None:
-        super().__init__()
-        self.pre = nn.Sequential(nn.BatchNorm2d(c_in), nn.ReLU(inplace=False)) if bn_relu else nn.Identity()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_in, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.pool(self.pre(x)), 1))
-
-
 @dataclass(frozen=True)
 class CostArrays:
     """Costs read from a space's structure: what every network pays, each choice's cost
@@ -146,6 +133,14 @@ class SearchSpace(ABC):
             raise ValueError(f"unknown option(s) {', '.join(unknown)} of the {self.name} space; its options: "
                              f"{', '.join(f.name for f in fields(self.Config))}") from None
         check_options(self.settings)
+
+    @property
+    def source(self) -> str:  # how --space names it: its name, or its file
+        return self.name
+
+    @property
+    def table_name(self) -> str:  # the first part of its latency tables' file names
+        return self.name
 
     def config(self) -> Dict[str, Any]:
         """Every option that shapes the final network (recorded with tables and runs)."""
@@ -310,6 +305,10 @@ class SearchSpace(ABC):
     def op_variables(self) -> np.ndarray:
         """Indices of the variables that choose an operation (the others choose inputs)."""
         return np.arange(self.num_vars)
+
+    def variable_ops(self, var: int) -> Tuple[str, ...]:
+        """The operations an operation variable (:meth:`op_variables`) chooses among, by value."""
+        return self.ops
 
     def var_groups(self) -> List[List[int]]:
         """Groups of variables whose latency contributions add up independently across groups."""

@@ -13,7 +13,7 @@ from torch.utils.checkpoint import checkpoint
 
 from hwnas.core.genotype import DARTS_OPS, DARTS_STEPS, DartsGenotype
 from hwnas.core.ops import build_op
-from hwnas.spaces.base import ClassifierHead
+from hwnas.core.ops import ClassifierHead
 from hwnas.spaces.mixed import MixedOp
 
 if TYPE_CHECKING:

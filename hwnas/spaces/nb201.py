@@ -17,7 +17,8 @@ from torch import nn
 from hwnas.core.space_settings import NB201Config
 from hwnas.core.genotype import NB201_EDGES, NB201_NODES, NB201_OPS, Genotype, NB201Genotype
 from hwnas.core.ops import build_op, relu_conv_bn
-from hwnas.spaces.base import ClassifierHead, Piece, SearchSpace, TorchCosts, conv_out, linear_cost
+from hwnas.core.ops import ClassifierHead
+from hwnas.spaces.base import Piece, SearchSpace, TorchCosts, conv_out, linear_cost
 from hwnas.spaces.mixed import MixedOp
 from hwnas.spaces.registry import register_space
 

@@ -25,9 +25,15 @@ def register_space(cls: Type["SearchSpace"]) -> Type["SearchSpace"]:
 
 
 def space_class(name: str) -> Type["SearchSpace"]:
-    if name not in SPACES:
-        raise ValueError(f"unknown search space {name!r}; choose one of {', '.join(SPACES)}")
-    return SPACES[name]
+    """A built-in space by name, or the space a file describes (``--space path/to/space.yaml``)."""
+    from hwnas.spaces.space_file import is_space_file, space_class_from_file
+
+    if name in SPACES:
+        return SPACES[name]
+    if is_space_file(name):
+        return space_class_from_file(name)
+    raise ValueError(f"unknown search space {name!r}; choose one of {', '.join(SPACES)}, or name a space file "
+                     f"(.yaml)")
 
 
 def make_space(name: str, **flags: Any) -> "SearchSpace":
@@ -40,17 +46,22 @@ def make_space(name: str, **flags: Any) -> "SearchSpace":
 def space_from_config(config: Dict[str, Any]) -> "SearchSpace":
     """Rebuild a space from :meth:`SearchSpace.config` (as stored with tables and runs)."""
     config = dict(config)
-    return space_class(config.pop("space"))(**config)
+    name, file, described = config.pop("space"), config.pop("space_file", None), config.pop("space_hash", None)
+    space = space_class(file or name)(**config)
+    if described and space.config().get("space_hash") != described:
+        raise ValueError(f"{file} has changed since this was made with it (its description's hash was {described}, "
+                         f"is {space.config().get('space_hash')}): restore the file as it was")
+    return space
 
 
 def space_for(genotype: "Genotype", **flags: Any) -> "SearchSpace":
-    """The space a genotype belongs to, at the given options."""
-    return make_space(genotype.space, **flags)
+    """The space a genotype belongs to (its file's, for a space from a file), at the given options."""
+    return make_space(getattr(genotype, "space_file", None) or genotype.space, **flags)
 
 
 def config_slug(space: "SearchSpace") -> str:
     """The latency table file name (without ``.csv``) of a space configuration."""
-    return slug(space.name, space.settings)
+    return slug(space.table_name, space.settings)
 
 
 def profile_command(device: str, space: "SearchSpace", tables_dir: Optional[str | Path] = None,
@@ -62,10 +73,10 @@ def profile_command(device: str, space: "SearchSpace", tables_dir: Optional[str 
         args.append(f"--tables-dir {shlex.quote(str(tables_dir))}")
     if force:
         args.append("--force")
-    return f"hwnas profile --device {shlex.quote(str(device))} --space {space.name} " + " ".join(args)
+    return f"hwnas profile --device {shlex.quote(str(device))} --space {shlex.quote(space.source)} " + " ".join(args)
 
 
 def with_flags(space: "SearchSpace", **flags: Any) -> "SearchSpace":
     """The same space with some command-line options changed (e.g. ``layers`` for a deeper proxy)."""
-    changed = options_from_flags(space.Config, space.name, flags)
+    changed = options_from_flags(space.Config, space.source, flags)
     return type(space)(**{**asdict(space.settings), **changed})

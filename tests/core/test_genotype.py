@@ -3,7 +3,7 @@ import json
 import pytest
 
 from hwnas.core.genotype import (
-    PUBLISHED, DartsGenotype, FBNetGenotype, GenotypeError, NB201Genotype, genotype_from_dict, genotype_to_dict,
+    PUBLISHED, DartsGenotype, GenotypeError, LayerGenotype, NB201Genotype, genotype_from_dict, genotype_to_dict,
     load_genotype, save_genotype,
 )
 
@@ -45,8 +45,8 @@ def test_nb201_ops_and_from_ops():
     ({"space": "nb201", "arch": "|conv~0|+|skip_connect~0|nor_conv_3x3~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|"},
      "allowed: none, skip_connect"),
     ({"space": "nb201", "arch": "|nor_conv_3x3~0|+|skip_connect~0|"}, "node groups"),
-    ({"space": "fbnet", "ops": ["k3_e1", "k7_e6"]}, r"ops\[1\].*allowed: k3_e1"),
-    ({"space": "resnet"}, "allowed: darts, nb201, fbnet"),
+    ({"space": "resnet"}, "allowed: darts, nb201, or .*fbnet, mbv3"),
+    ({"space": "fbnet", "ops": "k3_e1"}, "expected a list of operation names"),
     ({"space": "fbnet", "ops": ["k3_e1"], "extra": 1}, "unknown field"),
     ({"space": "nb201"}, "missing field"),
     ({"space": "fbnet", "ops": ["k3_e1"], "format_version": 99}, "format_version"),
@@ -54,6 +54,16 @@ def test_nb201_ops_and_from_ops():
 def test_validation_names_field_and_allowed_values(bad, match):
     with pytest.raises(GenotypeError, match=match):
         genotype_from_dict(bad)
+
+
+def test_a_chain_genotype_is_checked_by_its_space():
+    from hwnas.spaces import make_space
+
+    genotype = genotype_from_dict({"space": "fbnet", "ops": ["k3_e1", "k7_e6"] + ["skip"] * 20})
+    with pytest.raises(GenotypeError, match=r"ops\[1\]: 'k7_e6' is not a candidate of layer stage2.1; its candidates: k3_e1"):
+        make_space("fbnet").check_genotype(genotype)
+    with pytest.raises(GenotypeError, match="has 22 searchable layers, the genotype lists 2"):
+        make_space("fbnet").check_genotype(genotype_from_dict({"space": "fbnet", "ops": ["k3_e1", "k3_e1"]}))
 
 
 def test_load_errors(tmp_path):
@@ -66,4 +76,4 @@ def test_load_errors(tmp_path):
 
 def test_fbnet_published_have_22_layers():
     for name in ("fbnet_a", "fbnet_b", "fbnet_c"):
-        assert isinstance(PUBLISHED[name], FBNetGenotype) and len(PUBLISHED[name].ops) == 22
+        assert isinstance(PUBLISHED[name], LayerGenotype) and len(PUBLISHED[name].ops) == 22

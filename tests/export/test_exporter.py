@@ -11,6 +11,7 @@ SMALL = {
     "darts": dict(init_channels=8, layers=5, input_size=16),
     "nb201": dict(init_channels=8, layers=1, input_size=16),
     "fbnet": dict(input_size=16, num_classes=10),
+    "mbv3": dict(input_size=8, in_channels=1),
 }
 
 

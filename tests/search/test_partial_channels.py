@@ -33,7 +33,7 @@ def test_a_reducing_partial_op_pools_the_bypass_to_the_output_size():
 def test_partial_channels_need_widths_it_divides():
     with pytest.raises(ValueError, match="divisible by 3"):
         MixedOp(NB201_OPS, 16, 16, 1, partial=3)
-    with pytest.raises(ValueError, match="FBNet's layers change width"):
+    with pytest.raises(ValueError, match="the fbnet space's layers change width"):
         make_space("fbnet", input_size=8).supernet(partial=2)
 
 

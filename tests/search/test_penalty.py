@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from hwnas.core.genotype import DARTS_OPS
 from hwnas.search.arch import Architecture
@@ -11,14 +10,15 @@ from hwnas.spaces.darts import darts_edges
 
 TINY = {"darts": dict(init_channels=4, layers=3, input_size=8, in_channels=1),
         "nb201": dict(init_channels=4, layers=1, input_size=8, in_channels=1),
-        "fbnet": dict(input_size=8, in_channels=1, num_classes=10)}
+        "fbnet": dict(input_size=8, in_channels=1, num_classes=10),
+        "mbv3": dict(input_size=8, in_channels=1)}
 
 
 def fake_lookup(piece):
     return 0.0 if piece.op in ("none", "skip_connect", "skip") else 1.0 + piece.c_in * piece.size / 100
 
 
-@pytest.mark.parametrize("name", ["darts", "nb201", "fbnet"])
+@pytest.mark.parametrize("name", ["darts", "nb201", "fbnet", "mbv3"])
 def test_expected_latency_of_one_hot_alpha_equals_genotype_cost(name):
     """E[LAT] at a decided architecture equals the genotype's table latency (sum over its pieces)."""
     space = make_space(name, **TINY[name])
@@ -36,13 +36,12 @@ def test_expected_latency_of_one_hot_alpha_equals_genotype_cost(name):
                     p[e] = 0.0
                     p[e, DARTS_OPS.index(op)] = 1.0
                 probs[cell] = p
-        else:
-            group, (_, candidates) = next(iter(space.arch_shapes().items()))
-            probs[group] = F.one_hot(torch.tensor(space.encode(g)), candidates).float()
+        else:  # one group per candidate list (mbv3 has four)
+            probs = {k: torch.as_tensor(w, dtype=torch.float32) for k, w in space.one_hot_weights(g).items()}
         assert float(model.expected(probs)) == pytest.approx(sum(fake_lookup(p) for p in space.pieces(g)), rel=1e-5)
 
 
-@pytest.mark.parametrize("name", ["darts", "nb201", "fbnet"])
+@pytest.mark.parametrize("name", ["darts", "nb201", "fbnet", "mbv3"])
 def test_latency_penalty_gradient_points_to_cheaper_networks(name):
     torch.manual_seed(0)
     space = make_space(name, **TINY[name])

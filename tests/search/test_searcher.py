@@ -14,7 +14,8 @@ from hwnas.spaces import make_space
 
 TINY = {"darts": dict(init_channels=4, layers=3, input_size=8, in_channels=1),
         "nb201": dict(init_channels=4, layers=1, input_size=8, in_channels=1),
-        "fbnet": dict(input_size=8, in_channels=1, num_classes=10)}
+        "fbnet": dict(input_size=8, in_channels=1, num_classes=10),
+        "mbv3": dict(input_size=8, in_channels=1)}
 
 
 def data(n=32, seed=0):
@@ -65,7 +66,7 @@ def test_second_order_gradient_matches_autograd(tmp_path, with_momentum):
 
 @pytest.mark.parametrize("relax,optimizer", [("softmax", "first"), ("softmax", "second"), ("softmax", "one-level"),
                                              ("gumbel", "first"), ("gdas", "first"), ("gdas", "one-level")])
-@pytest.mark.parametrize("space", ["darts", "nb201", "fbnet"])
+@pytest.mark.parametrize("space", ["darts", "nb201", "fbnet", "mbv3"])
 def test_every_relaxation_and_optimizer_runs_two_steps(tmp_path, space, relax, optimizer):
     s = searcher(tmp_path, space, relax=relax, optimizer=optimizer, batch_size=16)
     before = {k: v.detach().clone() for k, v in s.arch.alphas.items()}

@@ -5,7 +5,8 @@ from hwnas.spaces import make_space
 
 TINY = {"darts": dict(init_channels=4, layers=3, input_size=8, in_channels=1),
         "nb201": dict(init_channels=4, layers=1, input_size=8, in_channels=1),
-        "fbnet": dict(input_size=8, in_channels=1, num_classes=10)}
+        "fbnet": dict(input_size=8, in_channels=1, num_classes=10),
+        "mbv3": dict(input_size=8, in_channels=1)}
 
 
 def test_config_errors():

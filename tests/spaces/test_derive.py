@@ -6,7 +6,8 @@ from hwnas.spaces.darts import darts_edges
 
 TINY = {"darts": dict(init_channels=4, layers=3, input_size=8, in_channels=1),
         "nb201": dict(init_channels=4, layers=1, input_size=8, in_channels=1),
-        "fbnet": dict(input_size=8, in_channels=1, num_classes=10)}
+        "fbnet": dict(input_size=8, in_channels=1, num_classes=10),
+        "mbv3": dict(input_size=8, in_channels=1)}
 
 
 def test_darts_derivation_on_hand_made_alpha():

@@ -14,7 +14,7 @@ from hwnas.table import SHIPPED_TABLES
 
 
 def test_every_space_registers_itself_with_its_settings():
-    assert list(SPACES) == ["darts", "nb201", "fbnet"]
+    assert list(SPACES) == ["darts", "nb201", "fbnet", "mbv3"]
     for name, cls in SPACES.items():
         config = cls().config()
         assert cls.name == name and config.pop("space") == name
@@ -23,7 +23,8 @@ def test_every_space_registers_itself_with_its_settings():
 
 @pytest.mark.parametrize("name,options", [("darts", {}), ("darts", dict(input_size=8, in_channels=1)),
                                           ("nb201", {}), ("nb201", dict(input_size=8, in_channels=1)),
-                                          ("fbnet", {}), ("fbnet", dict(input_size=8, in_channels=1, num_classes=10))])
+                                          ("fbnet", {}), ("fbnet", dict(input_size=8, in_channels=1, num_classes=10)),
+                                          ("mbv3", {}), ("mbv3", dict(input_size=8, in_channels=1))])
 def test_file_names_are_those_of_the_shipped_tables(name, options):
     path = SHIPPED_TABLES / "cpu" / f"{config_slug(make_space(name, **options))}.csv"
     assert path.is_file(), path

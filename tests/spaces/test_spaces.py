@@ -15,6 +15,7 @@ SMALL = {
     "darts": dict(init_channels=8, layers=5, input_size=16),
     "nb201": dict(init_channels=8, layers=1, input_size=16),
     "fbnet": dict(input_size=16, num_classes=10),
+    "mbv3": dict(input_size=8, in_channels=1),
 }
 
 
@@ -148,14 +149,14 @@ def test_darts_imagenet_variant():
 
 def test_fbnet_published_parameter_counts_and_strides():
     space = make_space("fbnet")
-    assert len(space.layer_shapes()) == 22
-    assert space.final_size == 7
+    assert len(space.choosing) == 22
+    assert space.layers[-1].size == 7  # the head's input
     # The FBNet paper reports 4.3M for FBNet-A; FBNet-C (1984-channel head) is 5.57M here, 5.5M in the paper.
     assert round(count_params(space.build(PUBLISHED["fbnet_a"])) / 1e6, 1) == 4.3
     wide = make_space("fbnet", head_channels=1984)
     assert round(count_params(wide.build(PUBLISHED["fbnet_c"])) / 1e6, 1) == 5.6
     small = make_space("fbnet", input_size=32)
-    assert small.final_size == 4 and small.stem_stride == 1
+    assert small.layers[-1].size == 4 and small.layers[0].stride == 1
 
 
 def test_nb201_extreme_parameter_counts():
