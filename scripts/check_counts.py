@@ -11,12 +11,13 @@ differentiable expectation at one-hot weights) against the sum over the genotype
 from __future__ import annotations
 
 import argparse
-import platform
 import zlib
 
 import numpy as np
 
 from hwnas.core.counting import count_flops, count_params
+from hwnas.device import host_facts
+from hwnas.device.agent.host import describe_host
 from hwnas.spaces import SPACES, make_space
 
 SMALL = {"darts": dict(init_channels=8, layers=5, input_size=16), "nb201": dict(init_channels=8, layers=1, input_size=16),
@@ -28,7 +29,8 @@ def main() -> None:
     parser.add_argument("--genotypes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}; {args.genotypes} random genotypes per space")
+    host = host_facts()
+    print(f"machine: {describe_host(host)}, {host['cores']} cores; {args.genotypes} random genotypes per space")
     print(f"{'space':8} {'params equal':>14} {'FLOPs equal':>14} {'latency equal':>14}")
     for name in SPACES:
         space = make_space(name, **SMALL.get(name, {}))
