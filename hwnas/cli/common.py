@@ -83,12 +83,13 @@ def network_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def space_and_genotype(args: argparse.Namespace):
-    from hwnas.core.genotype import PUBLISHED_NETWORK, load_genotype
+    from hwnas.core.genotype import list_genotypes, load_genotype, published
     from hwnas.spaces import make_space, space_for
 
     genotype = load_genotype(args.genotype)
     options = network_options(args)
-    for key, value in PUBLISHED_NETWORK.get(args.genotype, {}).items():  # unless given on the command line
+    network = dict(published(args.genotype).network) if args.genotype in list_genotypes() else {}
+    for key, value in network.items():  # unless given on the command line
         if options.get(key) is None:
             options[key] = value
     space = make_space(args.space, **options) if args.space else space_for(genotype, **options)

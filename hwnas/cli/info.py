@@ -56,8 +56,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = add_command(sub, "info", cmd_info)
-    p.add_argument("genotype", help="a genotype JSON file, JSON text, or a published name (darts_v1, darts_v2, "
-                   "fbnet_a, fbnet_b, fbnet_c)")
+    from hwnas.core.genotype import list_genotypes
+
+    p.add_argument("genotype", help=f"a genotype JSON file, JSON text, or a published name ({', '.join(list_genotypes())})")
     add_network_options(p)
     p.add_argument("--device", help="add the latency predicted by this device's table (name, cuda:N or YAML)")
     add_tables_option(p)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from hwnas.core import fileio
 
@@ -247,16 +247,16 @@ def save_genotype(genotype: Genotype, path: str | Path) -> None:
 
 
 def load_genotype(source: str | Path) -> Genotype:
-    """A genotype from a published name (see :data:`PUBLISHED`), a JSON file, or JSON text."""
+    """A genotype from a published name (:func:`list_genotypes`), a JSON file, or JSON text."""
     text = str(source)
-    if text in PUBLISHED:
-        return PUBLISHED[text]
+    if text in _REGISTRY:
+        return _REGISTRY[text].genotype
     if text.lstrip().startswith("{"):
         return genotype_from_dict(_parse_json(text, "the genotype text"))
     path = Path(text)
     if not path.is_file():
         raise FileNotFoundError(f"genotype {text!r} is neither a file nor a published name; "
-                                f"published: {', '.join(sorted(PUBLISHED))}")
+                                f"published: {', '.join(_REGISTRY)}")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -274,6 +274,40 @@ def _parse_json(text: str, where: str) -> Any:
         raise GenotypeError(f"{where} nests too deeply to be a genotype") from None
 
 
+@dataclass(frozen=True)
+class Published:
+    """A genotype from the literature: where it comes from, the network options it was defined
+    with (where they differ from its space's defaults), and its network's parameters at them."""
+
+    name: str
+    genotype: Genotype
+    source: str
+    params: int
+    network: Tuple[Tuple[str, Any], ...] = ()
+
+
+_REGISTRY: Dict[str, Published] = {}
+
+
+def register_genotype(name: str, genotype: Genotype, source: str, params: int, **network: Any) -> None:
+    """Make a published genotype loadable by its name (``hwnas train darts_v2``)."""
+    if name in _REGISTRY:
+        raise ValueError(f"genotype {name!r} is registered twice")
+    _REGISTRY[name] = Published(name, genotype, source, params, tuple(sorted(network.items())))
+
+
+def list_genotypes(space: Optional[str] = None) -> List[str]:
+    """Names of the published genotypes (of one space), in the order they were registered."""
+    return [name for name, p in _REGISTRY.items() if space is None or p.genotype.space == space]
+
+
+def published(name: str) -> Published:
+    """A published genotype's entry; an unknown name lists the known ones."""
+    if name not in _REGISTRY:
+        raise KeyError(f"{name!r} is not a published genotype; published: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
 def _darts(normal: list, reduce: list) -> DartsGenotype:
     return DartsGenotype(normal=tuple(normal), reduce=tuple(reduce))
 
@@ -282,30 +316,31 @@ def _fbnet(stages: str) -> LayerGenotype:
     return LayerGenotype("fbnet", tuple(stages.replace("|", " ").split()))
 
 
-# Published genotypes: DARTS from quark0/darts `genotypes.py`; FBNet-A/B/C from
-# facebookresearch/mobile-vision's FBNet model definitions (stages separated by '|').
-PUBLISHED: dict[str, Genotype] = {
-    "darts_v1": _darts(
-        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
-         ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
-        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
-         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)],
-    ),
-    "darts_v2": _darts(
-        [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-         ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
-        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
-    ),
-    "fbnet_a": _fbnet("skip | k3_e3 k3_e1 skip skip | k5_e6 k3_e3 k5_e1 k3_e3 | k5_e6 k5_e3 k5_e1_g2 k5_e6"
-                      " | k3_e6 k5_e1_g2 k5_e3 k3_e1_g2 | k5_e6 k5_e6 k5_e3 k5_e6 | k5_e6"),
-    "fbnet_b": _fbnet("k3_e1 | k3_e6 k5_e1 k3_e1 k3_e1 | k5_e6 k5_e3 k3_e6 k5_e6 | k5_e6 k5_e6 skip k5_e3"
-                      " | k5_e6 k3_e1 k5_e1 k5_e3 | k5_e6 k5_e1 k5_e6 k5_e6 | k3_e6"),
-    "fbnet_c": _fbnet("k3_e1 | k3_e6 skip k3_e1 k3_e1 | k5_e6 k5_e3 k5_e6 k3_e6 | k5_e6 k5_e3 k5_e6 k5_e6"
-                      " | k5_e6 k5_e6 k5_e6 k5_e3 | k5_e6 k5_e6 k5_e6 k5_e6 | k3_e6"),
-}
-PUBLISHED["darts"] = PUBLISHED["darts_v2"]
+_QUARK0 = "Liu et al. 2019, quark0/darts genotypes.py"
+_MOBILE_VISION = "Wu et al. 2019, facebookresearch/mobile-vision FBNet model definitions"
+_DARTS_V2 = _darts(
+    [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+     ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
+    [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+     ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
+)
+register_genotype("darts_v1", _darts(
+    [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
+     ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
+    [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
+     ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)],
+), _QUARK0 + " (first order)", 3_169_414)
+register_genotype("darts_v2", _DARTS_V2, _QUARK0 + " (second order; the paper's 3.3M)", 3_349_342)
+register_genotype("darts", _DARTS_V2, _QUARK0 + " (darts_v2)", 3_349_342)
+# FBNet stages separated by '|'; mobile-vision builds FBNet-B and FBNet-C with a 1984-channel last 1x1 conv
+register_genotype("fbnet_a", _fbnet("skip | k3_e3 k3_e1 skip skip | k5_e6 k3_e3 k5_e1 k3_e3 | k5_e6 k5_e3 k5_e1_g2 k5_e6"
+                                    " | k3_e6 k5_e1_g2 k5_e3 k3_e1_g2 | k5_e6 k5_e6 k5_e3 k5_e6 | k5_e6"),
+                  _MOBILE_VISION + " (the paper's 4.3M)", 4_321_464)
+register_genotype("fbnet_b", _fbnet("k3_e1 | k3_e6 k5_e1 k3_e1 k3_e1 | k5_e6 k5_e3 k3_e6 k5_e6 | k5_e6 k5_e6 skip k5_e3"
+                                    " | k5_e6 k3_e1 k5_e1 k5_e3 | k5_e6 k5_e1 k5_e6 k5_e6 | k3_e6"),
+                  _MOBILE_VISION + " (the paper reports 4.5M)", 4_863_288, head_channels=1984)
+register_genotype("fbnet_c", _fbnet("k3_e1 | k3_e6 skip k3_e1 k3_e1 | k5_e6 k5_e3 k5_e6 k3_e6 | k5_e6 k5_e3 k5_e6 k5_e6"
+                                    " | k5_e6 k5_e6 k5_e6 k5_e3 | k5_e6 k5_e6 k5_e6 k5_e6 | k3_e6"),
+                  _MOBILE_VISION + " (the paper's 5.5M)", 5_572_200, head_channels=1984)
 
-# Network options a published genotype was defined with, where they differ from the space's
-# defaults: mobile-vision builds FBNet-B and FBNet-C with a 1984-channel last 1x1 conv.
-PUBLISHED_NETWORK: dict[str, dict] = {"fbnet_b": {"head_channels": 1984}, "fbnet_c": {"head_channels": 1984}}
+PUBLISHED: Dict[str, Genotype] = {name: p.genotype for name, p in _REGISTRY.items()}  # those above, by name

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Type
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type
 
 from hwnas.core.space_settings import dashed, flag_values, options_from_flags, slug
 
@@ -22,6 +22,11 @@ def register_space(cls: Type["SearchSpace"]) -> Type["SearchSpace"]:
     """Class decorator: make a space available by its ``name``."""
     SPACES[cls.name] = cls
     return cls
+
+
+def list_spaces() -> List[str]:
+    """Names of the built-in spaces (a space file is named by its path)."""
+    return list(SPACES)
 
 
 def space_class(name: str) -> Type["SearchSpace"]:

@@ -74,6 +74,23 @@ def test_load_errors(tmp_path):
         load_genotype(tmp_path / "bad.json")
 
 
+def test_published_genotypes_are_registered_with_their_source_and_parameters():
+    from hwnas.core.counting import count_params
+    from hwnas.core.genotype import list_genotypes, published
+    from hwnas.spaces import list_spaces, make_space
+
+    assert list_genotypes("fbnet") == ["fbnet_a", "fbnet_b", "fbnet_c"]
+    assert list_genotypes("darts") == ["darts_v1", "darts_v2", "darts"]
+    assert "mbv3" in list_spaces()
+    for name in list_genotypes():
+        entry = published(name)
+        assert entry.source and load_genotype(name) == entry.genotype
+        space = make_space(entry.genotype.space, **dict(entry.network))
+        assert count_params(space.build(entry.genotype)) == entry.params, name
+    with pytest.raises(KeyError, match="published: darts_v1"):
+        published("darts_v3")
+
+
 def test_fbnet_published_have_22_layers():
     for name in ("fbnet_a", "fbnet_b", "fbnet_c"):
         assert isinstance(PUBLISHED[name], LayerGenotype) and len(PUBLISHED[name].ops) == 22

@@ -178,38 +178,32 @@ def test_nb201_parameter_counts_equal_benchmark(nb201_csv):
         assert count_params(space100.build(g)) == p100, arch
 
 
-def test_nb201_dead_edges_do_not_change_output():
-    ops = ["nor_conv_3x3", "nor_conv_1x1", "none", "skip_connect", "none", "none"]
+@pytest.mark.parametrize("ops,live,expected", [
     # node 1 and node 2 do not reach node 3: only edge 0->3 is live
-    assert live_edges(ops) == [False, False, False, True, False, False]
-    space = make_space("nb201", init_channels=4, layers=1, input_size=8)
-    torch.manual_seed(0)
-    net = space.build(NB201Genotype.from_ops(ops)).eval()
-    cell = net.cells[0]
-    x = torch.randn(1, 4, 8, 8)
-    assert torch.equal(cell(x), x)  # skip_connect 0->3 only
-
-
-def test_nb201_edges_reading_zeros_are_dropped():
-    """Node 1's only input is ``none``: the conv and the pool reading it would add a constant
-    shift and zeros, and an exported ``x * 0`` would cost time; they are dropped, and the table
-    counts neither them nor the zeros."""
+    (["nor_conv_3x3", "nor_conv_1x1", "none", "skip_connect", "none", "none"], [0, 0, 0, 1, 0, 0], lambda cell, x: x),
+    # node 1's only input is none: the conv and the pool reading its zeros would add a constant shift
+    # and zeros, and an exported x * 0 would cost time
+    (["none", "nor_conv_3x3", "nor_conv_1x1", "skip_connect", "avg_pool_3x3", "nor_conv_1x1"], [0, 1, 0, 1, 0, 1],
+     lambda cell, x: x + cell.edges["2_3"](cell.edges["0_2"](x))),
+])
+def test_nb201_edges_that_cannot_matter_do_not_run(ops, live, expected):
+    """Neither the network, nor its ONNX export, nor the table runs them."""
     import onnx
 
     from hwnas.device.onnx import module_model
 
-    ops = ["none", "nor_conv_3x3", "nor_conv_1x1", "skip_connect", "avg_pool_3x3", "nor_conv_1x1"]
-    assert live_edges(ops) == [False, True, False, True, False, True]
+    assert live_edges(ops) == [bool(v) for v in live]
     space = make_space("nb201", init_channels=4, layers=1, input_size=8)
     torch.manual_seed(0)
     net = space.build(NB201Genotype.from_ops(ops)).eval()
-    cell = net.cells[0]
     x = torch.randn(1, 4, 8, 8)
-    assert torch.allclose(cell(x), x + cell.edges["2_3"](cell.edges["0_2"](x)))
+    assert torch.allclose(net.cells[0](x), expected(net.cells[0], x))
     graph = onnx.load_from_string(module_model(net, [(1, *space.input_shape)]).onnx).graph
     assert not [n for n in graph.node if n.op_type == "Mul"]
-    assert "none" not in [p.op for p in space.pieces(NB201Genotype.from_ops(ops))]
-    assert sum(p.op == "nb201.conv_1x1" for p in space.pieces(NB201Genotype.from_ops(ops))) == 3  # 2->3, 3 stages
+    pieces = [p.op for p in space.pieces(NB201Genotype.from_ops(ops))]
+    assert "none" not in pieces
+    convs = sum(v and op.startswith("nor_conv") for op, v in zip(ops, live))
+    assert sum(p.startswith("nb201.conv") for p in pieces) == 3 * convs  # 3 stages of one cell
 
 
 @pytest.mark.parametrize("name", sorted(SPACES))
