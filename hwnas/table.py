@@ -201,7 +201,9 @@ class LatencyTable:
                                                "device_id": self.device_id, "space": self.space.config()})
 
     @classmethod
-    def load(cls, path: str | Path) -> "LatencyTable":
+    def load(cls, path: str | Path, space: Optional[SearchSpace] = None) -> "LatencyTable":
+        """The table at ``path``, checked; ``space``: the space it is read for, which stands for the
+        one its sidecar records when they describe the same (a space file that moved)."""
         from hwnas.spaces import space_from_config
 
         path = Path(path)
@@ -217,8 +219,12 @@ class LatencyTable:
             version = meta.get("format_version") if isinstance(meta, dict) else None
             raise CorruptTableError(f"{meta_path} has table format {version!r}; this hwnas reads "
                                     f"{TABLE_FORMAT_VERSION}: re-profile the table with --force")
+        def described(config: Any) -> Any:  # a space file counts by what it describes, not where it is
+            return {k: v for k, v in config.items() if k != "space_file"} if isinstance(config, dict) else config
+
         try:
-            space = space_from_config(meta["space"])
+            if space is None or described(meta["space"]) != described(space.config()):
+                space = space_from_config(meta["space"])
             device_id = str(meta["device_id"])
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptTableError(f"{meta_path} does not describe a space and device ({exc}); re-profile the "
@@ -333,7 +339,7 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
                   else f"{user_tables_dir() / spec.id / path.name} and {SHIPPED_TABLES / spec.id / path.name}")
         raise FileNotFoundError(f"no latency table for {config_slug(space)} on device {spec.id} (looked in {looked}). "
                                 f"Build it with: {profile_command(named, space, tables_dir)}")
-    table = LatencyTable.load(path)
+    table = LatencyTable.load(path, space)
     table.rebuild = profile_command(named, space, tables_dir)
     if require_complete and not table.meta.get("complete", False):
         raise ValueError(f"the table {path} is incomplete (profiling was interrupted); finish it with: "

@@ -212,10 +212,11 @@ class Trainer:
 
 
 def prepare_training(genotype: Genotype, cfg: TrainConfig, run_dir: str | Path, world: World = ALONE,
-                     **network: Any) -> Trainer:
-    """Data and network for ``genotype``; the image shape and classes come from the data set."""
+                     space: Optional[str] = None, **network: Any) -> Trainer:
+    """Data and network for ``genotype`` (in ``space``, a name or a file: by default the one the
+    genotype records); the image shape and classes come from the data set."""
     from hwnas.core.data import load_splits, make_loader
-    from hwnas.spaces import space_for
+    from hwnas.spaces import make_space, space_for
 
     cfg.validate()  # before the data set is read
     splits = load_splits(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, val_fraction=cfg.val_fraction,
@@ -224,5 +225,5 @@ def prepare_training(genotype: Genotype, cfg: TrainConfig, run_dir: str | Path, 
     info = splits.info
     network = {k: v for k, v in network.items() if v is not None}
     network.update(input_size=info.input_size, in_channels=info.in_channels, num_classes=info.num_classes)
-    space = space_for(genotype, **network)
+    space = make_space(space, **network) if space else space_for(genotype, **network)
     return Trainer(space, genotype, cfg, splits, run_dir, make_loader, world)

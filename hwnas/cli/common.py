@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from hwnas.core.settings import DATASETS, DataSettings
-from hwnas.core.space_settings import SPACE_SETTINGS, network_flags
+from hwnas.core.space_settings import SPACE_SETTINGS, is_space_file, network_flags
 
 
 class CLIError(Exception):
@@ -35,13 +35,14 @@ def add_command(sub: Any, name: str, func: Callable[[argparse.Namespace], int]) 
 
 
 def space_name(text: str) -> str:
-    """An argparse type: a built-in space's name, or a space file that exists."""
+    """An argparse type: a built-in space's name, or a space file that exists (made absolute, as
+    runs record it)."""
     if text in SPACE_SETTINGS:
         return text
-    if text.endswith((".yaml", ".yml")) or "/" in text:
+    if is_space_file(text):
         if not Path(text).is_file():
             raise argparse.ArgumentTypeError(f"space file {text} not found")
-        return text
+        return str(Path(text).resolve())
     raise argparse.ArgumentTypeError(f"{text!r} is not a search space: choose one of {', '.join(SPACE_SETTINGS)}, "
                                      f"or name a space file (.yaml)")
 
@@ -84,7 +85,7 @@ def network_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 def space_and_genotype(args: argparse.Namespace):
     from hwnas.core.genotype import list_genotypes, load_genotype, published
-    from hwnas.spaces import make_space, space_for
+    from hwnas.spaces import make_space
 
     genotype = load_genotype(args.genotype)
     options = network_options(args)
@@ -92,10 +93,23 @@ def space_and_genotype(args: argparse.Namespace):
     for key, value in network.items():  # unless given on the command line
         if options.get(key) is None:
             options[key] = value
-    space = make_space(args.space, **options) if args.space else space_for(genotype, **options)
-    if space.name != genotype.space:
-        raise CLIError(f"--space {args.space} does not match the genotype, which is of space {genotype.space}")
-    return space, genotype
+    return make_space(space_source(args.space, [genotype]), **options), genotype
+
+
+def space_source(given: Optional[str], genotypes: Sequence[Any]) -> str:
+    """What to build the genotypes' space from: ``--space`` where given (a name, or a file, say one
+    that moved), checked against the genotypes, else the space (or file) they record."""
+    from hwnas.spaces.registry import space_class
+
+    recorded = genotypes[0].space if genotypes else None
+    if given is None:
+        if recorded is None:
+            raise CLIError("give search run directories or --space")
+        return getattr(genotypes[0], "space_file", None) or recorded
+    name = space_class(given).name
+    if recorded is not None and name != recorded:
+        raise CLIError(f"--space {given} is the space {name}, but the genotype is of space {recorded}")
+    return given
 
 
 def number(kind: type = float, low: Optional[float] = None, high: Optional[float] = None, open_low: bool = False,

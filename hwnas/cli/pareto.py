@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import COUNT, SEED, add_command, add_space_option, add_tables_option, number
+from hwnas.cli.common import COUNT, SEED, add_command, add_space_option, add_tables_option, number, space_source
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -28,11 +28,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     check_names(names)
     check_settings(args.pop_size, args.evaluations)
     genotypes = searched_genotypes(args.runs)
-    space_name = genotypes[0].space if genotypes else args.space
-    if genotypes and args.space and args.space != space_name:
-        raise ValueError(f"--space {args.space} does not match the runs' genotypes, which are of space {space_name}")
-    if not space_name:
-        raise ValueError("give search run directories or --space")
+    space_name = space_source(args.space, genotypes)
     benchmark, error, table = None, None, None
     if args.workers:
         if args.benchmark or not args.runs:

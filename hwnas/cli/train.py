@@ -10,7 +10,7 @@ from typing import Any
 
 from hwnas.cli.common import (COUNT, NON_NEGATIVE, POSITIVE, add_command, add_data_options, add_network_options,
                               add_run_options, changed_by_flags, network_options, number, refuse_a_used_folder,
-                              run_folder_of)
+                              run_folder_of, space_source)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -28,8 +28,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hwnas.train import TrainConfig
 
     genotype = load_genotype(args.genotype)
-    if args.space and args.space != genotype.space:
-        raise ValueError(f"--space {args.space} does not match the genotype, which is of space {genotype.space}")
+    args.space = space_source(args.space, [genotype])  # checked against the genotype before any work
     for option in ("input_size", "in_channels", "num_classes"):
         if getattr(args, option) is not None:
             raise ValueError(f"--{option.replace('_', '-')}: in hwnas train the data set decides the image shape and "
@@ -72,7 +71,7 @@ def _train(args: argparse.Namespace, genotype: Any, cfg: Any, run_dir: Path, wor
     from hwnas.train import prepare_training
 
     world.check_batch(cfg.batch_size)
-    trainer = prepare_training(genotype, cfg, run_dir, world, **network_options(args))
+    trainer = prepare_training(genotype, cfg, run_dir, world, space=args.space, **network_options(args))
     steps = max(1, len(trainer.splits.train) // cfg.batch_size)
     bar = tqdm(total=cfg.epochs * steps, initial=trainer.epoch * steps if args.resume else 0, desc="train",
                unit="step", disable=not world.is_main)

@@ -1,6 +1,6 @@
 """Genotypes: the architecture a search finds, in a JSON form users can read and paste.
 
-Three spaces, three forms (see DESIGN.md):
+Three forms, by the kind of space:
 
 - ``darts``: the field names of the original DARTS code, so a published genotype can be pasted
   in: ``{"space": "darts", "normal": [["sep_conv_3x3", 0], ...], "normal_concat": [2, 3, 4, 5],

@@ -173,6 +173,11 @@ def layers_config(input_size: int, in_channels: int, num_classes: int) -> Type[A
         ("num_classes", int, num_classes_option(num_classes))], frozen=True)
 
 
+def is_space_file(name: str) -> bool:
+    """Whether ``--space`` names a file rather than a built-in space."""
+    return name.endswith((".yaml", ".yml")) or "/" in name
+
+
 # Every built-in space's settings, by space name, in the order spaces are listed.
 SPACE_SETTINGS: Dict[str, Type[Any]] = {"darts": DartsConfig, "nb201": NB201Config, "fbnet": FBNetConfig,
                                         "mbv3": LayersConfig}

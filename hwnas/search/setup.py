@@ -100,4 +100,10 @@ def load_run_config(run_dir: str | Path) -> SearchConfig:
     config = RunFolder(run_dir).read_config("search run")
     if "search" not in config:
         raise ValueError(f"{Path(run_dir) / 'config.json'} holds no search settings: is {run_dir} a search run folder?")
-    return SearchConfig.from_dict(config["search"])
+    cfg = SearchConfig.from_dict(config["search"])
+    was = config.get("final", {}).get("space_hash")  # a space file: what it described when the run began
+    now = space_class(cfg.space).description.hash if was else None
+    if was != now:
+        raise ValueError(f"{cfg.space} describes another space than when {run_dir} began (its hash was {was}, is "
+                         f"{now}): restore the file as it was, or start a new --name")
+    return cfg

@@ -81,17 +81,11 @@ class LayerSupernet(nn.Module):
         super().__init__()
         from hwnas.spaces.mixed import MixedOp
 
-        self.rows: List[Tuple[Optional[str], int]] = []
-        modules, seen = [], {}
-        for layer in space.layers:
-            if layer.choice is None:
-                modules.append(space.build_piece(layer.piece(layer.ops[0]))[0])
-                self.rows.append((None, 0))
-            else:
-                modules.append(MixedOp(layer.ops, layer.c_in, layer.c_out, layer.stride, affine=True))
-                self.rows.append((layer.choice, seen.get(layer.choice, 0)))
-                seen[layer.choice] = seen.get(layer.choice, 0) + 1
-        self.layers = nn.ModuleList(modules)
+        rows = iter(space.rows)
+        self.rows = [next(rows) if layer.choice else (None, 0) for layer in space.layers]
+        self.layers = nn.ModuleList(
+            MixedOp(layer.ops, layer.c_in, layer.c_out, layer.stride, affine=True) if layer.choice
+            else space.build_piece(layer.piece(layer.ops[0]))[0] for layer in space.layers)
 
     def forward(self, x: torch.Tensor, weights: Dict[str, torch.Tensor]) -> torch.Tensor:
         for module, (choice, row) in zip(self.layers, self.rows):
@@ -111,9 +105,11 @@ class LayerSpace(SearchSpace):
         self.layers: List[Layer] = self.describe()
         self.choosing = [layer for layer in self.layers if layer.choice is not None]
         self.groups: Dict[str, Tuple[str, ...]] = {}
+        self.rows: List[Tuple[str, int]] = []  # each choosing layer's (group, row) of architecture weights
         for layer in self.choosing:
             if self.groups.setdefault(layer.choice, layer.ops) != layer.ops:
                 raise ValueError(f"layer {layer.name}: choice {layer.choice!r} has other candidates in another layer")
+            self.rows.append((layer.choice, sum(choice == layer.choice for choice, _ in self.rows)))
         self.candidates = tuple(dict.fromkeys(op for ops in self.groups.values() for op in ops))
         self.ops = self.candidates
 
@@ -153,12 +149,9 @@ class LayerSpace(SearchSpace):
 
     def choice_weights(self, x: np.ndarray) -> Dict[str, np.ndarray]:
         x = np.atleast_2d(np.asarray(x))
-        out = {}
-        for choice, ops in self.groups.items():
-            cols = [i for i, layer in enumerate(self.choosing) if layer.choice == choice]
-            w = np.zeros((len(x), len(cols), len(ops)))
-            w[np.arange(len(x))[:, None], np.arange(len(cols))[None, :], x[:, cols]] = 1.0
-            out[choice] = w
+        out = {choice: np.zeros((len(x), shape[0], shape[1])) for choice, shape in self.arch_shapes().items()}
+        for col, (choice, row) in enumerate(self.rows):
+            out[choice][np.arange(len(x)), row, x[:, col]] = 1.0
         return out
 
     # -- networks and costs ------------------------------------------------------------------
@@ -192,12 +185,7 @@ class LayerSpace(SearchSpace):
 
     def _rows(self, probs: Dict[str, np.ndarray]) -> List[np.ndarray]:
         """Each choosing layer's row of architecture weights, in layer order."""
-        seen: Dict[str, int] = {}
-        rows = []
-        for layer in self.choosing:
-            rows.append(np.asarray(probs[layer.choice])[seen.get(layer.choice, 0)])
-            seen[layer.choice] = seen.get(layer.choice, 0) + 1
-        return rows
+        return [np.asarray(probs[choice])[row] for choice, row in self.rows]
 
     def derive(self, weights: Dict[str, np.ndarray], max_skip: Optional[int] = None) -> LayerGenotype:
         """Argmax per layer."""

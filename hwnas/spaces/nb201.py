@@ -292,11 +292,12 @@ class NB201Space(SearchSpace):
         node sums its live inputs (the output node makes zeros when it has none).
 
         With edges independent, an edge runs with probability P(not none) x P(its source holds
-        more than zeros) x P(its target reaches the output given it runs); a live node costs by
-        how many of its inputs run; a part edges share (:data:`SHARED_PART`) costs once per
-        tensor it reads (a node whose one input is a skip is its source's tensor), with the
-        probability that any edge reading it runs it, taking edges as independent. For a
-        genotype's weights every probability is 0 or 1: exact.
+        more than zeros) x P(its target reaches the output given it runs), and a live node costs
+        by how many of its inputs run: both exact. A part edges share (:data:`SHARED_PART`) costs
+        once per tensor it reads (a node whose one input is a skip is its source's tensor), with
+        the probability that any edge reading it runs it, taking those events as independent (an
+        approximation, 1-2% high for soft weights). For a genotype's weights every probability is
+        0 or 1: exact.
         """
         if built:
             return linear_cost(weights, costs)
@@ -330,10 +331,14 @@ class NB201Space(SearchSpace):
                         none_runs = none_runs * (1 - w[..., i, runs_it].sum(dim=-1) * node_live[to] * holds[src][t])
                 total = total + (1 - none_runs) * part_cost
         node = costs.extra["node"].to(w.dtype)
-        for to in range(1, NB201_NODES):  # a live node costs by how many inputs run; only node 3 makes zeros
+        for to in (1, 2):  # a live node costs by how many of its inputs run (independent edges: exact)
             incoming = [on[..., i] * nonzero[src] for i, (t, src) in enumerate(NB201_EDGES) if t == to]
-            dist = _count_distribution(incoming) * node[:len(incoming) + 1]
-            total = total + node_live[to] * (dist if to == NB201_NODES - 1 else dist[..., 1:]).sum(dim=-1)
+            total = total + node_live[to] * (_count_distribution(incoming) * node[:len(incoming) + 1])[..., 1:].sum(-1)
+        # node 3 (makes zeros when no input runs): its inputs from nodes 1 and 2 both hang on edge 1 <- 0
+        o = {edge: on[..., i] for edge, i in e.items()}
+        with_1 = _count_distribution([o[(3, 0)], o[(3, 1)], o[(3, 2)] * (1 - (1 - o[(2, 0)]) * (1 - o[(2, 1)]))])
+        without_1 = _count_distribution([o[(3, 0)], torch.zeros_like(one), o[(3, 2)] * o[(2, 0)]])
+        total = total + ((o[(1, 0)][..., None] * with_1 + (1 - o[(1, 0)])[..., None] * without_1) * node).sum(-1)
         return total + costs.fixed
 
     # -- search ------------------------------------------------------------------------------

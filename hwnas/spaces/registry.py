@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type
 
-from hwnas.core.space_settings import dashed, flag_values, options_from_flags, slug
+from hwnas.core.space_settings import dashed, flag_values, is_space_file, options_from_flags, slug
 
 if TYPE_CHECKING:
     from hwnas.core.genotype import Genotype
@@ -31,7 +31,7 @@ def list_spaces() -> List[str]:
 
 def space_class(name: str) -> Type["SearchSpace"]:
     """A built-in space by name, or the space a file describes (``--space path/to/space.yaml``)."""
-    from hwnas.spaces.space_file import is_space_file, space_class_from_file
+    from hwnas.spaces.space_file import space_class_from_file
 
     if name in SPACES:
         return SPACES[name]
@@ -61,7 +61,11 @@ def space_from_config(config: Dict[str, Any]) -> "SearchSpace":
 
 def space_for(genotype: "Genotype", **flags: Any) -> "SearchSpace":
     """The space a genotype belongs to (its file's, for a space from a file), at the given options."""
-    return make_space(getattr(genotype, "space_file", None) or genotype.space, **flags)
+    file = getattr(genotype, "space_file", None)
+    if file and not Path(file).is_file():
+        raise ValueError(f"the genotype's space {genotype.space} was read from {file}, which is not there now; pass "
+                         f"--space with where that file is")
+    return make_space(file or genotype.space, **flags)
 
 
 def config_slug(space: "SearchSpace") -> str:

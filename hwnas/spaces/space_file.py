@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
 from hwnas.core import fileio
 from hwnas.core.genotype import Genotype, GenotypeError, LayerGenotype
 from hwnas.core.ops import OPS
-from hwnas.core.space_settings import layers_config
+from hwnas.core.space_settings import SPACE_SETTINGS, layers_config
 from hwnas.spaces.layers import Layer, LayerSpace, chain
 
 MBV3_FILE = Path(__file__).with_name("mbv3.yaml")
@@ -96,6 +96,8 @@ def _choices(data: Any, where: str) -> Dict[str, Tuple[str, ...]]:
             raise SpaceFileError(f"{where}.{name}: expected a list of operations, got {ops!r}")
         words = [w for pattern in ops for w in (expand(pattern) if isinstance(pattern, str) else [pattern])]
         out[name] = tuple(dict.fromkeys(_operation(w, f"{where}.{name}") for w in words))
+        if "classifier" in out[name]:
+            raise SpaceFileError(f"{where}.{name}: the classifier is the last layer, not a choice")
         if len(out[name]) < 2:
             raise SpaceFileError(f"{where}.{name}: a choice needs two or more operations, got {list(out[name])}")
     return out
@@ -114,7 +116,7 @@ def _layers(data: Any, choices: Dict[str, Tuple[str, ...]], where: str) -> List[
             raise SpaceFileError(f"{at}: unknown field {unknown[0]!r}; a layer has {', '.join(sorted(LAYER))}")
         if ("op" in layer) == ("choose" in layer):
             raise SpaceFileError(f"{at}: give either op (a fixed operation) or choose (a choice's name)")
-        if "choose" in layer and layer["choose"] not in choices:
+        if "choose" in layer and (not isinstance(layer["choose"], str) or layer["choose"] not in choices):
             raise SpaceFileError(f"{at}.choose: {layer['choose']!r} is not among the choices "
                                  f"({', '.join(choices)})")
         ops = choices[layer["choose"]] if "choose" in layer else (_operation(layer["op"], f"{at}.op"),)
@@ -208,6 +210,9 @@ def space_class_from_file(path: str | Path, builtin: bool = False) -> Type[FileS
     """The space class a file describes (one per file and description)."""
     path = Path(path).resolve() if not builtin else Path(path)
     description = read_description(path)
+    if not builtin and description.name in SPACE_SETTINGS:
+        raise SpaceFileError(f"{path}: name: {description.name!r} is a built-in space's; give the file's space "
+                             f"another name")
     key = (str(path), description.hash)
     if key not in _LOADED:
         config = layers_config(**dict(description.network))
@@ -215,8 +220,3 @@ def space_class_from_file(path: str | Path, builtin: bool = False) -> Type[FileS
             "name": description.name, "Config": config, "description": description,
             "file": None if builtin else path, "__doc__": f"The space {description.name}, read from {path.name}."})
     return _LOADED[key]
-
-
-def is_space_file(name: str) -> bool:
-    """Whether ``--space`` names a file rather than a built-in space."""
-    return name.endswith((".yaml", ".yml")) or "/" in name

@@ -87,6 +87,8 @@ def test_a_user_space_records_its_file_and_refuses_a_changed_one(user_space):
     ("name: tiny", "name: 9tiny", "name: '9tiny' is not a space name"),
     ("name: tiny", "name: tiny\nlayer: []", "unknown field 'layer'"),
     ("layers:", "layers: {", "is not valid YAML"),
+    ("choose: block_or_skip", "choose: [block]", "layers[2].choose: ['block'] is not among the choices"),
+    ('["mb_k{3,5}_e3", skip]', '["mb_k3_e3", classifier]', "choices.block_or_skip: the classifier is the last layer"),
 ])
 def test_a_malformed_space_file_is_one_line_naming_the_layer_and_field(tmp_path, old, new, where):
     path = tmp_path / "bad.yaml"
@@ -111,7 +113,20 @@ def test_a_user_space_end_to_end(user_space, tmp_path):
                  "--limit", "64", "--batch-size", "32", "--latency-budget", f"{(low + high) / 2:.4f}ms"]) == 0
     genotype = runs / "s" / "genotype.json"
     assert json.loads(genotype.read_text())["space_file"] == str(user_space.resolve())
-    assert main(["train", str(genotype), "--runs-dir", str(runs), "--name", "t", "--epochs", "1",
+    assert main(["train", str(genotype), "--space", str(user_space), "--runs-dir", str(runs), "--name", "t", "--epochs", "1",
                  "--limit", "64", "--batch-size", "32"]) == 0
     assert main(["export", str(genotype), "--weights", str(runs / "t" / "best.pt"), "--out", str(tmp_path / "net.onnx")]) == 0
     assert (tmp_path / "net.onnx").stat().st_size > 0
+
+
+def test_a_run_of_an_edited_space_file_is_not_resumed(user_space, tmp_path, capsys):
+    from hwnas.cli import main
+
+    search = ["search", "--space", str(user_space), "--runs-dir", str(tmp_path / "runs"), "--name", "s", "--epochs", "1",
+              "--limit", "64", "--batch-size", "32"]
+    assert main(search) == 0
+    user_space.write_text(USER_SPACE.replace("channels: 16, repeat: 2", "channels: 24, repeat: 2"))
+    capsys.readouterr()
+    assert main([*search, "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "describes another space than when" in err[0] and "restore the file" in err[0]
