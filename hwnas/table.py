@@ -36,7 +36,7 @@ TABLE_FORMAT_VERSION = 1
 COLUMNS = ["key", "op", "c_in", "c_out", "stride", "size", "arity", "latency_ms", "median_ms", "p10_ms", "p90_ms",
            "repeats"]
 CHECKED_NETWORKS = 8  # validation networks whose recorded raw sums a loaded table must reproduce
-SHIPPED_TABLES = Path(__file__).resolve().parent / "latency_tables"  # package data: in the wheel too
+SHIPPED_TABLES = fileio.shipped("latency_tables")  # the repository's, packed into the wheel
 
 
 class MissingRowsError(KeyError):

@@ -2,7 +2,7 @@
 context or alone), held-out accuracy, the noise ceiling, the noise band of a budget check and
 the machine.
 
-    python scripts/table_summary.py [FOLDER]   # default: the shipped tables, hwnas/latency_tables
+    python scripts/table_summary.py [FOLDER]   # default: the shipped tables, latency_tables/
 """
 
 from __future__ import annotations

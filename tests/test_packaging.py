@@ -34,3 +34,11 @@ def test_the_wheel_ships_tables_and_devices_and_runs_info(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0].startswith(str(site))
     assert "latency on cpu (table)" in out.stdout
+
+
+def test_the_package_list_names_every_package_folder():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "hwnas").rglob("__init__.py")}
+    assert folders <= listed and listed - folders == {"hwnas.latency_tables", "hwnas.devices"}

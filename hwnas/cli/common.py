@@ -108,7 +108,8 @@ def space_source(given: Optional[str], genotypes: Sequence[Any]) -> str:
         return getattr(genotypes[0], "space_file", None) or recorded
     name = space_class(given).name
     if recorded is not None and name != recorded:
-        raise CLIError(f"--space {given} is the space {name}, but the genotype is of space {recorded}")
+        raise CLIError(f"--space {given}{'' if given == name else f' (the space {name})'} does not match the "
+                       f"genotype, which is of space {recorded}")
     return given
 
 

@@ -40,7 +40,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    rows = [("space", space.name), ("input", "x".join(map(str, space.input_shape)))]
+    named = space.name if space.source == space.name else f"{space.name} ({space.source}, described {cfg['space_hash']})"
+    rows = [("space", named), ("input", "x".join(map(str, space.input_shape)))]
     aux_note = " (auxiliary head included)" if cfg.get("auxiliary") else " (no auxiliary head)" if "auxiliary" in cfg else ""
     rows.append(("parameters", f"{info['params']:,}{aux_note}"))
     if "params_without_aux" in info:

@@ -124,3 +124,11 @@ def read_yaml(path: Path, what: str) -> Any:
         raise ValueError(f"{path} is not valid YAML{where}: {problem}") from None
     except RecursionError:
         raise ValueError(f"{path} nests too deeply: {what}") from None
+
+
+def shipped(folder: str) -> Path:
+    """A folder of data hwnas ships (``latency_tables``, ``devices``): inside the installed
+    package (a wheel puts it there), else at the top of the repository (a clone)."""
+    package = Path(__file__).resolve().parents[1]
+    inside = package / folder
+    return inside if inside.is_dir() else package.parent / folder

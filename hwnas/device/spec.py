@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 GRAPH_OPTIMIZATION = ("disable", "basic", "extended", "all")
 # The repository's examples; an installed wheel may lack them, hence BUILTIN below.
-DEVICES_DIR = Path(__file__).resolve().parents[1] / "devices"  # package data: in the wheel too
+DEVICES_DIR = fileio.shipped("devices")  # the repository's, packed into the wheel
 FIELDS = ("name", "id", "provider", "provider_options", "intra_op_threads", "inter_op_threads",
           "graph_optimization", "batch_size", "description", "runner", "python")
 REACH = ("runner", "python")  # how to reach the target, not what it is

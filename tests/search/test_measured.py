@@ -76,7 +76,8 @@ def test_check_genotype_times_the_exported_network_on_the_device():
     check = check_genotype(space, space.sample(np.random.default_rng(0)), resolve_device("cpu"), budget_ms=100.0)
     timing = check.reading
     assert timing.repeats == 200 and 0 < timing.min_ms <= timing.p10_ms <= timing.median_ms
-    assert check.speed is None and check.band == 0.01 and check.verdict == "kept"  # no table: no reference
+    # no table: no reference networks, and a band of at least 1% (more where this reading's halves disagree)
+    assert check.speed is None and check.band >= 0.01 and check.verdict == "kept"
 
 
 def test_search_records_predicted_and_measured_latency(tmp_path):
