@@ -219,6 +219,7 @@ class LatencyTable:
             version = meta.get("format_version") if isinstance(meta, dict) else None
             raise CorruptTableError(f"{meta_path} has table format {version!r}; this hwnas reads "
                                     f"{TABLE_FORMAT_VERSION}: re-profile the table with --force")
+
         def described(config: Any) -> Any:  # a space file counts by what it describes, not where it is
             return {k: v for k, v in config.items() if k != "space_file"} if isinstance(config, dict) else config
 
