@@ -26,7 +26,7 @@ from hwnas.core import fileio
 FORMAT_VERSION = 1
 
 # Operation vocabularies, in the order of the reference code (DARTS' PRIMITIVES, NAS-Bench-201's
-# search space, FBNet's candidate blocks). Their index is the integer encoding of an op.
+# search space). Their index is the integer encoding of an op.
 DARTS_OPS: Tuple[str, ...] = (
     "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
     "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
@@ -34,9 +34,6 @@ DARTS_OPS: Tuple[str, ...] = (
 # A derived DARTS cell never contains `none`: it is what the derivation rule excludes.
 DARTS_CELL_OPS: Tuple[str, ...] = DARTS_OPS[1:]
 NB201_OPS: Tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-FBNET_OPS: Tuple[str, ...] = (
-    "k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip",
-)
 
 DARTS_STEPS = 4  # intermediate nodes per DARTS cell
 DARTS_CONCAT = (2, 3, 4, 5)

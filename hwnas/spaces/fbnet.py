@@ -15,13 +15,14 @@ from typing import Callable, Dict, List, Tuple
 
 from torch import nn
 
-from hwnas.core.genotype import FBNET_OPS
 from hwnas.core.ops import ClassifierHead, conv_bn_relu
 from hwnas.core.space_settings import FBNetConfig
 from hwnas.spaces.base import Piece
 from hwnas.spaces.layers import Layer, LayerSpace, chain
 from hwnas.spaces.registry import register_space
 
+# The candidate blocks, in the order of the reference code (their index encodes a layer's choice).
+FBNET_OPS: Tuple[str, ...] = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip")
 # (output channels, layers, stride of the first layer) per stage.
 STAGES: Tuple[Tuple[int, int, int], ...] = ((16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (112, 4, 1),
                                             (184, 4, 2), (352, 1, 1))

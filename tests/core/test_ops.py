@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from hwnas.core.genotype import DARTS_OPS, FBNET_OPS, NB201_OPS
+from hwnas.core.genotype import DARTS_OPS, NB201_OPS
+from hwnas.spaces.fbnet import FBNET_OPS
 from hwnas.core.ops import OPS, build_op
 
 ALL_OPS = sorted(set(OPS) - {"classifier"})  # every operation that keeps an image an image
