@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Tuple
 
+import torch
 from torch import nn
 
 from hwnas.core.ops import ClassifierHead, conv_bn_relu
@@ -38,7 +39,7 @@ class FBNetHead(nn.Module):
         self.conv = conv_bn_relu(c_in, head_channels, 1, 1)
         self.classifier = ClassifierHead(head_channels, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.conv(x))
 
 

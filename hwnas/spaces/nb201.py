@@ -296,8 +296,8 @@ class NB201Space(SearchSpace):
         by how many of its inputs run: both exact. A part edges share (:data:`SHARED_PART`) costs
         once per tensor it reads (a node whose one input is a skip is its source's tensor), with
         the probability that any edge reading it runs it, taking those events as independent (an
-        approximation, 1-2% high for soft weights). For a genotype's weights every probability is
-        0 or 1: exact.
+        approximation, 1-3% high for soft weights in checks). For a genotype's weights every
+        probability is 0 or 1: exact.
         """
         if built:
             return linear_cost(weights, costs)
@@ -306,18 +306,19 @@ class NB201Space(SearchSpace):
         none = self.candidates.index("none")
         on = w.sum(dim=-1) - w[..., none]  # P(edge not none), per edge
         e = {edge: i for i, edge in enumerate(NB201_EDGES)}
+        o = {edge: on[..., i] for edge, i in e.items()}  # P(not none) by (to, from)
         one = torch.ones_like(on[..., 0])
-        nonzero = {0: one, 1: on[..., e[(1, 0)]]}
-        nonzero[2] = 1 - (1 - on[..., e[(2, 0)]]) * (1 - on[..., e[(2, 1)]] * nonzero[1])
-        live2 = on[..., e[(3, 2)]]  # given node 2 is read, it holds more than zeros
-        node_live = {1: 1 - (1 - on[..., e[(3, 1)]]) * (1 - on[..., e[(2, 1)]] * live2), 2: live2, 3: one}
+        nonzero = {0: one, 1: o[(1, 0)]}
+        nonzero[2] = 1 - (1 - o[(2, 0)]) * (1 - o[(2, 1)] * nonzero[1])
+        live2 = o[(3, 2)]  # given node 2 is read, it holds more than zeros
+        node_live = {1: 1 - (1 - o[(3, 1)]) * (1 - o[(2, 1)] * live2), 2: live2, 3: one}
         # (w * cost) over candidates is P(not none) x E[cost | not none]; times its source and target
         edge_cost = (w * cost).sum(dim=-1)
         total = sum(edge_cost[..., i] * nonzero[src] * node_live[to] for i, (to, src) in enumerate(NB201_EDGES))
         # P(node k holds more than zeros and is tensor t): its own, or (a lone skip input) the one it passes on
         skip = w[..., self.candidates.index("skip_connect")]
         to_1 = skip[..., e[(1, 0)]]
-        from_0 = skip[..., e[(2, 0)]] * (1 - on[..., e[(2, 1)]] * nonzero[1])
+        from_0 = skip[..., e[(2, 0)]] * (1 - o[(2, 1)] * nonzero[1])
         from_1 = skip[..., e[(2, 1)]] * w[..., e[(2, 0)], none]
         holds = {0: {0: one}, 1: {0: to_1, 1: nonzero[1] - to_1},
                  2: {0: from_0 + from_1 * to_1, 1: from_1 * (nonzero[1] - to_1),
@@ -335,7 +336,6 @@ class NB201Space(SearchSpace):
             incoming = [on[..., i] * nonzero[src] for i, (t, src) in enumerate(NB201_EDGES) if t == to]
             total = total + node_live[to] * (_count_distribution(incoming) * node[:len(incoming) + 1])[..., 1:].sum(-1)
         # node 3 (makes zeros when no input runs): its inputs from nodes 1 and 2 both hang on edge 1 <- 0
-        o = {edge: on[..., i] for edge, i in e.items()}
         with_1 = _count_distribution([o[(3, 0)], o[(3, 1)], o[(3, 2)] * (1 - (1 - o[(2, 0)]) * (1 - o[(2, 1)]))])
         without_1 = _count_distribution([o[(3, 0)], torch.zeros_like(one), o[(3, 2)] * o[(2, 0)]])
         total = total + ((o[(1, 0)][..., None] * with_1 + (1 - o[(1, 0)])[..., None] * without_1) * node).sum(-1)
