@@ -42,8 +42,6 @@ def run_demo(out: str | Path = "runs/demo", device: str = "cpu", budget_fraction
 
 def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epochs: int, train_epochs: int,
               pareto_evaluations: int, seed: int, say: Say, tables_dir: Optional[str], resume: bool) -> Path:
-    import numpy as np
-
     from hwnas.core.counting import count_flops, count_params
     from hwnas.core.data import load_splits, make_loader
     from hwnas.export.exporter import export_network
@@ -84,8 +82,7 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
         say(f"[1/5] the table {where}; profiling this device into {tables_dir} (a minute or two)")
         table = profile_here(final, device, tables_dir, seed)
     validation = table.meta.get("validation", {})
-    best, worst = final.latency_extremes(table.lookup)
-    low, high = (float(v) for v in table.predict_many(np.stack([best, worst])))
+    low, high = table.costs().range()
     budget = round(low + budget_fraction * (high - low), 3)
     say(f"[1/5] latency table {table_path(table.device_id, final, tables_dir)}: networks of this space take "
         f"{low:.3f}-{high:.3f} ms on {table.device_id}; budget {budget} ms")

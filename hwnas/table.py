@@ -6,7 +6,7 @@ opset, batch, the subtracted per-run overhead, validation results and calibratio
 predicts a genotype's end-to-end latency as the per-run overhead plus the sum of its pieces'
 latencies, corrected by a linear calibration fitted on measured whole networks (per-class
 scales and an intercept; see :mod:`hwnas.profile.calibrate`). Every prediction, one genotype, many, or
-the search's expectation, reads the space's one cost structure through :meth:`cost_arrays`.
+the search's expectation, is read from one :class:`~hwnas.spaces.costs.Costs` (:meth:`LatencyTable.costs`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,8 @@ from hwnas.device.target import open_target
 from hwnas.device.agent.host import describe_host, fingerprint
 from hwnas.device.agent.session import GPU_PROVIDERS
 from hwnas.device.spec import DeviceSpec, resolve_device
-from hwnas.core.genotype import Genotype
 from hwnas.spaces import Piece, SearchSpace, config_slug, profile_command
-from hwnas.spaces.base import CostArrays
+from hwnas.spaces.costs import Costs
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ class LatencyTable:
             return raw * float(scale.get(cls, 1.0)) + (float(offset.get(cls, 0.0)) if raw > 0 else 0.0)
 
         self._latency = {k: calibrated(k, v) for k, v in self._raw.items()}
-        self._arrays: Dict[bool, CostArrays] = {}
+        self._costs: Dict[bool, Costs] = {}
 
     # -- lookups -----------------------------------------------------------------------------
     @property
@@ -152,32 +151,16 @@ class LatencyTable:
         return latencies[piece.key]
 
     # -- prediction --------------------------------------------------------------------------
-    def cost_arrays(self, calibrated: bool = True) -> CostArrays:
-        """Every choice's latency (ms) in the space's cost structure, the per-run overhead included."""
-        if calibrated not in self._arrays:
+    def costs(self, calibrated: bool = True) -> Costs:
+        """The latency (ms) of every network of the table's space: ``.of(genotype)``,
+        ``.many(encoded)``, ``.expected(probs)``, ``.range()``; the per-run overhead included,
+        and the calibration unless ``calibrated=False`` (the measured rows' plain sum)."""
+        if calibrated not in self._costs:
             self.require(self.space.all_pieces())
             lookup = self.lookup if calibrated else self.raw_lookup
             overhead = self.overhead_ms if calibrated else float(self.meta.get("overhead_ms", 0.0))
-            self._arrays[calibrated] = self.space.cost_arrays(lookup).shifted(overhead)
-        return self._arrays[calibrated]
-
-    def predict_raw(self, genotype: Genotype) -> float:
-        """Per-run overhead + sum of measured piece latencies, before calibration."""
-        return float(self.space.cost_many(self.space.encode(genotype)[None], self.cost_arrays(False))[0])
-
-    def predict(self, genotype: Genotype) -> float:
-        """Predicted end-to-end latency (ms) of the genotype's final network."""
-        return float(self.predict_many(self.space.encode(genotype)[None])[0])
-
-    def predict_many(self, x: np.ndarray) -> np.ndarray:
-        """Predicted latency (ms) of many integer-encoded genotypes (rows of ``x``), vectorised."""
-        return self.space.cost_many(np.asarray(x), self.cost_arrays())
-
-    def latency_range(self) -> Tuple[float, float]:
-        """Predicted latency (ms) of the space's cheapest and dearest networks."""
-        best, worst = self.space.latency_extremes(self.lookup)
-        low, high = self.predict_many(np.stack([best, worst]))
-        return float(low), float(high)
+            self._costs[calibrated] = self.space.costs(lookup, fixed=overhead)
+        return self._costs[calibrated]
 
     def describes(self, target: Any) -> bool:
         """Whether the table was measured on ``target``'s kind of machine: the same CPU name,
@@ -259,7 +242,7 @@ class LatencyTable:
         try:
             recorded = np.array([float(r["table_ms"]) for r in records])
             x = np.stack([self.space.encode(genotype_from_dict(json.loads(r["genotype"]))) for r in records])
-            now = self.space.cost_many(x, self.cost_arrays(False))
+            now = self.costs(calibrated=False).many(x)
         except (KeyError, TypeError, ValueError, MissingRowsError):  # GenotypeError is a ValueError
             return "has validation records that its space cannot read"
         off = np.flatnonzero(~np.isclose(now, recorded, rtol=1e-3, atol=1e-6))

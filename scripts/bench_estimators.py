@@ -95,8 +95,8 @@ def main() -> None:
         if proxies:
             scores["naswot+synflow"] = rankdata(scores["naswot"]) + rankdata(np.log(scores["synflow"] + 1e-300))
         scores[predictor] = AccuracyPredictor(space).fit(trained, truth[bench.code(trained)]).predict(vectors)
-        scores["params"] = space.params_many(vectors)
-        scores["flops"] = space.flops_many(vectors)
+        scores["params"] = space.params.many(vectors)
+        scores["flops"] = space.flops.many(vectors)
         for name in names:
             rows[name].append((spearmanr(scores[name], acc).statistic, kendalltau(scores[name], acc).statistic))
         print(f"seed {seed}: " + ", ".join(f"{n} tau {rows[n][-1][1]:.3f}" for n in names), flush=True)

@@ -56,7 +56,7 @@ def main() -> None:
             x = np.stack([space.encode(space.sample(np.random.default_rng(i))) for i in range(1000)])
             x = np.tile(x, (100, 1))
             started = time.perf_counter()
-            table.predict_many(x)
+            table.costs().many(x)
             rate = len(x) / (time.perf_counter() - started)
             raw, cal = result["raw_heldout"], result["calibrated_heldout"]
             model = result["calibration"]["model"] if result["calibrated"] else "raw"

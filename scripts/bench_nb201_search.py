@@ -65,7 +65,7 @@ def main() -> None:
     truth = bench.column("test_acc_cifar10")
     params = bench.column("params_cifar10")
     table = load_table_for("cpu", space)
-    latency = table.predict_many(vectors)
+    latency = table.costs().many(vectors)
     budgets = [] if args.no_unconstrained else [("none", None, None)]
     if args.param_budget != "none":
         budgets.append((f"params <= {args.param_budget}", parse_count(args.param_budget), None))

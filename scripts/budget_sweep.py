@@ -47,8 +47,7 @@ def main() -> None:
     probe = SearchConfig(space="darts", device=args.device)
     _, final = spaces_for(probe, splits.info.input_size, splits.info.in_channels, splits.info.num_classes)
     table = load_table_for(args.device, final, tables_dir=args.tables_dir)
-    best, _ = final.latency_extremes(table.lookup)
-    low = float(table.predict_many(best[None])[0])
+    low, _ = table.costs().range()
     held_out = table.meta.get("validation", {}).get("calibrated_heldout") or {}
     host = host_facts()
     print(f"machine: {describe_host(host)}, {host['cores']} cores; DARTS space, digits, final C=36/20 cells; device "
@@ -63,7 +62,7 @@ def main() -> None:
         for seed in args.seeds:
             free = prepare(SearchConfig(space="darts", epochs=args.search_epochs, device=args.device,
                                         tables_dir=args.tables_dir, seed=seed), Path(tmp) / f"free{seed}").run()
-            free_ms = table.predict(free.genotype)
+            free_ms = table.costs().of(free.genotype)
             for fraction in args.fractions:
                 budget = round(low + fraction * (free_ms - low), 3)
                 cfg = SearchConfig(space="darts", epochs=args.search_epochs, device=args.device,

@@ -38,10 +38,10 @@ def main() -> None:
         genotypes = [space.sample(rng) for _ in range(args.genotypes)]
         x = np.stack([space.encode(g) for g in genotypes])
         nets = [space.build(g).eval() for g in genotypes]
-        params = space.params_many(x) == [count_params(n) for n in nets]
-        flops = np.isclose(space.flops_many(x), [count_flops(n, space.input_shape) for n in nets], rtol=1e-9)
+        params = space.params.many(x) == [count_params(n) for n in nets]
+        flops = np.isclose(space.flops.many(x), [count_flops(n, space.input_shape) for n in nets], rtol=1e-9)
         price = {p.key: 1 + zlib.crc32(p.key.encode()) % 97 for p in space.all_pieces()}  # a distinct price per piece
-        latency = np.isclose(space.latency_many(x, lambda p: price[p.key]),
+        latency = np.isclose(space.costs(lambda p: price[p.key]).many(x),
                              [sum(price[p.key] for p in space.pieces(g)) for g in genotypes], rtol=1e-9)
         n = len(genotypes)
         print(f"{name:8} {f'{params.sum()}/{n}':>14} {f'{flops.sum()}/{n}':>14} {f'{latency.sum()}/{n}':>14}")

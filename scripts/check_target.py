@@ -137,7 +137,7 @@ def main() -> None:
           + (f"; budget {args.budget} ms" if args.budget is not None else ""))
     print(f"{'net':>3} {'table ms':>9} {'plain p10':>9} {'err':>7} | {'again':>8} {'diff':>6}")
     for i, g in enumerate(genotypes):
-        pred = kept.predict(g)
+        pred = kept.costs().of(g)
         p10, p10b = float(np.percentile(passes[0][i], 10)), float(np.percentile(passes[1][i], 10))
         err, diff = 100 * (pred / p10 - 1), 100 * (p10b / p10 - 1)
         within += abs(err) <= 10

@@ -47,7 +47,7 @@ def test_a_validated_table_reads_the_machine_speed_beside_its_reference(tiny_tab
     rng = np.random.default_rng(3)
     genotype = space.sample(rng)
     candidate = module_model(space.build(genotype).eval(), [(1, *space.input_shape)])
-    check = check_latency(candidate, device, table, budget_ms=100.0, predicted_ms=table.predict(genotype))
+    check = check_latency(candidate, device, table, budget_ms=100.0, predicted_ms=table.costs().of(genotype))
     assert check.speed is not None and 0.3 < check.speed < 3  # the reference ran, on the same machine
     assert check.band >= max(0.01, table_band(table)) and check.verdict == "kept"
     assert check.latency_ms == pytest.approx(check.reading.latency_ms / check.speed)

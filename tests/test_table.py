@@ -27,10 +27,10 @@ def test_round_trip_and_prediction_is_sum_of_rows(tiny_table):
         shape = f"c{c}-{c}|s1|{size}x{size}"
         by_hand += (2 * rows[f"nb201.conv_3x3|{shape}"] + 2 * rows[f"nb201.relu|{shape}"] + rows[f"add|{shape}|n2"]
                     + rows[f"avg_pool_3x3|{shape}"])
-    assert loaded.predict(g) == pytest.approx(loaded.overhead_ms + by_hand)
+    assert loaded.costs().of(g) == pytest.approx(loaded.overhead_ms + by_hand)
     x = np.stack([space.encode(g), space.encode(space.sample(np.random.default_rng(0)))])
-    many = loaded.predict_many(x)
-    assert many[0] == pytest.approx(loaded.predict(g))
+    many = loaded.costs().many(x)
+    assert many[0] == pytest.approx(loaded.costs().of(g))
 
 
 def test_missing_rows_error_names_rows_and_command(tiny_table):
@@ -39,7 +39,7 @@ def test_missing_rows_error_names_rows_and_command(tiny_table):
     g = NB201Genotype.from_ops(["nor_conv_3x3"] * 6)
     with pytest.raises(MissingRowsError, match=r"lacks 3 row\(s\): nb201.conv_3x3\|c4-4.*hwnas profile --device cpu "
                                                r"--space nb201 --init-channels 4 --layers 1"):
-        partial.predict(g)
+        partial.costs().of(g)
 
 
 def test_no_table_is_a_clear_error(tmp_path):

@@ -35,7 +35,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         from hwnas.table import load_table_for
 
         table = load_table_for(args.device, space, tables_dir=args.tables_dir)
-        info["latency_ms"] = float(table.predict(genotype))
+        info["latency_ms"] = float(table.costs().of(genotype))
         info["device"] = table.device_id
     if args.json:
         print(json.dumps(info, indent=2))

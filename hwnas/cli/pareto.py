@@ -65,7 +65,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         table = load_table_for(args.device, space, tables_dir=args.tables_dir)
     budget_ms = parse_latency_ms(args.latency_budget) if args.latency_budget else None
     if budget_ms is not None:
-        low, high = table.latency_range()
+        low, high = table.costs().range()
         if budget_ms < low:  # NSGA-II would search for nothing and print an empty front
             raise ValueError(f"--latency-budget {args.latency_budget}: no network of this space keeps it; the cheapest "
                              f"takes {low:.3f} ms on {table.device_id} (the dearest {high:.3f} ms)")

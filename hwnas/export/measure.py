@@ -28,4 +28,4 @@ def measure_exported(onnx_path: str | Path, space: SearchSpace, genotype: Genoty
     if not table.describes(open_target(spec)):  # its speed and prediction are another machine's
         return check_latency(candidate, spec, None, budget_ms, note=f"no table prediction: the table describes "
                              f"{table.host}, not {open_target(spec).where}")
-    return check_latency(candidate, spec, table, budget_ms, table.predict(genotype))
+    return check_latency(candidate, spec, table, budget_ms, table.costs().of(genotype))

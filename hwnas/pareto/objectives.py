@@ -72,9 +72,9 @@ def assemble(names: Sequence[str], space: "SearchSpace", *, error: Optional[Obje
     if error is not None:
         available.setdefault("error", error)
     if table is not None:
-        available.setdefault("latency", table.predict_many)
-    available.setdefault("params", space.params_many)
-    available.setdefault("flops", space.flops_many)
+        available.setdefault("latency", table.costs().many)
+    available.setdefault("params", space.params.many)
+    available.setdefault("flops", space.flops.many)
     missing = [n for n in names if n not in available]
     if missing:
         needs = {"error": "search runs (one-shot, from the first run's supernet) or --benchmark nb201",
@@ -85,7 +85,7 @@ def assemble(names: Sequence[str], space: "SearchSpace", *, error: Optional[Obje
     if latency_budget_ms is not None:
         if table is None:
             raise ValueError("a latency budget needs the device's latency table")
-        constraints["latency"] = lambda x: table.predict_many(x) - latency_budget_ms
+        constraints["latency"] = lambda x: table.costs().many(x) - latency_budget_ms
     if param_budget is not None:
         params = available["params"]
         constraints["params"] = lambda x: params(x) - param_budget

@@ -26,7 +26,7 @@ class AccuracyPredictor:
         x = np.atleast_2d(np.asarray(x, dtype=np.int64))
         choices = np.zeros((len(x), int(self._offsets[-1])))
         choices[np.arange(len(x))[:, None], self._offsets[:-1] + x - self.space.bounds[0]] = 1.0
-        size = np.log1p(np.stack([self.space.params_many(x), self.space.flops_many(x)], axis=1))
+        size = np.log1p(np.stack([self.space.params.many(x), self.space.flops.many(x)], axis=1))
         return np.hstack([choices, size])
 
     def fit(self, x: np.ndarray, accuracy: np.ndarray) -> "AccuracyPredictor":

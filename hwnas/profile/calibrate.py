@@ -43,7 +43,7 @@ def default_networks(table: LatencyTable) -> int:
     time (40 runs each), so that it takes about :data:`VALIDATION_S` seconds; at least 30."""
     space = table.space
     rng = np.random.default_rng(0)
-    typical_ms = float(np.median(table.predict_many(np.stack([space.encode(space.sample(rng)) for _ in range(20)]))))
+    typical_ms = float(np.median(table.costs().many(np.stack([space.encode(space.sample(rng)) for _ in range(20)]))))
     per_network_s = 40 * typical_ms / 1000 + EXPORT_S
     return int(min(100, max(30, VALIDATION_S // per_network_s)))
 
@@ -143,7 +143,7 @@ def class_features(table: LatencyTable, x: np.ndarray, features: str, offsets: b
             raw = table.raw_lookup(p)
             return float(raw > 0) if count else raw  # an identity runs nothing: no per-piece cost
 
-        return space.cost_many(x, space.cost_arrays(lookup))
+        return space.costs(lookup).many(x)
 
     names = classes + ([f"{c}#count" for c in classes] if offsets else [])
     columns = [column(c, False) for c in classes] + ([column(c, True) for c in classes] if offsets else [])
@@ -191,7 +191,7 @@ def choose_and_fit(table: LatencyTable, x: np.ndarray, measured: np.ndarray, see
     y = measured - overhead
     scores: Dict[str, float] = {}
     if model is None:
-        raw = table.space.cost_many(x, table.cost_arrays(calibrated=False)) - overhead
+        raw = table.costs(calibrated=False).many(x) - overhead
         scores["raw"] = float(100 * np.mean(np.abs((raw - y) / measured)))
         if len(y) >= 2 * FOLDS:
             for name in MODELS:
@@ -220,7 +220,7 @@ def calibrated_predictions(table: LatencyTable, calibration: Optional[Dict[str, 
     saved = table.calibration
     table.set_calibration(calibration)
     try:
-        return table.predict_many(x)
+        return table.costs().many(x)
     finally:
         table.set_calibration(saved)
 
@@ -251,7 +251,7 @@ def validate_and_calibrate(table: LatencyTable, path: Path, device: DeviceSpec, 
     measured = np.array([t.latency_ms for t in timed.timings])
     x = np.stack([space.encode(g) for g in genotypes])
     table.set_calibration(None)
-    raw_pred = table.predict_many(x)
+    raw_pred = table.costs().many(x)
     held_out = np.arange(n - n // 3, n)
     fit_on = np.setdiff1d(np.arange(len(genotypes)), held_out)
     calibration, cv = choose_and_fit(table, x[fit_on], measured[fit_on], seed)

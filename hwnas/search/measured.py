@@ -20,7 +20,8 @@ from hwnas.check import LatencyCheck, check_latency
 from hwnas.core.genotype import Genotype, genotype_to_json
 from hwnas.device import module_model
 from hwnas.device.spec import DeviceSpec
-from hwnas.search.repair import CostMany, repair_to_budget
+from hwnas.search.repair import repair_to_budget
+from hwnas.spaces.costs import Costs
 from hwnas.spaces import SearchSpace
 from hwnas.table import LatencyTable
 
@@ -66,15 +67,15 @@ class MeasuredBudget:
                 "verdict": self.last.verdict if self.last else None, "checks": self.checks}
 
 
-def keep_measured_budget(space: SearchSpace, genotype: Genotype, predict_many: CostMany, device: DeviceSpec,
-                         budget_ms: float, probs: Dict[str, np.ndarray], keep: Sequence[Tuple[CostMany, float]] = (),
+def keep_measured_budget(space: SearchSpace, genotype: Genotype, latency: Costs, device: DeviceSpec,
+                         budget_ms: float, probs: Dict[str, np.ndarray], keep: Sequence[Tuple[Costs, float]] = (),
                          check: Optional[Callable[[Genotype, float], LatencyCheck]] = None,
                          say: Callable[[str], None] = log.info, max_skip: Optional[int] = None,
                          table: Optional[LatencyTable] = None) -> MeasuredBudget:
     """Check the genotype on the target; while it does not keep ``budget_ms`` with confidence,
     correct the target and repair again.
 
-    ``predict_many``: the table's prediction of encoded genotypes; ``probs``: architecture
+    ``latency``: the table's prediction; ``probs``: architecture
     probabilities that rank repairs; ``keep``: other budgets no repair may break; ``max_skip``:
     the derivation's skip cap (see :func:`~hwnas.search.repair.repair_to_budget`); ``check``
     (genotype, predicted ms) -> reading, by default :func:`check_genotype` with ``table``.
@@ -84,7 +85,7 @@ def keep_measured_budget(space: SearchSpace, genotype: Genotype, predict_many: C
     outcome = MeasuredBudget(genotype, budget_ms)
     target = budget_ms
     for correction in range(MAX_CORRECTIONS + 1):
-        predicted = float(predict_many(space.encode(genotype)[None])[0])
+        predicted = latency.of(genotype)
         reading = check(genotype, predicted)
         outcome.genotype, outcome.last = genotype, reading
         outcome.checks.append({"genotype": genotype_to_json(genotype), "target_ms": target, "predicted_ms": predicted,
@@ -99,7 +100,7 @@ def keep_measured_budget(space: SearchSpace, genotype: Genotype, predict_many: C
             f"{budget_ms:g} ms ({reading.verdict}); the table predicts this network "
             f"{reading.error_pct:+.1f}% off; repairing to {new_target:.3f} ms in table terms")
         try:
-            genotype, _ = repair_to_budget(space, predict_many, genotype, probs, new_target, unit="ms", keep=keep,
+            genotype, _ = repair_to_budget(space, latency, genotype, probs, new_target, unit="ms", keep=keep,
                                            max_skip=max_skip)
         except ValueError as exc:  # nothing cheaper within the other budgets
             say(f"cannot repair further: {exc}")

@@ -1,10 +1,9 @@
-"""Differentiable expected latency and parameters of the *final* network, from the table.
+"""The search's latency and parameter penalties, and their multipliers.
 
-The costs of every (position, candidate) pair come from the space's one cost structure over
-the final configuration (e.g. DARTS C=36, 20 cells), while the search trains a small proxy; the
-space's :meth:`~hwnas.spaces.SearchSpace.expected_cost` turns architecture probabilities into
-the expected cost by the same rule that prices a genotype, so at a one-hot architecture E[LAT]
-is exactly the table's prediction of that genotype.
+E[LAT] and E[P] are the final network's (e.g. DARTS C=36, 20 cells) while the search trains a
+small proxy: :meth:`~hwnas.spaces.costs.Costs.expected` of the table's costs and of the final
+space's parameters prices architecture probabilities by the same rule that prices a genotype,
+so at a one-hot architecture E[LAT] is exactly the table's prediction of that genotype.
 """
 
 from __future__ import annotations
@@ -15,33 +14,6 @@ import torch
 import torch.nn.functional as F
 
 from hwnas.search.config import LOSS_FORMS, SearchConfig
-from hwnas.spaces import SearchSpace
-from hwnas.spaces.base import CostArrays
-
-
-
-class CostModel:
-    """E[cost](architecture probabilities) of the final network, read from the space's structure."""
-
-    def __init__(self, space: SearchSpace, costs: CostArrays, built: bool = False) -> None:
-        self.space, self.costs, self.built = space, costs, built
-        self._torch = costs.to_torch()
-
-    def expected(self, probs: Dict[str, torch.Tensor]) -> torch.Tensor:
-        device = next(iter(probs.values())).device
-        if next(iter(self._torch.choice.values())).device != device:  # once: the costs follow the weights
-            self._torch = self.costs.to_torch(device=device)
-        return self.space.expected_cost(probs, self._torch, built=self.built)
-
-
-def latency_model(final_space: SearchSpace, table) -> CostModel:
-    """E[LAT] in ms, from a :class:`~hwnas.table.LatencyTable` of ``final_space``."""
-    return CostModel(final_space, table.cost_arrays())
-
-
-def params_model(final_space: SearchSpace) -> CostModel:
-    """E[P] in parameters of the final network."""
-    return CostModel(final_space, final_space.params_costs(), built=True)
 
 
 def penalty_loss(ce: torch.Tensor, lat: torch.Tensor, form: str, target_ms: Optional[float],

@@ -10,14 +10,14 @@ the budget holds.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from hwnas.core.genotype import Genotype, skip_connections
 from hwnas.spaces import SearchSpace
+from hwnas.spaces.costs import Costs
 
-CostMany = Callable[[np.ndarray], np.ndarray]  # encoded genotypes (rows) -> one cost each
 EXACT_UP_TO = 100_000  # spaces with at most this many genotypes are searched whole
 
 
@@ -35,8 +35,8 @@ def every_vector(space: SearchSpace) -> Optional[np.ndarray]:
     return np.indices(upper - lower + 1).reshape(len(lower), -1).T + lower
 
 
-def repair_to_budget(space: SearchSpace, cost_many: CostMany, genotype: Genotype, probs: Dict[str, np.ndarray],
-                     budget: float, unit: str = "ms", keep: Sequence[Tuple[CostMany, float]] = (),
+def repair_to_budget(space: SearchSpace, costs: Costs, genotype: Genotype, probs: Dict[str, np.ndarray],
+                     budget: float, unit: str = "ms", keep: Sequence[Tuple[Costs, float]] = (),
                      max_swaps: int = 200, max_skip: Optional[int] = None) -> Tuple[Genotype, List[str]]:
     """The repaired genotype and a description of each change; an error if the budget is out of reach.
 
@@ -46,11 +46,11 @@ def repair_to_budget(space: SearchSpace, cost_many: CostMany, genotype: Genotype
     """
     every = every_vector(space)
     if every is not None:
-        return _best_within(space, every, cost_many, genotype, probs, budget, unit, keep, max_skip)
+        return _best_within(space, every, costs, genotype, probs, budget, unit, keep, max_skip)
     x = space.encode(genotype)
     lower, upper = space.bounds
     swaps: List[str] = []
-    cost = float(cost_many(x[None])[0])
+    cost = float(costs.many(x[None])[0])
     while cost > budget:
         if len(swaps) >= max_swaps:
             raise ValueError(f"could not bring the genotype under {budget:g} {unit} in {max_swaps} swaps")
@@ -62,10 +62,10 @@ def repair_to_budget(space: SearchSpace, cost_many: CostMany, genotype: Genotype
                     y[i] = v
                     candidates.append(y)
         candidates = np.array(candidates)
-        saves = cost - cost_many(candidates)
+        saves = cost - costs.many(candidates)
         ok = saves > 1e-9
         for other_cost, other_budget in keep:
-            ok &= other_cost(candidates) <= other_budget
+            ok &= other_cost.many(candidates) <= other_budget
         if not ok.any():
             raise ValueError(f"no single change lowers the cost below {cost:g} {unit} within the other budgets; "
                              f"the budget {budget:g} {unit} is out of reach from this genotype")
@@ -83,13 +83,13 @@ def repair_to_budget(space: SearchSpace, cost_many: CostMany, genotype: Genotype
     return space.decode(x), swaps
 
 
-def _best_within(space: SearchSpace, every: np.ndarray, cost_many: CostMany, genotype: Genotype,
-                 probs: Dict[str, np.ndarray], budget: float, unit: str, keep: Sequence[Tuple[CostMany, float]],
+def _best_within(space: SearchSpace, every: np.ndarray, costs: Costs, genotype: Genotype,
+                 probs: Dict[str, np.ndarray], budget: float, unit: str, keep: Sequence[Tuple[Costs, float]],
                  max_skip: Optional[int]) -> Tuple[Genotype, List[str]]:
     """The genotype of most architecture weight among all that keep every budget."""
-    ok = cost_many(every) <= budget
+    ok = costs.many(every) <= budget
     for other_cost, other_budget in keep:
-        ok &= other_cost(every) <= other_budget
+        ok &= other_cost.many(every) <= other_budget
     if not ok.any():
         raise ValueError(f"no {space.name} genotype keeps {budget:g} {unit} within the other budgets; the budget is "
                          f"out of reach")
@@ -98,8 +98,8 @@ def _best_within(space: SearchSpace, every: np.ndarray, cost_many: CostMany, gen
     if any(capped):  # the cap guards against collapse; the budget is the promise, so it wins where they clash
         feasible = [g for g, c in zip(feasible, capped) if c]
     best = max(feasible, key=lambda g: space.choice_score(g, probs))
-    before = float(cost_many(space.encode(genotype)[None])[0])
-    after = float(cost_many(space.encode(best)[None])[0])
+    before = float(costs.many(space.encode(genotype)[None])[0])
+    after = float(costs.many(space.encode(best)[None])[0])
     return best, _describe_all(genotype, best, f"{after - before:+.4g} {unit} in all")
 
 

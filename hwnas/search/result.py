@@ -13,9 +13,10 @@ import pandas as pd
 from hwnas.core.counting import count_params
 from hwnas.core.genotype import Genotype, save_genotype
 from hwnas.search.measured import MeasuredBudget, keep_measured_budget
-from hwnas.search.repair import CostMany, repair_to_budget
+from hwnas.search.repair import repair_to_budget
+from hwnas.spaces.costs import Costs
 
-Budget = Tuple[str, CostMany, float, str]  # (name, cost of encoded genotypes, budget, unit)
+Budget = Tuple[str, Costs, float, str]  # (name, its costs, budget, unit)
 
 if TYPE_CHECKING:
     from hwnas.search.searcher import Searcher
@@ -35,13 +36,13 @@ class SearchResult:
 
 
 def table_budgets(searcher: "Searcher") -> List[Budget]:
-    """(name, cost of encoded genotypes, budget, unit) of every budget the derived network must keep."""
+    """(name, costs, budget, unit) of every budget the derived network must keep."""
     cfg, table, final = searcher.cfg, searcher.table, searcher.final
     budgets: List[Budget] = []
     if cfg.latency_budget_ms and table is not None:
-        budgets.append(("latency", table.predict_many, cfg.latency_budget_ms, "ms"))
+        budgets.append(("latency", table.costs(), cfg.latency_budget_ms, "ms"))
     if cfg.param_budget:
-        budgets.append(("parameters", final.params_many, float(cfg.param_budget), "params"))
+        budgets.append(("parameters", final.params, float(cfg.param_budget), "params"))
     return budgets
 
 
@@ -51,11 +52,11 @@ def keep_budgets(searcher: "Searcher", genotype: Genotype,
     line per budget it broke."""
     probs = searcher.arch.numpy_probs()
     broken = []
-    for name, cost_many, budget, unit in budgets:
-        before = float(cost_many(searcher.final.encode(genotype)[None])[0])
+    for name, costs, budget, unit in budgets:
+        before = costs.of(genotype)
         if before > budget:
             others = [(c, b) for n, c, b, _ in budgets if n != name]
-            genotype, swaps = repair_to_budget(searcher.proxy, cost_many, genotype, probs, budget, unit=unit,
+            genotype, swaps = repair_to_budget(searcher.proxy, costs, genotype, probs, budget, unit=unit,
                                                keep=others, max_skip=searcher.cfg.max_skip)
             broken.append(f"the derived genotype breaks its {name} budget ({before:.4g} {unit} > {budget:.4g} "
                           f"{unit}); repaired: {'; '.join(swaps)}")
@@ -75,7 +76,7 @@ def finish(searcher: "Searcher") -> SearchResult:
     measured, note = measured_budget(searcher, genotype, [(c, b) for n, c, b, _ in budgets if n != "latency"])
     if measured is not None:
         genotype = measured.genotype
-    latency = table.predict(genotype) if table is not None else None
+    latency = table.costs().of(genotype) if table is not None else None
     save_genotype(genotype, searcher.folder / "genotype.json")
     searcher.folder.write_json("result.json", {
         "genotype": genotype.to_dict(), "latency_ms": latency, "repaired": repaired,
@@ -93,7 +94,7 @@ def finish(searcher: "Searcher") -> SearchResult:
 
 
 def measured_budget(searcher: "Searcher", genotype: Genotype,
-                    keep: Sequence[Tuple[CostMany, float]]) -> Tuple[Optional[MeasuredBudget], Optional[str]]:
+                    keep: Sequence[Tuple[Costs, float]]) -> Tuple[Optional[MeasuredBudget], Optional[str]]:
     """Measure the derived network on the table's target (here, or through the device's runner)
     and repair until it keeps the budget with confidence (see :mod:`hwnas.search.measured`);
     ``(None, why)`` where the target cannot be reached, the budget then kept in table terms only."""
@@ -113,7 +114,7 @@ def measured_budget(searcher: "Searcher", genotype: Genotype,
                    if device.remote else "profile this machine, or give the device file a `runner:` that reaches "
                    "that one")
             return None, f"kept in table terms only: the table describes {table.host}, not {target.where}; {how}"
-        return keep_measured_budget(searcher.final, genotype, table.predict_many, device, cfg.latency_budget_ms,
+        return keep_measured_budget(searcher.final, genotype, table.costs(), device, cfg.latency_budget_ms,
                                     searcher.arch.numpy_probs(), keep=keep, say=log.warning, max_skip=cfg.max_skip,
                                     table=table), None
     except (ValueError, DeviceUnavailableError) as exc:  # the target failed: the searched genotype stays

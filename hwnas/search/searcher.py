@@ -32,7 +32,8 @@ from hwnas.device.threads import ThreadGovernor
 from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
 from hwnas.search.arch import Architecture, temperature
 from hwnas.search.config import SearchConfig
-from hwnas.search.penalty import CostModel, Multipliers, penalty_loss
+from hwnas.search.penalty import Multipliers, penalty_loss
+from hwnas.spaces.costs import Costs
 from hwnas.search.repair import listable
 from hwnas.search.result import SearchResult, finish, keep_budgets, table_budgets
 from hwnas.search.stages import proxy_at
@@ -60,7 +61,7 @@ class Searcher:
     """One search run over a proxy supernet, penalised with the final network's costs."""
 
     def __init__(self, config: SearchConfig, proxy: SearchSpace, final: SearchSpace, train_set, val_set,
-                 run_dir: str | Path, latency: Optional[CostModel] = None, params: Optional[CostModel] = None,
+                 run_dir: str | Path, latency: Optional[Costs] = None, params: Optional[Costs] = None,
                  table=None, make_loader=None, world: World = ALONE) -> None:
         config.validate()
         self.world = world  # data-parallel ranks (see hwnas.core.distributed); ALONE in one process
@@ -262,9 +263,9 @@ class Searcher:
         key = genotype_to_json(genotype)
         if key not in self._derived_cache:
             x = self.final.encode(genotype)[None]
-            out = {"derived_params": float(self.final.params_many(x)[0])}
+            out = {"derived_params": float(self.final.params.many(x)[0])}
             if self.table is not None:
-                out["derived_latency_ms"] = float(self.table.predict_many(x)[0])
+                out["derived_latency_ms"] = float(self.table.costs().many(x)[0])
             self._derived_cache[key] = out
         return self._derived_cache[key]
 

@@ -10,7 +10,6 @@ from hwnas.core.distributed import ALONE, World
 from hwnas.runs import RunFolder
 from hwnas.search.config import SearchConfig
 from hwnas.search.searcher import Searcher
-from hwnas.search.penalty import latency_model, params_model
 from hwnas.spaces import SearchSpace, make_space
 from hwnas.spaces.registry import space_class
 
@@ -33,7 +32,7 @@ def needs_table(cfg: SearchConfig) -> bool:
 
 def check_budget(final: SearchSpace, table, cfg: SearchConfig) -> Dict[str, float]:
     """The cheapest and dearest networks' table latency; a budget below the cheapest is an error."""
-    low, high = table.latency_range()
+    low, high = table.costs().range()
     if cfg.latency_budget_ms is not None and cfg.latency_budget_ms < low:
         raise ValueError(f"--latency-budget {cfg.latency_budget_ms:g}ms is below the cheapest network of this space "
                          f"on {table.device_id}: {low:.3f} ms (the dearest takes {high:.3f} ms)")
@@ -44,8 +43,8 @@ def check_param_budget(final: SearchSpace, cfg: SearchConfig) -> None:
     """A parameter budget below the smallest network of the space is an error that gives the minimum."""
     if cfg.param_budget is None:
         return
-    smallest, _ = final.latency_extremes(final.piece_params)  # parameters add up over pieces like latency
-    low = int(final.params_many(smallest)[0])
+    smallest, _ = final.params.extremes()  # parameters add up over pieces like latency
+    low = int(final.params.many(smallest)[0])
     if cfg.param_budget < low:
         raise ValueError(f"--param-budget {cfg.param_budget:,} is below the smallest network of this space: "
                          f"{low:,} parameters")
@@ -87,9 +86,9 @@ def prepare(cfg: SearchConfig, run_dir: str | Path, world: World = ALONE) -> Sea
     lat, extremes = None, {}
     if table is not None:
         extremes = check_budget(final, table, cfg)
-        lat = latency_model(final, table)
+        lat = table.costs()
     searcher = Searcher(cfg, proxy, final, splits.train, splits.val, run_dir, latency=lat,
-                        params=params_model(final), table=table, make_loader=make_loader, world=world)
+                        params=final.params, table=table, make_loader=make_loader, world=world)
     searcher.latency_range = extremes
     searcher.missing_table = missing
     return searcher

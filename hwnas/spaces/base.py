@@ -11,7 +11,7 @@ parameters and FLOPs all read it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -21,6 +21,7 @@ from torch import nn
 from hwnas.core.genotype import Genotype, GenotypeError
 from hwnas.core.ops import build_op
 from hwnas.core.space_settings import check_options
+from hwnas.spaces.costs import CostArrays, Costs, TorchCosts
 
 Shape = Tuple[int, ...]
 
@@ -66,45 +67,6 @@ class Concat(nn.Module):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return torch.cat(xs, dim=1)
-
-
-@dataclass(frozen=True)
-class CostArrays:
-    """Costs read from a space's structure: what every network pays, each choice's cost
-    (group -> [position, candidate]) and space-specific extras (see :meth:`SearchSpace.extra_pieces`)."""
-
-    fixed: float
-    choice: Dict[str, np.ndarray]
-    extra: Dict[str, np.ndarray] = field(default_factory=dict)
-
-    def to_torch(self, dtype: torch.dtype = torch.float32, device: Any = None) -> "TorchCosts":
-        def t(a: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(a, dtype=dtype, device=device)
-
-        return TorchCosts(self.fixed, {k: t(v) for k, v in self.choice.items()},
-                          {k: t(v) for k, v in self.extra.items()})
-
-    def shifted(self, fixed: float) -> "CostArrays":
-        """The same choice costs with ``fixed`` added to what every network pays (a per-run overhead)."""
-        return CostArrays(self.fixed + fixed, self.choice, self.extra)
-
-
-@dataclass(frozen=True)
-class TorchCosts:
-    """:class:`CostArrays` as tensors, for the differentiable expectation."""
-
-    fixed: float
-    choice: Dict[str, torch.Tensor]
-    extra: Dict[str, torch.Tensor]
-
-
-def linear_cost(weights: Dict[str, torch.Tensor], costs: TorchCosts) -> torch.Tensor:
-    """fixed + sum over positions and candidates of weight * cost (choices that add up alone)."""
-    total = None
-    for group, w in weights.items():
-        term = (w * costs.choice[group].to(w.dtype)).sum(dim=(-2, -1))
-        total = term if total is None else total + term
-    return total + costs.fixed
 
 
 def conv_out(size: int, stride: int) -> int:
@@ -210,20 +172,19 @@ class SearchSpace(ABC):
         :meth:`expected_cost`.
         """
 
-    def extra_pieces(self) -> Dict[str, List[List[Piece]]]:
-        """Pieces that depend on several choices at once (NB201: a node's sum, by fan-in)."""
-        return {}
-
     def cost_arrays(self, lookup: Callable[[Piece], float]) -> CostArrays:
         """Every choice's cost under ``lookup`` (ms, parameters, FLOPs), summed over its pieces."""
         def total(pieces: List[Piece]) -> float:
             return float(sum(lookup(p) for p in pieces))
 
-        structure = self._structure()
-        return CostArrays(
-            fixed=total(self.fixed_pieces()),
-            choice={g: np.array([[total(c) for c in pos] for pos in positions]) for g, positions in structure.items()},
-            extra={name: np.array([total(group) for group in groups]) for name, groups in self.extra_pieces().items()})
+        return CostArrays(fixed=total(self.fixed_pieces()),
+                          choice={g: np.array([[total(c) for c in pos] for pos in positions])
+                                  for g, positions in self._structure().items()})
+
+    def costs(self, lookup: Callable[[Piece], float], fixed: float = 0.0) -> Costs:
+        """The cost of every network when each piece costs ``lookup(piece)`` (a table's latency),
+        plus ``fixed`` per run."""
+        return Costs(self, self.cost_arrays(lookup).shifted(fixed))
 
     def _structure(self) -> Dict[str, List[List[List[Piece]]]]:
         cached = self.__dict__.get("_choice_pieces")
@@ -253,54 +214,33 @@ class SearchSpace(ABC):
         network builds (parameters) instead of what it runs (latency, FLOPs).
         """
 
-    def cost_many(self, x: np.ndarray, costs: CostArrays, built: bool = False) -> np.ndarray:
-        """The exact cost of many encoded genotypes (rows of ``x``), vectorised."""
-        weights = {g: torch.from_numpy(w) for g, w in self.choice_weights(np.atleast_2d(np.asarray(x))).items()}
-        with torch.no_grad():
-            return self.expected_cost(weights, costs.to_torch(torch.float64), built=built).numpy()
+    def _piece_count(self, kind: str, piece: Piece) -> float:
+        """Parameters or multiply-adds of one piece (cached), counted like whole networks."""
+        from hwnas.core.counting import count_flops, count_params
 
-    def latency_many(self, x: np.ndarray, lookup: Callable[[Piece], float]) -> np.ndarray:
-        """Sum of ``lookup`` over the pieces of many encoded genotypes (rows of ``x``), vectorised."""
-        return self.cost_many(x, self.cost_arrays(lookup))
-
-    def piece_params(self, piece: Piece) -> float:
-        """Parameter count of one piece (cached): the size counterpart of a latency lookup."""
-        from hwnas.core.counting import count_params
-
-        cache = self.__dict__.setdefault("_piece_params", {})
-        if piece.key not in cache:
-            cache[piece.key] = float(count_params(self.build_piece(piece)[0]))
-        return cache[piece.key]
-
-    def piece_flops(self, piece: Piece) -> float:
-        """Multiply-adds of one piece (cached), counted with fvcore like whole networks."""
-        from hwnas.core.counting import count_flops
-
-        cache = self.__dict__.setdefault("_piece_flops", {})
+        cache = self.__dict__.setdefault(f"_piece_{kind}", {})
         if piece.key not in cache:
             module, shapes = self.build_piece(piece)
-            # sums and concatenations do no multiply-adds (fvcore does not count them either)
-            cache[piece.key] = float(count_flops(module, shapes[0][1:])) if len(shapes) == 1 else 0.0
+            if kind == "params":
+                cache[piece.key] = float(count_params(module))
+            else:  # sums and concatenations do no multiply-adds (fvcore does not count them either)
+                cache[piece.key] = float(count_flops(module, shapes[0][1:])) if len(shapes) == 1 else 0.0
         return cache[piece.key]
 
-    def _cached_costs(self, name: str, lookup: Callable[[Piece], float]) -> CostArrays:
-        cache = self.__dict__.setdefault("_costs", {})
-        if name not in cache:
-            cache[name] = self.cost_arrays(lookup)
-        return cache[name]
+    @property
+    def params(self) -> Costs:
+        """Parameters of every final network, without building them (every module of a final
+        network is one piece, so pieces' parameters add up exactly)."""
+        if "_params" not in self.__dict__:
+            self.__dict__["_params"] = Costs(self, self.cost_arrays(lambda p: self._piece_count("params", p)), built=True)
+        return self.__dict__["_params"]
 
-    def params_costs(self) -> CostArrays:
-        """Parameters of every choice (cached)."""
-        return self._cached_costs("params", self.piece_params)
-
-    def params_many(self, x: np.ndarray) -> np.ndarray:
-        """Parameter counts of the final networks of many encoded genotypes, without building them."""
-        # Every module of the final network is one piece, so pieces' parameters add up exactly.
-        return self.cost_many(x, self.params_costs(), built=True)
-
-    def flops_many(self, x: np.ndarray) -> np.ndarray:
-        """FLOPs (multiply-adds) of the final networks of many encoded genotypes, without building them."""
-        return self.cost_many(x, self._cached_costs("flops", self.piece_flops))
+    @property
+    def flops(self) -> Costs:
+        """FLOPs (multiply-adds) of every final network, without building them."""
+        if "_flops" not in self.__dict__:
+            self.__dict__["_flops"] = self.costs(lambda p: self._piece_count("flops", p))
+        return self.__dict__["_flops"]
 
     def op_variables(self) -> np.ndarray:
         """Indices of the variables that choose an operation (the others choose inputs)."""
@@ -313,23 +253,6 @@ class SearchSpace(ABC):
     def var_groups(self) -> List[List[int]]:
         """Groups of variables whose latency contributions add up independently across groups."""
         return [[i] for i in range(self.num_vars)]
-
-    def latency_extremes(self, lookup: Callable[[Piece], float]) -> Tuple[np.ndarray, np.ndarray]:
-        """Encoded genotypes of the cheapest and the dearest network under ``lookup``.
-
-        Latency is separable across :meth:`var_groups`, so each group is optimised alone by
-        enumerating its values with the other variables held at their lower bounds.
-        """
-        lower, upper = self.bounds
-        best, worst = lower.copy(), lower.copy()
-        for group in self.var_groups():
-            grids = np.meshgrid(*[np.arange(lower[i], upper[i] + 1) for i in group], indexing="ij")
-            combos = np.stack([g.ravel() for g in grids], axis=1)
-            x = np.repeat(lower[None, :], len(combos), axis=0)
-            x[:, group] = combos
-            cost = self.latency_many(x, lookup)
-            best[group], worst[group] = combos[int(np.argmin(cost))], combos[int(np.argmax(cost))]
-        return best, worst
 
     # -- search (supernet, derivation, per-position costs) ------------------------------------
     @abstractmethod
@@ -379,7 +302,6 @@ class SearchSpace(ABC):
         pieces = set(self.fixed_pieces())
         for positions in self._structure().values():
             pieces.update(p for pos in positions for cand in pos for p in cand)
-        pieces.update(p for groups in self.extra_pieces().values() for group in groups for p in group)
         return sorted(pieces)
 
     def build_piece(self, piece: Piece) -> Tuple[nn.Module, List[Shape]]:

@@ -18,7 +18,8 @@ from torch import nn
 from hwnas.core.space_settings import DartsConfig
 from hwnas.core.genotype import DARTS_CELL_OPS, DARTS_OPS, DARTS_STEPS, DartsGenotype, Genotype
 from hwnas.core.ops import ClassifierHead
-from hwnas.spaces.base import Piece, SearchSpace, TorchCosts, conv_out
+from hwnas.spaces.base import Piece, SearchSpace, conv_out
+from hwnas.spaces.costs import TorchCosts
 from hwnas.spaces.darts_nets import DartsNetwork, DartsSupernet, darts_edges, stem_modules
 from hwnas.spaces.registry import register_space
 

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from hwnas.core.genotype import Genotype, GenotypeError, LayerGenotype
-from hwnas.spaces.base import Piece, SearchSpace, TorchCosts, conv_out, linear_cost
+from hwnas.spaces.base import Piece, SearchSpace, conv_out
+from hwnas.spaces.costs import TorchCosts, linear_cost
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ BN-ReLU, global pooling and a linear classifier. Parameter counts equal the benc
 
 from __future__ import annotations
 
+import itertools
+from functools import lru_cache
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -18,7 +20,8 @@ from hwnas.core.space_settings import NB201Config
 from hwnas.core.genotype import NB201_EDGES, NB201_NODES, NB201_OPS, Genotype, NB201Genotype
 from hwnas.core.ops import build_op, relu_conv_bn
 from hwnas.core.ops import ClassifierHead
-from hwnas.spaces.base import Piece, SearchSpace, TorchCosts, conv_out, linear_cost
+from hwnas.spaces.base import Piece, SearchSpace, conv_out
+from hwnas.spaces.costs import CostArrays, TorchCosts, linear_cost
 from hwnas.spaces.mixed import MixedOp
 from hwnas.spaces.registry import register_space
 
@@ -43,7 +46,6 @@ class ResidualReduction(nn.Module):
 # An edge's operation is its shared part (by piece op) and its own part (the rest).
 SHARED_PART = {"avg_pool_3x3": "avg_pool_3x3", "nor_conv_1x1": "nb201.relu", "nor_conv_3x3": "nb201.relu"}
 OWN_PART = {"avg_pool_3x3": None, "nor_conv_1x1": "nb201.conv_1x1", "nor_conv_3x3": "nb201.conv_3x3", "none": None}
-SHARED_PIECES = tuple(sorted(set(SHARED_PART.values())))
 
 
 def own_piece(op: str, c: int, size: int) -> List["Piece"]:
@@ -83,6 +85,46 @@ def live_edges(ops: Sequence[str]) -> List[bool]:
     """
     live_node, nonzero = live_nodes(ops), nonzero_nodes(ops)
     return [live_node[to] and nonzero[src] and op != "none" for op, (to, src) in zip(ops, NB201_EDGES)]
+
+
+@lru_cache(maxsize=None)
+def cell_parts(ops: Tuple[str, ...]) -> List[Tuple[str, int]]:
+    """What a cell with these edge operations runs, as (piece op, arity): each live edge's own
+    part, each shared part once per tensor it reads, a sum per live node of 2 or 3 live inputs,
+    and zeros (``none``) for an output node without one (as :class:`NB201Cell` runs it)."""
+    live, live_node = live_edges(ops), live_nodes(ops)
+    tensor = list(range(NB201_NODES))  # whose tensor each node is: a lone skip input passes it on
+    for to in range(1, NB201_NODES - 1):
+        inputs = [(op, src) for op, alive, (t, src) in zip(ops, live, NB201_EDGES) if t == to and alive]
+        if len(inputs) == 1 and inputs[0][0] == "skip_connect":
+            tensor[to] = tensor[inputs[0][1]]
+    parts, shared = [], set()
+    for op, alive, (_, src) in zip(ops, live, NB201_EDGES):
+        if alive:
+            parts += [(OWN_PART.get(op, op), 1)] if OWN_PART.get(op, op) else []  # a pooling: all shared
+            if op in SHARED_PART:
+                shared.add((SHARED_PART[op], tensor[src]))
+    parts += [(part, 1) for part, _ in sorted(shared)]
+    for to in range(1, NB201_NODES):
+        fan_in = sum(live[e] for e, (t, _) in enumerate(NB201_EDGES) if t == to)
+        if live_node[to] and fan_in != 1:
+            parts.append(("add", fan_in) if fan_in else ("none", 1))
+    return parts
+
+
+@lru_cache(maxsize=None)
+def every_cell() -> Tuple[List[Tuple[str, int]], np.ndarray]:
+    """The parts any cell runs, and how often each of the 15,625 cells (rows, in encoding order)
+    runs each part."""
+    cells = [cell_parts(tuple(NB201_OPS[i] for i in x))
+             for x in itertools.product(range(len(NB201_OPS)), repeat=len(NB201_EDGES))]
+    parts = sorted({part for cell in cells for part in cell})
+    column = {part: j for j, part in enumerate(parts)}
+    counts = np.zeros((len(cells), len(parts)))
+    for i, cell in enumerate(cells):
+        for part in cell:
+            counts[i, column[part]] += 1
+    return parts, counts
 
 
 class NB201Cell(nn.Module):
@@ -172,16 +214,6 @@ class NB201Supernet(nn.Module):
         return self.head(x)
 
 
-def _count_distribution(probs: List[torch.Tensor]) -> torch.Tensor:
-    """P(exactly k of independent events happen), k = 0..len(probs), along a new last axis."""
-    dist = torch.ones_like(probs[0]).unsqueeze(-1)
-    for p in probs:
-        p = p.unsqueeze(-1)
-        dist = torch.cat([dist * (1 - p), torch.zeros_like(p)], dim=-1) + \
-            torch.cat([torch.zeros_like(p), dist * p], dim=-1)
-    return dist
-
-
 @register_space
 class NB201Space(SearchSpace):
     """NAS-Bench-201 at one configuration; defaults are the benchmark's CIFAR-10 network."""
@@ -240,32 +272,7 @@ class NB201Space(SearchSpace):
         ]
 
     def _cell_pieces(self, ops: Sequence[str], c: int, size: int) -> List[Piece]:
-        live, live_node = live_edges(ops), live_nodes(ops)
-        tensor = list(range(NB201_NODES))  # whose tensor each node is: a lone skip input passes it on
-        for to in range(1, NB201_NODES - 1):
-            inputs = [(op, src) for op, alive, (t, src) in zip(ops, live, NB201_EDGES) if t == to and alive]
-            if len(inputs) == 1 and inputs[0][0] == "skip_connect":
-                tensor[to] = tensor[inputs[0][1]]
-        pieces, shared = [], set()
-        for op, alive, (_, src) in zip(ops, live, NB201_EDGES):
-            if alive:
-                pieces += own_piece(op, c, size)
-                if op in SHARED_PART:
-                    shared.add((SHARED_PART[op], tensor[src]))
-        pieces += [Piece(part, c, c, 1, size) for part, _ in sorted(shared)]
-        for to in range(1, NB201_NODES):
-            if live_node[to]:
-                fan_in = sum(live[e] for e, (t, _) in enumerate(NB201_EDGES) if t == to)
-                pieces += self._node_pieces(fan_in, c, size)
-        return pieces
-
-    @staticmethod
-    def _node_pieces(fan_in: int, c: int, size: int) -> List[Piece]:
-        """What a live node runs besides its edges: zeros when no input is live (``x * 0``, as in
-        :class:`NB201Cell`), a sum of 2 or 3 inputs."""
-        if fan_in == 0:
-            return [Piece("none", c, c, 1, size)]
-        return [Piece("add", c, c, 1, size, arity=fan_in)] if fan_in > 1 else []
+        return [Piece(op, c, c, 1, size, arity) for op, arity in cell_parts(tuple(ops))]
 
     def pieces(self, genotype: Genotype) -> List[Piece]:
         self.check_genotype(genotype)
@@ -274,72 +281,37 @@ class NB201Space(SearchSpace):
             pieces += self._cell_pieces(genotype.ops, c, size) * self.settings.cells_per_stage
         return pieces
 
+    def all_pieces(self) -> List[Piece]:
+        parts, _ = every_cell()
+        return sorted(set(self.fixed_pieces()) | {Piece(op, c, c, 1, size, arity) for c, size in self.stages()
+                                                   for op, arity in parts})
+
     def choice_pieces(self) -> Dict[str, List[List[List[Piece]]]]:
+        """What each edge builds (parameters: every non-``none`` edge is built)."""
         n = self.settings.cells_per_stage
         per_op = [[p for c, size in self.stages() for p in own_piece(op, c, size)] * n for op in self.candidates]
         return {"cell": [per_op for _ in NB201_EDGES]}
 
-    def extra_pieces(self) -> Dict[str, List[List[Piece]]]:
-        """``node``: what a live node runs for each number of live inputs (0 to 3); ``shared``: each
-        part of :data:`SHARED_PIECES` run on one node's output; both over all cells."""
-        n = self.settings.cells_per_stage
-        return {"node": [[p for c, size in self.stages() for p in self._node_pieces(k, c, size)] * n
-                         for k in range(NB201_NODES)],
-                "shared": [[Piece(part, c, c, 1, size) for c, size in self.stages()] * n for part in SHARED_PIECES]}
+    def cost_arrays(self, lookup: Callable[[Piece], float]) -> CostArrays:
+        """Besides what each edge builds, ``cells``: what every one of the 15,625 cells costs
+        where it runs, in all cells of the network (by its encoding, as a mixed-radix number)."""
+        parts, counts = every_cell()
+        per_part = sum(np.array([lookup(Piece(op, c, c, 1, size, arity)) for op, arity in parts])
+                       for c, size in self.stages())
+        arrays = super().cost_arrays(lookup)
+        return CostArrays(arrays.fixed, arrays.choice, {"cells": self.settings.cells_per_stage * counts @ per_part})
 
     def expected_cost(self, weights: Dict[str, torch.Tensor], costs: TorchCosts, built: bool = False) -> torch.Tensor:
-        """Every non-``none`` edge is built; only live edges run (:func:`live_edges`), and a live
-        node sums its live inputs (the output node makes zeros when it has none).
-
-        With edges independent, an edge runs with probability P(not none) x P(its source holds
-        more than zeros) x P(its target reaches the output given it runs), and a live node costs
-        by how many of its inputs run: both exact. A part edges share (:data:`SHARED_PART`) costs
-        once per tensor it reads (a node whose one input is a skip is its source's tensor), with
-        the probability that any edge reading it runs it, taking those events as independent (an
-        approximation, 1-3% high for soft weights in checks). For a genotype's weights every
-        probability is 0 or 1: exact.
-        """
+        """Every non-``none`` edge is built (parameters add up by edge); what runs depends on the
+        whole cell (:func:`live_edges`), so the expected cost sums every cell's cost weighted by
+        its probability, the product of its edges' weights: exact for any weights whose rows
+        are distributions, and for a genotype's one-hot weights its cost."""
         if built:
             return linear_cost(weights, costs)
         w = weights["cell"]
-        cost = costs.choice["cell"].to(w.dtype)
-        none = self.candidates.index("none")
-        on = w.sum(dim=-1) - w[..., none]  # P(edge not none), per edge
-        e = {edge: i for i, edge in enumerate(NB201_EDGES)}
-        o = {edge: on[..., i] for edge, i in e.items()}  # P(not none) by (to, from)
-        one = torch.ones_like(on[..., 0])
-        nonzero = {0: one, 1: o[(1, 0)]}
-        nonzero[2] = 1 - (1 - o[(2, 0)]) * (1 - o[(2, 1)] * nonzero[1])
-        live2 = o[(3, 2)]  # given node 2 is read, it holds more than zeros
-        node_live = {1: 1 - (1 - o[(3, 1)]) * (1 - o[(2, 1)] * live2), 2: live2, 3: one}
-        # (w * cost) over candidates is P(not none) x E[cost | not none]; times its source and target
-        edge_cost = (w * cost).sum(dim=-1)
-        total = sum(edge_cost[..., i] * nonzero[src] * node_live[to] for i, (to, src) in enumerate(NB201_EDGES))
-        # P(node k holds more than zeros and is tensor t): its own, or (a lone skip input) the one it passes on
-        skip = w[..., self.candidates.index("skip_connect")]
-        to_1 = skip[..., e[(1, 0)]]
-        from_0 = skip[..., e[(2, 0)]] * (1 - o[(2, 1)] * nonzero[1])
-        from_1 = skip[..., e[(2, 1)]] * w[..., e[(2, 0)], none]
-        holds = {0: {0: one}, 1: {0: to_1, 1: nonzero[1] - to_1},
-                 2: {0: from_0 + from_1 * to_1, 1: from_1 * (nonzero[1] - to_1),
-                     2: nonzero[2] - from_0 - from_1 * nonzero[1]}}
-        for part, part_cost in zip(SHARED_PIECES, costs.extra["shared"].to(w.dtype)):
-            runs_it = [self.candidates.index(op) for op, shared in SHARED_PART.items() if shared == part]
-            for t in range(NB201_NODES - 1):  # it runs on a tensor if any live edge reading it runs it
-                none_runs = one
-                for i, (to, src) in enumerate(NB201_EDGES):
-                    if t in holds[src]:
-                        none_runs = none_runs * (1 - w[..., i, runs_it].sum(dim=-1) * node_live[to] * holds[src][t])
-                total = total + (1 - none_runs) * part_cost
-        node = costs.extra["node"].to(w.dtype)
-        for to in (1, 2):  # a live node costs by how many of its inputs run (independent edges: exact)
-            incoming = [on[..., i] * nonzero[src] for i, (t, src) in enumerate(NB201_EDGES) if t == to]
-            total = total + node_live[to] * (_count_distribution(incoming) * node[:len(incoming) + 1])[..., 1:].sum(-1)
-        # node 3 (makes zeros when no input runs): its inputs from nodes 1 and 2 both hang on edge 1 <- 0
-        with_1 = _count_distribution([o[(3, 0)], o[(3, 1)], o[(3, 2)] * (1 - (1 - o[(2, 0)]) * (1 - o[(2, 1)]))])
-        without_1 = _count_distribution([o[(3, 0)], torch.zeros_like(one), o[(3, 2)] * o[(2, 0)]])
-        total = total + ((o[(1, 0)][..., None] * with_1 + (1 - o[(1, 0)])[..., None] * without_1) * node).sum(-1)
-        return total + costs.fixed
+        cells = costs.extra["cells"].to(w.dtype).reshape((len(self.candidates),) * len(NB201_EDGES))
+        edges = [w[..., e, :] for e in range(len(NB201_EDGES))]
+        return torch.einsum("abcdef,...a,...b,...c,...d,...e,...f->...", cells, *edges) + costs.fixed
 
     # -- search ------------------------------------------------------------------------------
     def supernet(self, partial: int = 1, batch_edges: bool = True) -> nn.Module:

@@ -18,7 +18,6 @@ from hwnas.core.data import make_loader
 from hwnas.core.distributed import ALONE, data_parallel
 from hwnas.runs import Interrupted
 from hwnas.search.config import SearchConfig
-from hwnas.search.penalty import params_model
 from hwnas.search.searcher import Searcher
 from hwnas.spaces import make_space
 
@@ -46,7 +45,7 @@ def searcher(world, out: Path) -> Searcher:
     config = SearchConfig(space="nb201", epochs=2, batch_size=16, seed=3, threads=1)
     proxy = make_space("nb201", init_channels=4, layers=1, input_size=8, in_channels=1)
     return Searcher(config, proxy, proxy, data(seed=1), data(seed=2), out / "run",
-                    params=params_model(proxy), make_loader=make_loader, world=world)
+                    params=proxy.params, make_loader=make_loader, world=world)
 
 
 def run(world, make, stop_when=None):

@@ -13,8 +13,8 @@ X = np.stack([SPACE.encode(SPACE.sample(np.random.default_rng(s))) for s in rang
 def test_params_and_flops_come_from_the_space():
     objectives = assemble(["params", "flops"], SPACE)
     assert objectives.names == ["params", "flops"] and not objectives.constraints
-    assert np.array_equal(objectives.functions["params"](X), SPACE.params_many(X))
-    assert np.array_equal(objectives.functions["flops"](X), SPACE.flops_many(X))
+    assert np.array_equal(objectives.functions["params"](X), SPACE.params.many(X))
+    assert np.array_equal(objectives.functions["flops"](X), SPACE.flops.many(X))
 
 
 def test_a_benchmark_objective_wins_over_the_space_and_a_budget_is_a_constraint():
@@ -28,7 +28,7 @@ def test_the_latency_budget_reads_the_table(tiny_table):
     space, table, _ = tiny_table
     x = np.stack([space.encode(space.sample(np.random.default_rng(s))) for s in range(4)])
     objectives = assemble(["latency", "params"], space, table=table, latency_budget_ms=1.0)
-    assert np.allclose(objectives.constraints["latency"](x), table.predict_many(x) - 1.0)
+    assert np.allclose(objectives.constraints["latency"](x), table.costs().many(x) - 1.0)
 
 
 @pytest.mark.parametrize("names,kwargs,match", [

@@ -9,7 +9,7 @@ def test_plots_are_written_and_non_empty_offline(tmp_path, toy_objectives):
     from hwnas.pareto.plots import plot_run
 
     objectives = toy_objectives()
-    objectives.functions["params"] = SPACE.params_many
+    objectives.functions["params"] = SPACE.params.many
     result = run_nsga2(SPACE, objectives, pop_size=10, evaluations=40, seed=0)
     write_result(result, tmp_path, SPACE, objectives.names, device="cpu", searched=[])
     written = plot_run(tmp_path)

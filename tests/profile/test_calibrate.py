@@ -35,7 +35,7 @@ def test_class_features_add_up_to_the_raw_prediction(tiny_table):
     for features in ("op", "op_stride", "op_size"):
         classes, f = calibrate.class_features(table, x, features)
         assert f.shape == (10, len(classes))
-        raw = table.space.cost_many(x, table.cost_arrays(calibrated=False)) - table.meta["overhead_ms"]
+        raw = table.costs(calibrated=False).many(x) - table.meta["overhead_ms"]
         np.testing.assert_allclose(f.sum(axis=1), raw, rtol=1e-9)
 
 

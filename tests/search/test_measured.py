@@ -26,7 +26,7 @@ def fake_check(ms: float, budget: float, band: float = 0.02):
 
 def setup():
     space = make_space("nb201", **TINY)
-    predict = lambda x: space.latency_many(x, lookup)  # noqa: E731
+    predict = space.costs(lookup)
     probs = {"cell": np.full((6, 5), 0.2)}
     dear = NB201Genotype.from_ops(["nor_conv_3x3"] * 6)
     return space, predict, probs, dear
@@ -34,7 +34,7 @@ def setup():
 
 def test_a_network_that_keeps_the_budget_is_measured_once_and_kept():
     space, predict, probs, dear = setup()
-    predicted = float(predict(space.encode(dear)[None])[0])
+    predicted = predict.of(dear)
     outcome = keep_measured_budget(space, dear, predict, resolve_device("cpu"), predicted * 1.1, probs,
                                    check=lambda g, p: fake_check(p, predicted * 1.1))
     assert outcome.within and len(outcome.checks) == 1 and outcome.genotype == dear
@@ -42,7 +42,7 @@ def test_a_network_that_keeps_the_budget_is_measured_once_and_kept():
 
 def test_a_network_under_the_budget_by_less_than_the_noise_band_is_repaired():
     space, predict, probs, dear = setup()
-    predicted = float(predict(space.encode(dear)[None])[0])
+    predicted = predict.of(dear)
     budget = predicted * 1.01  # under the budget, but a 5% band reaches past it: a coin flip, not a promise
     outcome = keep_measured_budget(space, dear, predict, resolve_device("cpu"), budget, probs,
                                    check=lambda g, p: fake_check(p, budget, band=0.05))
@@ -52,7 +52,7 @@ def test_a_network_under_the_budget_by_less_than_the_noise_band_is_repaired():
 
 def test_a_device_slower_than_the_table_triggers_corrected_repairs_until_it_keeps_the_budget():
     space, predict, probs, dear = setup()
-    predicted = float(predict(space.encode(dear)[None])[0])
+    predicted = predict.of(dear)
     budget = predicted * 1.05  # the table says it fits; the device runs everything 30% slower
     check = lambda g, p: fake_check(1.3 * p, budget)  # noqa: E731
     outcome = keep_measured_budget(space, dear, predict, resolve_device("cpu"), budget, probs, check=check)
@@ -89,8 +89,7 @@ def test_search_records_predicted_and_measured_latency(tmp_path):
     tables = tmp_path / "tables"
     final = make_space("nb201", init_channels=16, layers=5, input_size=8, in_channels=1, num_classes=10)
     table = build_table(final, resolve_device("cpu"), tables_dir=tables, warmup=1, repeats=5)
-    best, worst = final.latency_extremes(table.lookup)
-    low, high = table.predict_many(np.stack([best, worst]))
+    low, high = table.costs().range()
     budget = round(float(low + 0.5 * (high - low)), 3)
     cfg = SearchConfig(space="nb201", epochs=1, limit=200, tables_dir=str(tables), latency_budget_ms=budget,
                        latency_loss="budget", init_channels=4, layers=1)
@@ -117,8 +116,7 @@ def test_a_table_of_a_machine_the_search_cannot_reach_keeps_the_budget_in_table_
     table.meta["host"] = {**table.meta["host"], "cpu": "ARM Cortex-A72", "arch": "aarch64", "flags": ["asimd"]}
     table.save(table_path("cpu", final, tables))
     assert not LatencyTable.load(table_path("cpu", final, tables)).meta["host"]["flags"] == ["avx2"]
-    best, worst = final.latency_extremes(table.lookup)
-    low, high = table.predict_many(np.stack([best, worst]))
+    low, high = table.costs().range()
     cfg = SearchConfig(space="nb201", epochs=1, limit=200, tables_dir=str(tables), init_channels=4, layers=1,
                        latency_budget_ms=round(float(low + 0.5 * (high - low)), 3), latency_loss="budget")
     result = prepare(cfg, tmp_path / "run").run()

@@ -4,7 +4,6 @@ import torch
 
 from hwnas.core.genotype import DARTS_OPS
 from hwnas.search.arch import Architecture
-from hwnas.search.penalty import CostModel
 from hwnas.spaces import make_space
 from hwnas.spaces.darts import darts_edges
 
@@ -22,7 +21,7 @@ def fake_lookup(piece):
 def test_expected_latency_of_one_hot_alpha_equals_genotype_cost(name):
     """E[LAT] at a decided architecture equals the genotype's table latency (sum over its pieces)."""
     space = make_space(name, **TINY[name])
-    model = CostModel(space, space.cost_arrays(fake_lookup))
+    model = space.costs(fake_lookup)
     rng = np.random.default_rng(0)
     for _ in range(20):  # NB201: cells with `none` edges, dead edges and sums of 1-3 inputs
         g = space.sample(rng)
@@ -45,7 +44,7 @@ def test_expected_latency_of_one_hot_alpha_equals_genotype_cost(name):
 def test_latency_penalty_gradient_points_to_cheaper_networks(name):
     torch.manual_seed(0)
     space = make_space(name, **TINY[name])
-    model = CostModel(space, space.cost_arrays(fake_lookup))
+    model = space.costs(fake_lookup)
     arch = Architecture(space.arch_shapes(), init_scale=0.5)
     before = model.expected(arch.probs())
     before.backward()
@@ -56,7 +55,7 @@ def test_latency_penalty_gradient_points_to_cheaper_networks(name):
         assert float(model.expected(arch.probs())) < float(before)
     if name != "darts":  # at each position the dearer op gets the larger gradient
         for group, alpha in arch.alphas.items():
-            cost = model.costs.choice[group]
+            cost = model.arrays.choice[group]
             for e in range(cost.shape[0]):
                 dear, cheap = int(cost[e].argmax()), int(cost[e].argmin())
                 if cost[e, dear] > cost[e, cheap]:

@@ -18,16 +18,16 @@ def test_repair_meets_the_budget_and_keeps_the_others(name):
     from hwnas.search.repair import repair_to_budget
 
     space = make_space(name, **TINY[name])
-    dearest = space.decode(space.latency_extremes(fake_lookup)[1])
-    latency = lambda x: space.latency_many(x, fake_lookup)  # noqa: E731
-    start = float(latency(space.encode(dearest)[None])[0])
-    params_limit = float(space.params_many(space.encode(dearest))[0])
+    dearest = space.decode(space.costs(fake_lookup).extremes()[1])
+    latency = space.costs(fake_lookup)
+    start = latency.of(dearest)
+    params_limit = space.params.of(dearest)
     probs = {k: np.full(shape, 1.0 / shape[-1]) for k, shape in space.arch_shapes().items()}
     repaired, swaps = repair_to_budget(space, latency, dearest, probs, start * 0.6,
-                                       keep=[(space.params_many, params_limit)])
+                                       keep=[(space.params, params_limit)])
     x = space.encode(repaired)[None]
-    assert swaps and float(latency(x)[0]) <= start * 0.6
-    assert float(space.params_many(x)[0]) <= params_limit
+    assert swaps and float(latency.many(x)[0]) <= start * 0.6
+    assert float(space.params.many(x)[0]) <= params_limit
     with pytest.raises(ValueError, match="out of reach"):
         repair_to_budget(space, latency, dearest, probs, -1.0)
 
@@ -41,21 +41,21 @@ def test_a_small_space_is_searched_whole_for_the_strongest_genotype_within_budge
     assert len(every) == 5 ** 6 and len(np.unique(every, axis=0)) == 5 ** 6
     rng = np.random.default_rng(0)
     probs = {"cell": rng.dirichlet(np.ones(5), size=6)}
-    params = space.params_many(every)
+    params = space.params.many(every)
     budget = float(np.quantile(params, 0.3))
     start = space.decode(every[int(np.argmax(params))])
     log_p = np.log(probs["cell"][np.arange(6), every]).sum(axis=1)  # each cell's architecture weight
     skip = space.ops.index("skip_connect")
     for max_skip, allowed in [(None, params <= budget), (1, (params <= budget) & ((every == skip).sum(1) <= 1))]:
-        repaired, changes = repair_to_budget(space, space.params_many, start, probs, budget, unit="params",
+        repaired, changes = repair_to_budget(space, space.params, start, probs, budget, unit="params",
                                              max_skip=max_skip)
         best = every[np.flatnonzero(allowed)[np.argmax(log_p[allowed])]]
         assert np.array_equal(space.encode(repaired), best) and changes
     assert skip_connections(repaired) <= 1
     # where no cell within the budget keeps the cap, the budget wins
     cheapest = float(params.min())
-    repaired, _ = repair_to_budget(space, space.params_many, start, probs, cheapest, unit="params", max_skip=0)
-    assert float(space.params_many(space.encode(repaired)[None])[0]) == cheapest
+    repaired, _ = repair_to_budget(space, space.params, start, probs, cheapest, unit="params", max_skip=0)
+    assert space.params.of(repaired) == cheapest
 
 
 def test_a_large_space_is_not_listed():
@@ -72,12 +72,12 @@ def test_the_greedy_repair_keeps_the_skip_cap_where_it_can():
         return 0.2 if "pool" in piece.op else fake_lookup(piece)
 
     space = make_space("darts", **TINY["darts"])
-    cheapest, dearest = (space.decode(x) for x in space.latency_extremes(lookup))
-    latency = lambda x: space.latency_many(x, lookup)  # noqa: E731
-    low, high = (float(latency(space.encode(g)[None])[0]) for g in (cheapest, dearest))
+    cheapest, dearest = (space.decode(x) for x in space.costs(lookup).extremes())
+    latency = space.costs(lookup)
+    low, high = (latency.of(g) for g in (cheapest, dearest))
     budget = low + 0.5 * (high - low)
     probs = {k: np.full(shape, 1.0 / shape[-1]) for k, shape in space.arch_shapes().items()}
     free, _ = repair_to_budget(space, latency, dearest, probs, budget)
     capped, _ = repair_to_budget(space, latency, dearest, probs, budget, max_skip=1)
     assert skip_connections(free) > 1  # without the cap the cheapest changes are skips
-    assert skip_connections(capped) <= 1 and float(latency(space.encode(capped)[None])[0]) <= budget
+    assert skip_connections(capped) <= 1 and latency.of(capped) <= budget

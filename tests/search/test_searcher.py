@@ -9,7 +9,6 @@ from hwnas.core.genotype import genotype_to_json
 from hwnas.search.config import SearchConfig
 from hwnas.runs import Interrupted
 from hwnas.search.searcher import Searcher
-from hwnas.search.penalty import params_model
 from hwnas.spaces import make_space
 
 TINY = {"darts": dict(init_channels=4, layers=3, input_size=8, in_channels=1),
@@ -27,7 +26,7 @@ def searcher(tmp_path, space="nb201", dtype=None, **cfg):
     config = SearchConfig(space=space, epochs=cfg.pop("epochs", 1), batch_size=cfg.pop("batch_size", 8), **cfg)
     proxy = make_space(space, **TINY[space])
     return Searcher(config, proxy, proxy, data(seed=1), data(seed=2), tmp_path / "run",
-                    params=params_model(proxy), make_loader=make_loader)
+                    params=proxy.params, make_loader=make_loader)
 
 
 @pytest.mark.parametrize("with_momentum", [False, True])
@@ -152,15 +151,15 @@ def test_a_listable_space_keeps_its_budget_by_derivation_not_by_penalty(tmp_path
     assert not free.penalise_budgets and searcher(tmp_path / "darts", "darts").penalise_budgets
     free_result = free.run()
     every = every_vector(free.final)
-    params = free.final.params_many(every)
-    free_params = float(free.final.params_many(free.final.encode(free_result.genotype)[None])[0])
+    params = free.final.params.many(every)
+    free_params = float(free.final.params.many(free.final.encode(free_result.genotype)[None])[0])
     budget = int(min(np.quantile(params, 0.2), free_params - 1))  # the derived cell breaks it
     tight = searcher(tmp_path / "tight", "nb201", epochs=2, param_budget=budget)
     assert float(tight._penalised(torch.tensor(1.5))) == 1.5  # no penalty in the architecture loss
     result = tight.run()
     # the same architecture weights as without the budget; the budget is kept by the derivation
     assert all(torch.equal(a, b) for a, b in zip(tight.arch.parameters(), free.arch.parameters()))
-    kept = float(tight.final.params_many(tight.final.encode(result.genotype)[None])[0])
+    kept = float(tight.final.params.many(tight.final.encode(result.genotype)[None])[0])
     assert kept <= budget and result.repaired
     # each epoch logs the cell within the budget, as the run returns it at its end
     assert (result.metrics["derived_params"] <= budget).all()

@@ -43,7 +43,7 @@ def test_pieces_count_what_onnx_runtime_runs(ops, tmp_path):
     outside_cells = runtime_nodes(space, ["skip_connect"] * 6, tmp_path)  # stem, reductions, head
     for part in ("nb201.relu", "avg_pool_3x3"):
         assert counted.count(part) == runs[part] - outside_cells[part], part
-    assert space.latency_many(space.encode(NB201Genotype.from_ops(ops))[None], lambda p: 1.0)[0] == len(counted)
+    assert space.costs(lambda p: 1.0).many(space.encode(NB201Genotype.from_ops(ops))[None])[0] == len(counted)
 
 
 def test_vectorised_cost_is_the_sum_over_pieces_for_every_cell():
@@ -56,6 +56,6 @@ def test_vectorised_cost_is_the_sum_over_pieces_for_every_cell():
     space = make_space("nb201", **TINY)
     price = {p.key: 1 + zlib.crc32(p.key.encode()) % 97 for p in space.all_pieces()}  # a distinct price per piece
     x = np.array(list(itertools.product(range(len(space.ops)), repeat=6)))
-    many = space.latency_many(x, lambda p: price[p.key])
+    many = space.costs(lambda p: price[p.key]).many(x)
     by_pieces = [sum(price[p.key] for p in space.pieces(space.decode(row))) for row in x]
     np.testing.assert_allclose(many, by_pieces)

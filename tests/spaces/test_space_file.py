@@ -47,8 +47,8 @@ def test_mbv3_builds_and_its_costs_are_the_built_networks(size, channels):
     x = np.stack([space.encode(g) for g in genotypes])
     nets = [space.build(g).eval() for g in genotypes]
     assert nets[0](torch.zeros(2, channels, size, size)).shape == (2, 10)
-    assert space.params_many(x).tolist() == [float(count_params(n)) for n in nets]
-    np.testing.assert_allclose(space.flops_many(x), [count_flops(n, space.input_shape) for n in nets], rtol=1e-9)
+    assert space.params.many(x).tolist() == [float(count_params(n)) for n in nets]
+    np.testing.assert_allclose(space.flops.many(x), [count_flops(n, space.input_shape) for n in nets], rtol=1e-9)
 
 
 def test_mbv3_supernet_at_one_hot_weights_is_the_genotype():
@@ -108,7 +108,7 @@ def test_a_user_space_end_to_end(user_space, tmp_path):
     assert main(["profile", *space, "--tables-dir", str(tables), "--repeats", "10", "--validate", "15"]) == 0
     path = next(tables.glob("cpu/tiny-*.csv"))
     assert json.loads(path.with_suffix(".json").read_text())["space"]["space_hash"]
-    low, high = LatencyTable.load(path).latency_range()
+    low, high = LatencyTable.load(path).costs().range()
     assert main(["search", *space, "--tables-dir", str(tables), "--runs-dir", str(runs), "--name", "s", "--epochs", "1",
                  "--limit", "64", "--batch-size", "32", "--latency-budget", f"{(low + high) / 2:.4f}ms"]) == 0
     genotype = runs / "s" / "genotype.json"

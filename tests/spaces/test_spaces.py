@@ -70,7 +70,7 @@ def test_vectorised_latency_equals_sum_over_pieces(name):
     rng = np.random.default_rng(0)
     genotypes = [space.sample(rng) for _ in range(30)]
     x = np.stack([space.encode(g) for g in genotypes])
-    fast = space.latency_many(x, fake_lookup)
+    fast = space.costs(fake_lookup).many(x)
     slow = [sum(fake_lookup(p) for p in space.pieces(g)) for g in genotypes]
     np.testing.assert_allclose(fast, slow, rtol=1e-9)
 
@@ -209,12 +209,12 @@ def test_nb201_edges_that_cannot_matter_do_not_run(ops, live, expected):
 @pytest.mark.parametrize("name", sorted(SPACES))
 def test_latency_extremes_beat_random_genotypes(name):
     space = make_space(name, **SMALL[name])
-    best, worst = space.latency_extremes(fake_lookup)
-    lo, hi = space.latency_many(np.stack([best, worst]), fake_lookup)
+    best, worst = space.costs(fake_lookup).extremes()
+    lo, hi = space.costs(fake_lookup).many(np.stack([best, worst]))
     rng = np.random.default_rng(0)
     lower, upper = space.bounds
     x = rng.integers(lower, upper + 1, size=(500, len(lower)))
-    costs = space.latency_many(x, fake_lookup)
+    costs = space.costs(fake_lookup).many(x)
     assert lo <= costs.min() and hi >= costs.max()
 
 
@@ -224,7 +224,7 @@ def test_params_many_equals_built_networks(name):
     rng = np.random.default_rng(5)
     genotypes = [space.sample(rng) for _ in range(8)]
     x = np.stack([space.encode(g) for g in genotypes])
-    assert space.params_many(x).tolist() == [float(count_params(space.build(g))) for g in genotypes]
+    assert space.params.many(x).tolist() == [float(count_params(space.build(g))) for g in genotypes]
 
 
 @pytest.mark.parametrize("name", ["darts", "nb201", "fbnet"])
@@ -235,5 +235,5 @@ def test_params_and_flops_from_pieces_equal_the_whole_network(name):
     rng = np.random.default_rng(0)
     genotypes = [space.sample(rng) for _ in range(3)]
     x = np.stack([space.encode(g) for g in genotypes])
-    np.testing.assert_array_equal(space.params_many(x), [count_params(space.build(g)) for g in genotypes])
-    np.testing.assert_allclose(space.flops_many(x), [count_flops(space.build(g), space.input_shape) for g in genotypes])
+    np.testing.assert_array_equal(space.params.many(x), [count_params(space.build(g)) for g in genotypes])
+    np.testing.assert_allclose(space.flops.many(x), [count_flops(space.build(g), space.input_shape) for g in genotypes])
