@@ -84,3 +84,45 @@ def test_the_top_of_the_package_shows_the_pipeline():
 def test_modules_stay_small(name, path):
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= LIBRARY_LIMIT_LINES, f"{name} has {lines} lines; split it by job"
+
+
+def imported_modules(name: str, path: Path) -> set:
+    """The hwnas modules a module imports anywhere (type-only and in-function imports too), a
+    ``from package import module`` counted as the module."""
+    names = {n for n, _ in ALL}
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "hwnas":
+            subs = {f"{node.module}.{a.name}" for a in node.names} & names
+            out |= subs or {node.module}
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.split(".")[0] == "hwnas"}
+    return (out & names) - {name}
+
+
+def test_no_import_circles():
+    """No two modules import each other, directly or through others (a type-only import counts:
+    it still ties the two files); the package ``__init__`` files that gather a stage are left out."""
+    graph = {n: {m for m in imported_modules(n, p) if not (PACKAGE / m.replace("hwnas.", "", 1).replace(".", "/")
+                                                         / "__init__.py").is_file()}
+             for n, p in ALL}
+    done, path = set(), []
+
+    def visit(node: str) -> None:
+        if node in path:
+            raise AssertionError("import circle: " + " -> ".join(path[path.index(node):] + [node]))
+        if node in done:
+            return
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            visit(nxt)
+        path.pop()
+        done.add(node)
+
+    for node in sorted(graph):
+        visit(node)
+
+
+def test_the_python_api_name_is_free():
+    """``hwnas.api`` is the Python API's module: no stage package may take the name."""
+    assert not (PACKAGE / "api").is_dir()

@@ -12,7 +12,13 @@ import sys
 import threading
 from typing import Any, List, Optional, Sequence
 
-from hwnas.cli import demo, export, info, pareto, profile, search, train
+import hwnas.cli.demo as demo
+import hwnas.cli.export as export
+import hwnas.cli.info as info
+import hwnas.cli.pareto as pareto
+import hwnas.cli.profile as profile
+import hwnas.cli.search as search
+import hwnas.cli.train as train
 from hwnas.cli.common import CLIError
 
 log = logging.getLogger("hwnas")

@@ -6,20 +6,40 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
 
 import pandas as pd
 
 from hwnas.core.counting import count_params
 from hwnas.core.genotype import Genotype, save_genotype
+from hwnas.runs import RunFolder
+from hwnas.search.arch import Architecture
+from hwnas.search.config import SearchConfig
 from hwnas.search.measured import MeasuredBudget, keep_measured_budget
 from hwnas.search.repair import repair_to_budget
+from hwnas.spaces import SearchSpace
 from hwnas.spaces.costs import Costs
+from hwnas.table import LatencyTable
 
 Budget = Tuple[str, Costs, float, str]  # (name, its costs, budget, unit)
 
-if TYPE_CHECKING:
-    from hwnas.search.searcher import Searcher
+
+
+class SearchState(Protocol):
+    """What the end of a search reads of its :class:`~hwnas.search.searcher.Searcher`."""
+
+    cfg: SearchConfig
+    table: Optional[LatencyTable]
+    proxy: SearchSpace
+    final: SearchSpace
+    arch: Architecture
+    folder: RunFolder
+    run_dir: Path
+    metrics: List[Dict[str, Any]]
+    missing_table: Optional[str]
+    penalise_budgets: bool
+
+    def derive(self) -> Genotype: ...
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +55,7 @@ class SearchResult:
     measure_note: Optional[str] = None  # why it was not
 
 
-def table_budgets(searcher: "Searcher") -> List[Budget]:
+def table_budgets(searcher: SearchState) -> List[Budget]:
     """(name, costs, budget, unit) of every budget the derived network must keep."""
     cfg, table, final = searcher.cfg, searcher.table, searcher.final
     budgets: List[Budget] = []
@@ -46,7 +66,7 @@ def table_budgets(searcher: "Searcher") -> List[Budget]:
     return budgets
 
 
-def keep_budgets(searcher: "Searcher", genotype: Genotype,
+def keep_budgets(searcher: SearchState, genotype: Genotype,
                  budgets: Sequence[Budget]) -> Tuple[Genotype, List[str]]:
     """The genotype repaired (by the table and exact parameters) to keep every budget, and one
     line per budget it broke."""
@@ -63,7 +83,7 @@ def keep_budgets(searcher: "Searcher", genotype: Genotype,
     return genotype, broken
 
 
-def finish(searcher: "Searcher") -> SearchResult:
+def finish(searcher: SearchState) -> SearchResult:
     """Derive, repair to every budget by the table, check the latency budget on the device,
     and write the run's genotype and result."""
     cfg, table, final = searcher.cfg, searcher.table, searcher.final
@@ -93,7 +113,7 @@ def finish(searcher: "Searcher") -> SearchResult:
     return SearchResult(genotype, pd.DataFrame(searcher.metrics), searcher.run_dir, latency, repaired, measured, note)
 
 
-def measured_budget(searcher: "Searcher", genotype: Genotype,
+def measured_budget(searcher: SearchState, genotype: Genotype,
                     keep: Sequence[Tuple[Costs, float]]) -> Tuple[Optional[MeasuredBudget], Optional[str]]:
     """Measure the derived network on the table's target (here, or through the device's runner)
     and repair until it keeps the budget with confidence (see :mod:`hwnas.search.measured`);

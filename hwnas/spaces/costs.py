@@ -11,13 +11,10 @@ stage, ``info`` and the demo all read these objects, so every figure comes from 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Tuple
+from typing import Any, Dict, List, Protocol, Tuple
 
 import numpy as np
 import torch
-
-if TYPE_CHECKING:
-    from hwnas.spaces.base import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -59,13 +56,29 @@ def linear_cost(weights: Dict[str, torch.Tensor], costs: TorchCosts) -> torch.Te
     return total + costs.fixed
 
 
+class PricedSpace(Protocol):
+    """What a :class:`Costs` reads of its space (a :class:`~hwnas.spaces.SearchSpace`)."""
+
+    @property
+    def bounds(self) -> Tuple[np.ndarray, np.ndarray]: ...
+
+    def var_groups(self) -> List[List[int]]: ...
+
+    def encode(self, genotype: Any) -> np.ndarray: ...
+
+    def choice_weights(self, x: np.ndarray) -> Dict[str, np.ndarray]: ...
+
+    def expected_cost(self, weights: Dict[str, torch.Tensor], costs: TorchCosts,
+                      built: bool = False) -> torch.Tensor: ...
+
+
 class Costs:
     """One cost of the networks of ``space``: ``built`` counts what a network builds
     (parameters) instead of what it runs (latency, FLOPs)."""
 
     CHUNK = 2048  # genotypes priced at once by :meth:`many` (bounds the memory of enumerations)
 
-    def __init__(self, space: "SearchSpace", arrays: CostArrays, built: bool = False) -> None:
+    def __init__(self, space: PricedSpace, arrays: CostArrays, built: bool = False) -> None:
         self.space, self.arrays, self.built = space, arrays, built
         self._torch: Dict[Tuple[torch.dtype, str], TorchCosts] = {}
 

@@ -20,19 +20,8 @@ from hwnas.core.genotype import DARTS_CELL_OPS, DARTS_OPS, DARTS_STEPS, DartsGen
 from hwnas.core.ops import ClassifierHead
 from hwnas.spaces.base import Piece, SearchSpace, conv_out
 from hwnas.spaces.costs import TorchCosts
-from hwnas.spaces.darts_nets import DartsNetwork, DartsSupernet, darts_edges, stem_modules
+from hwnas.spaces.darts_nets import CellShape, DartsNetwork, DartsSupernet, darts_edges, stem_modules
 from hwnas.spaces.registry import register_space
-
-
-class CellShape:
-    """Channels and spatial sizes of one cell of the final network."""
-
-    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, size0: int,
-                 size1: int) -> None:
-        self.c_pp, self.c_p, self.c = c_pp, c_p, c
-        self.reduction, self.reduction_prev = reduction, reduction_prev
-        self.size0, self.size1 = size0, size1
-        self.out_size = conv_out(size1, 2) if reduction else size1
 
 
 @register_space
@@ -123,7 +112,7 @@ class DartsSpace(SearchSpace):
     # -- networks ----------------------------------------------------------------------------
     def build(self, genotype: Genotype) -> DartsNetwork:
         self.check_genotype(genotype)
-        return DartsNetwork(self, genotype)
+        return DartsNetwork(self._shapes, genotype, self.settings)
 
     # -- latency-table keys ------------------------------------------------------------------
     def _stem_pieces(self) -> List[Piece]:
@@ -134,18 +123,14 @@ class DartsSpace(SearchSpace):
         return [Piece("darts.stem0", c_in, c, 4, size), Piece("darts.stem1", c, c, 2, conv_out(conv_out(size, 2), 2))]
 
     def _cell_fixed_pieces(self, shape: CellShape) -> List[Piece]:
-        pre0 = (Piece("skip_connect", shape.c_pp, shape.c, 2, shape.size0) if shape.reduction_prev
-                else Piece("nor_conv_1x1", shape.c_pp, shape.c, 1, shape.size0))
-        return [pre0, Piece("nor_conv_1x1", shape.c_p, shape.c, 1, shape.size1)] + \
+        return [Piece(op, c_in, shape.c, stride, size) for op, c_in, stride, size in shape.preprocess()] + \
             [Piece("add", shape.c, shape.c, 1, shape.out_size, arity=2)] * DARTS_STEPS + \
             [Piece("concat", shape.c, DARTS_STEPS * shape.c, 1, shape.out_size, arity=DARTS_STEPS)]
 
     @staticmethod
     def _edge_piece(shape: CellShape, op: str, src: int) -> Piece:
-        # In a reduction cell the two cell inputs are strided; later nodes are already reduced.
-        stride = 2 if shape.reduction and src < 2 else 1
-        size = shape.out_size if shape.reduction and src >= 2 else shape.size1
-        return Piece(op, shape.c, shape.c, stride, size)
+        stride = shape.edge_stride(src)
+        return Piece(op, shape.c, shape.c, stride, shape.size1 if stride == 2 or not shape.reduction else shape.out_size)
 
     def _head_piece(self) -> Piece:
         last = self._shapes[-1]
@@ -215,7 +200,7 @@ class DartsSpace(SearchSpace):
 
     # -- search ------------------------------------------------------------------------------
     def supernet(self, partial: int = 1, batch_edges: bool = True) -> nn.Module:
-        return DartsSupernet(self, partial, batch_edges)
+        return DartsSupernet(self._shapes, self.settings, partial, batch_edges)
 
     def edge_nodes(self) -> Optional[Dict[str, List[int]]]:
         return {group: [node for node, _ in darts_edges()] for group in ("normal", "reduce")}
@@ -233,8 +218,7 @@ class DartsSpace(SearchSpace):
                          for k, (op, src) in enumerate(getattr(genotype, name))))
 
     def _fixed_builders(self) -> Dict[str, Callable[[Piece], nn.Module]]:
-        cfg = self.config()
-        stem = stem_modules(cfg["variant"], cfg["in_channels"], cfg["init_channels"], cfg["stem_multiplier"])
+        stem = stem_modules(self.settings)
         return {
             "darts.stem": lambda p: stem["stem"],
             "darts.stem0": lambda p: stem["stem0"],

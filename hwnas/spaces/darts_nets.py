@@ -5,19 +5,40 @@ from __future__ import annotations
 
 import operator
 from functools import reduce
-from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from hwnas.core.genotype import DARTS_OPS, DARTS_STEPS, DartsGenotype
-from hwnas.core.ops import build_op
-from hwnas.core.ops import ClassifierHead
+from hwnas.core.ops import ClassifierHead, build_op
+from hwnas.core.space_settings import DartsConfig
+from hwnas.spaces.base import conv_out
 from hwnas.spaces.mixed import MixedOp
 
-if TYPE_CHECKING:
-    from hwnas.spaces.darts import DartsSpace
+
+class CellShape:
+    """One cell of the final network: channels and spatial sizes, and the rules that build it."""
+
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, size0: int,
+                 size1: int) -> None:
+        self.c_pp, self.c_p, self.c = c_pp, c_p, c
+        self.reduction, self.reduction_prev = reduction, reduction_prev
+        self.size0, self.size1 = size0, size1
+        self.out_size = conv_out(size1, 2) if reduction else size1
+
+    def preprocess(self) -> List[Tuple[str, int, int, int]]:
+        """(op, channels in, stride, input size) that bring each cell input to ``c`` channels: an
+        input from before a reduction cell is reduced too."""
+        first = ("skip_connect", self.c_pp, 2, self.size0) if self.reduction_prev else \
+            ("nor_conv_1x1", self.c_pp, 1, self.size0)
+        return [first, ("nor_conv_1x1", self.c_p, 1, self.size1)]
+
+    def edge_stride(self, src: int) -> int:
+        """In a reduction cell the two cell inputs are strided; later nodes are already reduced."""
+        return 2 if self.reduction and src < 2 else 1
+
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     """Drop a whole path per sample with probability ``drop_prob`` (DARTS' regulariser)."""
@@ -31,14 +52,12 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 class DartsCell(nn.Module):
     """One cell of a derived DARTS network."""
 
-    def __init__(self, pairs: Sequence[Tuple[str, int]], c_pp: int, c_p: int, c: int, reduction: bool,
-                 reduction_prev: bool) -> None:
+    def __init__(self, pairs: Sequence[Tuple[str, int]], shape: CellShape) -> None:
         super().__init__()
-        self.reduction = reduction
-        self.preprocess0 = (build_op("skip_connect", c_pp, c, 2) if reduction_prev
-                            else build_op("nor_conv_1x1", c_pp, c, 1))
-        self.preprocess1 = build_op("nor_conv_1x1", c_p, c, 1)
-        self.ops = nn.ModuleList(build_op(op, c, c, 2 if reduction and src < 2 else 1) for op, src in pairs)
+        self.reduction = shape.reduction
+        self.preprocess0, self.preprocess1 = (build_op(op, c_in, shape.c, stride)
+                                              for op, c_in, stride, _ in shape.preprocess())
+        self.ops = nn.ModuleList(build_op(op, shape.c, shape.c, shape.edge_stride(src)) for op, src in pairs)
         self.inputs = [src for _, src in pairs]
         self.multiplier = DARTS_STEPS
 
@@ -83,9 +102,11 @@ class AuxiliaryHead(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-def stem_modules(variant: str, in_channels: int, c: int, stem_multiplier: int) -> Dict[str, nn.Module]:
-    if variant == "cifar":
-        c_stem = stem_multiplier * c
+def stem_modules(cfg: DartsConfig) -> Dict[str, nn.Module]:
+    """The stem: one convolution (cifar), or two strided blocks whose outputs feed the first cell (imagenet)."""
+    in_channels, c = cfg.in_channels, cfg.init_channels
+    if cfg.variant == "cifar":
+        c_stem = cfg.stem_multiplier * c
         return {"stem": nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))}
     return {
         "stem0": nn.Sequential(
@@ -105,24 +126,22 @@ class DartsNetwork(nn.Module):
     otherwise the logits. Set :attr:`drop_path_prob` during training for drop path.
     """
 
-    def __init__(self, space: "DartsSpace", genotype: DartsGenotype) -> None:
+    def __init__(self, shapes: Sequence[CellShape], genotype: DartsGenotype, cfg: DartsConfig) -> None:
         super().__init__()
-        cfg = space.config()
-        self.variant = cfg["variant"]
-        for name, module in stem_modules(self.variant, cfg["in_channels"], cfg["init_channels"], cfg["stem_multiplier"]).items():
+        self.variant = cfg.variant
+        for name, module in stem_modules(cfg).items():
             self.add_module(name, module)
         self.cells = nn.ModuleList()
         self.aux_head = None
         self.drop_path_prob = 0.0
         self._aux_after = None
-        for i, shape in enumerate(space.cell_shapes()):
-            pairs = genotype.reduce if shape.reduction else genotype.normal
-            self.cells.append(DartsCell(pairs, shape.c_pp, shape.c_p, shape.c, shape.reduction, shape.reduction_prev))
-            if cfg["auxiliary"] and i == 2 * cfg["layers"] // 3:
-                self.aux_head = AuxiliaryHead(DARTS_STEPS * shape.c, cfg["num_classes"], shape.out_size,
+        for i, shape in enumerate(shapes):
+            self.cells.append(DartsCell(genotype.reduce if shape.reduction else genotype.normal, shape))
+            if cfg.auxiliary and i == 2 * cfg.layers // 3:
+                self.aux_head = AuxiliaryHead(DARTS_STEPS * shape.c, cfg.num_classes, shape.out_size,
                                               self.variant == "imagenet")
                 self._aux_after = i
-        self.head = ClassifierHead(DARTS_STEPS * space.cell_shapes()[-1].c, cfg["num_classes"])
+        self.head = ClassifierHead(DARTS_STEPS * shapes[-1].c, cfg.num_classes)
 
     def forward(self, x: torch.Tensor):
         if self.variant == "cifar":
@@ -157,12 +176,10 @@ class SearchCell(nn.Module):
     did not pick it would still be decayed by the optimizer and update their BatchNorm statistics.
     """
 
-    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, partial: int = 1,
-                 batch_edges: bool = True) -> None:
+    def __init__(self, shape: CellShape, partial: int = 1, batch_edges: bool = True) -> None:
         super().__init__()
-        self.preprocess0 = (build_op("skip_connect", c_pp, c, 2, affine=False) if reduction_prev
-                            else build_op("nor_conv_1x1", c_pp, c, 1, affine=False))
-        self.preprocess1 = build_op("nor_conv_1x1", c_p, c, 1, affine=False)
+        self.preprocess0, self.preprocess1 = (build_op(op, c_in, shape.c, stride, affine=False)
+                                              for op, c_in, stride, _ in shape.preprocess())
         edges = darts_edges()
         # each group: (the state it reads, its edges' rows in the (14, 8) weights, the nodes they feed)
         self.plan: List[Tuple[int, List[int], List[int]]] = []
@@ -172,7 +189,7 @@ class SearchCell(nn.Module):
                 self.plan.append((state, rows, [edges[e][0] for e in rows]))
         else:  # in the edges' order, so a seed initialises the same weights on the same edges
             self.plan = [(src, [e], [node]) for e, (node, src) in enumerate(edges)]
-        self.groups = nn.ModuleList(MixedOp(DARTS_OPS, c, c, 2 if reduction and state < 2 else 1, bn_after_pool=True,
+        self.groups = nn.ModuleList(MixedOp(DARTS_OPS, shape.c, shape.c, shape.edge_stride(state), bn_after_pool=True,
                                             partial=partial, edges=len(rows))
                                     for state, rows, _ in self.plan)
 
@@ -200,16 +217,14 @@ class SearchCell(nn.Module):
 class DartsSupernet(nn.Module):
     """The DARTS search network; ``forward(x, {"normal": w, "reduce": w})`` with ``w`` of shape (14, 8)."""
 
-    def __init__(self, space: "DartsSpace", partial: int = 1, batch_edges: bool = True) -> None:
+    def __init__(self, shapes: Sequence[CellShape], cfg: DartsConfig, partial: int = 1, batch_edges: bool = True) -> None:
         super().__init__()
-        cfg = space.config()
-        if cfg["variant"] != "cifar":
+        if cfg.variant != "cifar":
             raise ValueError("the DARTS supernet searches with the CIFAR network; use --variant cifar for the proxy")
-        self.stem = stem_modules("cifar", cfg["in_channels"], cfg["init_channels"], cfg["stem_multiplier"])["stem"]
-        self.cells = nn.ModuleList(SearchCell(s.c_pp, s.c_p, s.c, s.reduction, s.reduction_prev, partial, batch_edges)
-                                   for s in space.cell_shapes())
-        self.reductions = [s.reduction for s in space.cell_shapes()]
-        self.head = ClassifierHead(DARTS_STEPS * space.cell_shapes()[-1].c, cfg["num_classes"])
+        self.stem = stem_modules(cfg)["stem"]
+        self.cells = nn.ModuleList(SearchCell(shape, partial, batch_edges) for shape in shapes)
+        self.reductions = [shape.reduction for shape in shapes]
+        self.head = ClassifierHead(DARTS_STEPS * shapes[-1].c, cfg.num_classes)
         self.checkpoint_cells = 0  # the first N cells hold the largest activations
 
     def forward(self, x: torch.Tensor, weights: Dict[str, torch.Tensor]) -> torch.Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from functools import lru_cache
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -156,17 +156,8 @@ class NB201Network(nn.Module):
 
     def __init__(self, space: "NB201Space", genotype: NB201Genotype) -> None:
         super().__init__()
-        cfg = space.config()
-        c = cfg["init_channels"]
-        self.stem = nn.Sequential(nn.Conv2d(cfg["in_channels"], c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
-        blocks: List[nn.Module] = []
-        for stage in range(3):
-            if stage:
-                blocks.append(ResidualReduction(c, 2 * c))
-                c *= 2
-            blocks += [NB201Cell(genotype.ops, c) for _ in range(cfg["cells_per_stage"])]
-        self.cells = nn.Sequential(*blocks)
-        self.head = ClassifierHead(c, cfg["num_classes"], bn_relu=True)
+        stem, cells, head = space.assemble(lambda c: NB201Cell(genotype.ops, c))
+        self.stem, self.cells, self.head = stem, nn.Sequential(*cells), head  # registered in the network's order
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.cells(self.stem(x)))
@@ -196,16 +187,8 @@ class NB201Supernet(nn.Module):
 
     def __init__(self, space: "NB201Space", partial: int = 1) -> None:
         super().__init__()
-        cfg = space.config()
-        c = cfg["init_channels"]
-        self.stem = nn.Sequential(nn.Conv2d(cfg["in_channels"], c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
-        self.blocks = nn.ModuleList()
-        for stage in range(3):
-            if stage:
-                self.blocks.append(ResidualReduction(c, 2 * c))
-                c *= 2
-            self.blocks.extend(NB201SearchCell(c, partial) for _ in range(cfg["cells_per_stage"]))
-        self.head = ClassifierHead(c, cfg["num_classes"], bn_relu=True)
+        stem, blocks, head = space.assemble(lambda c: NB201SearchCell(c, partial))
+        self.stem, self.blocks, self.head = stem, nn.ModuleList(blocks), head
 
     def forward(self, x: torch.Tensor, weights: Dict[str, torch.Tensor]) -> torch.Tensor:
         x = self.stem(x)
@@ -230,15 +213,28 @@ class NB201Space(SearchSpace):
         n = len(NB201_EDGES)
         self._bounds = (np.zeros(n, dtype=np.int64), np.full(n, len(self.ops) - 1, dtype=np.int64))
 
-    def stages(self) -> List[Tuple[int, int]]:
-        """(channels, spatial size) of the cells of each stage."""
-        c, size = self.settings.init_channels, self.settings.input_size
-        out = []
+    def blocks(self) -> List[Union[Piece, Tuple[int, int]]]:
+        """The network, as data: its fixed pieces (stem, reductions, head) and its cells, as
+        (channels, spatial size), in order."""
+        cfg = self.settings
+        c, size = cfg.init_channels, cfg.input_size
+        blocks: List[Union[Piece, Tuple[int, int]]] = [Piece("nb201.stem", cfg.in_channels, c, 1, size)]
         for stage in range(3):
             if stage:
+                blocks.append(Piece("nb201.reduction", c, 2 * c, 2, size))
                 c, size = 2 * c, conv_out(size, 2)
-            out.append((c, size))
-        return out
+            blocks += [(c, size)] * cfg.cells_per_stage
+        return blocks + [Piece("nb201.head", c, cfg.num_classes, 1, size)]
+
+    def stages(self) -> List[Tuple[int, int]]:
+        """(channels, spatial size) of the cells of each stage."""
+        return list(dict.fromkeys(b for b in self.blocks() if not isinstance(b, Piece)))
+
+    def assemble(self, cell: Callable[[int], nn.Module]) -> Tuple[nn.Module, List[nn.Module], nn.Module]:
+        """(stem, the modules between, head) of the network :meth:`blocks` describes, each cell
+        made by ``cell(channels)``."""
+        modules = [self.build_piece(b)[0] if isinstance(b, Piece) else cell(b[0]) for b in self.blocks()]
+        return modules[0], modules[1:-1], modules[-1]
 
     @property
     def bounds(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -262,14 +258,7 @@ class NB201Space(SearchSpace):
 
     # -- latency-table keys ------------------------------------------------------------------
     def fixed_pieces(self) -> List[Piece]:
-        cfg = self.config()
-        (c1, s1), (c2, s2), (c3, s3) = self.stages()
-        return [
-            Piece("nb201.stem", cfg["in_channels"], c1, 1, cfg["input_size"]),
-            Piece("nb201.reduction", c1, c2, 2, s1),
-            Piece("nb201.reduction", c2, c3, 2, s2),
-            Piece("nb201.head", c3, cfg["num_classes"], 1, s3),
-        ]
+        return [b for b in self.blocks() if isinstance(b, Piece)]
 
     def _cell_pieces(self, ops: Sequence[str], c: int, size: int) -> List[Piece]:
         return [Piece(op, c, c, 1, size, arity) for op, arity in cell_parts(tuple(ops))]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hwnas.core.genotype import DARTS_OPS, DARTS_STEPS
-from hwnas.spaces.darts_nets import SearchCell, darts_edges
+from hwnas.spaces.darts_nets import CellShape, SearchCell, darts_edges
 from hwnas.spaces.mixed import MixedOp
 
 
@@ -45,7 +45,7 @@ def _per_edge_forward(cell: SearchCell, ops: list, s0, s1, weights):
 def test_a_batched_cell_equals_one_mixed_operation_per_edge(reduction, partial):
     torch.manual_seed(0)
     c = 8
-    cell = SearchCell(c, c, c, reduction, False, partial)
+    cell = SearchCell(CellShape(c, c, c, reduction, False, 8, 8), partial)
     for module in cell.modules():  # BatchNorm running statistics must differ per edge too
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-1, 1)
@@ -76,14 +76,14 @@ def test_a_batched_cell_equals_one_mixed_operation_per_edge(reduction, partial):
 
 
 def test_only_the_candidates_with_weights_are_copied_per_edge():
-    cell = SearchCell(16, 16, 16, True, False, partial=4)
+    cell = SearchCell(CellShape(16, 16, 16, True, False, 8, 8), partial=4)
     first = cell.groups[0]  # the four edges out of state 0, stride 2
     kinds = dict(zip(first.names, first.per_edge))
     assert kinds == {"none": False, "max_pool_3x3": False, "avg_pool_3x3": False, "skip_connect": True,
                      "sep_conv_3x3": True, "sep_conv_5x5": True, "dil_conv_3x3": True, "dil_conv_5x5": True}
     assert [(state, len(rows)) for state, rows, _ in cell.plan] == [(0, 4), (1, 4), (2, 3), (3, 2), (4, 1)]
     # at full width each edge runs alone
-    assert [len(rows) for _, rows, _ in SearchCell(16, 16, 16, True, False).plan] == [1] * 14
+    assert [len(rows) for _, rows, _ in SearchCell(CellShape(16, 16, 16, True, False, 8, 8)).plan] == [1] * 14
     # four edges' worth of parameters, each edge's candidates 16 / 4 channels wide
     single = MixedOp(DARTS_OPS, 16, 16, 2, bn_after_pool=True, partial=4)
     assert sum(p.numel() for p in first.parameters()) == 4 * sum(p.numel() for p in single.parameters())
