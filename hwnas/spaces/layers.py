@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -63,7 +63,36 @@ def chain(specs: Sequence[Tuple[str, Tuple[str, ...], int, int, Optional[str]]],
     return layers
 
 
-class LayerNetwork(nn.Module):
+def chain_keys(state: Mapping[str, Any]) -> Dict[str, Any]:
+    """A state dict with FBNet's earlier names (``stem.``, ``layers.i.``, ``head.``, saved by
+    hwnas before FBNet became a chain of layers) renamed to the chain's (``layers.0.`` the stem,
+    ``layers.i+1.``, the head last); others as they are. The modules, and so their parameters'
+    order, are the same."""
+    if not any(k.startswith("stem.") for k in state):
+        return dict(state)
+    last = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("layers.")), default=-1)
+    renamed = {}
+    for key, value in state.items():
+        head, _, rest = key.partition(".")
+        if head == "stem":
+            key = f"layers.0.{rest}"
+        elif head == "layers":
+            i, _, rest = rest.partition(".")
+            key = f"layers.{int(i) + 1}.{rest}"
+        elif head == "head":
+            key = f"layers.{last + 1}.{rest}"
+        renamed[key] = value
+    return renamed
+
+
+class ChainState(nn.Module):
+    """Loads state dicts of FBNet's earlier module names too (:func:`chain_keys`)."""
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
+        return super().load_state_dict(chain_keys(state_dict), *args, **kwargs)
+
+
+class LayerNetwork(ChainState):
     """The network of one genotype: each layer's chosen operation, in order."""
 
     def __init__(self, modules: Sequence[nn.Module]) -> None:
@@ -74,7 +103,7 @@ class LayerNetwork(nn.Module):
         return self.layers(x)
 
 
-class LayerSupernet(nn.Module):
+class LayerSupernet(ChainState):
     """The search network: fixed layers as built, a mixed operation per choosing layer;
     ``forward(x, weights)`` with one row of ``weights[choice]`` per layer of that choice."""
 

@@ -159,6 +159,24 @@ def test_fbnet_published_parameter_counts_and_strides():
     assert small.layers[-1].size == 4 and small.layers[0].stride == 1
 
 
+def test_fbnet_weights_saved_under_its_earlier_module_names_still_load():
+    """FBNet networks and supernets were stem / layers.i / head before FBNet became a chain of
+    layers; weights saved then load into today's chain, giving the same outputs."""
+    space = make_space("fbnet", input_size=8, in_channels=1, num_classes=10)
+    torch.manual_seed(0)
+    for module in (space.build(PUBLISHED["fbnet_a"]).eval(), space.supernet()):
+        last = len(module.layers) - 1
+        earlier = {}
+        for key, value in module.state_dict().items():
+            i, rest = key.split(".", 2)[1:]
+            name = "stem" if i == "0" else "head" if int(i) == last else f"layers.{int(i) - 1}"
+            earlier[f"{name}.{rest}"] = value
+        fresh = space.build(PUBLISHED["fbnet_a"]).eval() if module.training is False else space.supernet()
+        fresh.load_state_dict(earlier)  # strict: every key must find its module
+        for a, b in zip(fresh.state_dict().values(), module.state_dict().values()):
+            assert torch.equal(a, b)
+
+
 def test_nb201_extreme_parameter_counts():
     space = make_space("nb201")
     # The benchmark's published range for CIFAR-10: 73,306 to 1,531,546 parameters.
