@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from hwnas.core.genotype import Genotype, genotype_from_dict
+from hwnas.spaces.genotypes import Genotype, genotype_from_dict
 from hwnas.device import LATENCY_STATISTIC, Model, Timing, measure, module_model
 from hwnas.device.spec import DeviceSpec
 from hwnas.table import LatencyTable

@@ -45,7 +45,7 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     from hwnas.core.counting import count_flops, count_params
     from hwnas.core.data import load_splits, make_loader
     from hwnas.export.exporter import export_network
-    from hwnas.core.genotype import genotype_to_json
+    from hwnas.spaces.genotypes import genotype_to_json
     from hwnas.table import load_table_for, table_path
     from hwnas.export.measure import measure_exported
     from hwnas.pareto.objectives import DEFAULT_ESTIMATE, describe_estimate

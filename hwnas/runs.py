@@ -27,7 +27,7 @@ import pandas as pd
 
 from hwnas import __version__
 from hwnas.core import fileio
-from hwnas.core.genotype import Genotype, load_genotype
+from hwnas.spaces.genotypes import Genotype, load_genotype
 
 CONFIG_FORMAT_VERSION = 1
 PARETO_FORMAT_VERSION = 1

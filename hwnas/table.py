@@ -234,7 +234,7 @@ class LatencyTable:
         """Where the rows contradict the sidecar's record of its whole-network validation (rows edited,
         columns swapped or rescaled, another table's sidecar): the raw sums it recorded for its first
         networks must still come out of the rows. ``None`` where they do, or nothing was recorded."""
-        from hwnas.core.genotype import genotype_from_dict
+        from hwnas.spaces.genotypes import genotype_from_dict
 
         records = ((self.meta.get("validation") or {}).get("networks") or [])[:CHECKED_NETWORKS]
         if not records:

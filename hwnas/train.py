@@ -21,7 +21,7 @@ from torch import nn
 
 from hwnas.core import fileio
 from hwnas.core.distributed import ALONE, World, global_batchnorm, rank_device
-from hwnas.core.genotype import Genotype, genotype_to_dict
+from hwnas.spaces.genotypes import Genotype, genotype_to_dict
 from hwnas.device.threads import ThreadGovernor
 from hwnas.runs import Interrupted, RunFolder, StopRequests, stoppable
 from hwnas.core.settings import DataSettings, edited_settings

@@ -32,7 +32,7 @@ def main() -> None:
     from hwnas.core.archives import extract_archive
     from hwnas.device import host_facts
     from hwnas.device.agent.host import describe_host
-    from hwnas.core.genotype import genotype_from_dict
+    from hwnas.spaces.genotypes import genotype_from_dict
     from hwnas.pareto.nb201_bench import NB201Benchmark
     from hwnas.search.config import SearchConfig
     from hwnas.search.setup import prepare

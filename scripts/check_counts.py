@@ -18,7 +18,7 @@ import numpy as np
 from hwnas.core.counting import count_flops, count_params
 from hwnas.device import host_facts
 from hwnas.device.agent.host import describe_host
-from hwnas.spaces import SPACES, make_space
+from hwnas.spaces import list_spaces, make_space
 
 SMALL = {"darts": dict(init_channels=8, layers=5, input_size=16), "nb201": dict(init_channels=8, layers=1, input_size=16),
          "fbnet": dict(input_size=16, num_classes=10), "mbv3": dict(input_size=8, in_channels=1)}
@@ -32,7 +32,7 @@ def main() -> None:
     host = host_facts()
     print(f"machine: {describe_host(host)}, {host['cores']} cores; {args.genotypes} random genotypes per space")
     print(f"{'space':8} {'params equal':>14} {'FLOPs equal':>14} {'latency equal':>14}")
-    for name in SPACES:
+    for name in list_spaces():
         space = make_space(name, **SMALL.get(name, {}))
         rng = np.random.default_rng(args.seed)
         genotypes = [space.sample(rng) for _ in range(args.genotypes)]

@@ -33,7 +33,7 @@ from hwnas.device.runner import DEFAULT_PYTHON
 from hwnas.profile.build import build_table
 from hwnas.profile.calibrate import validate_and_calibrate
 from hwnas.spaces import make_space
-from hwnas.core.genotype import load_genotype
+from hwnas.spaces.genotypes import load_genotype
 from hwnas.table import load_table_for, table_path
 from hwnas.device.agent.host import describe_host
 

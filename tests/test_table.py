@@ -4,7 +4,7 @@ import pytest
 
 import hwnas.profile.build as tablebuild
 from hwnas.device.spec import resolve_device
-from hwnas.core.genotype import NB201Genotype
+from hwnas.spaces.genotypes import NB201Genotype
 from hwnas.table import CorruptTableError, LatencyTable, MissingRowsError, load_table_for, table_path
 from hwnas.spaces import make_space
 

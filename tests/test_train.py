@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hwnas.core.genotype import NB201Genotype
+from hwnas.spaces.genotypes import NB201Genotype
 from hwnas.runs import Interrupted
 from hwnas.train import TrainConfig, prepare_training
 
@@ -48,7 +48,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_auxiliary_head_and_drop_path_train(tmp_path):
-    from hwnas.core.genotype import PUBLISHED
+    from hwnas.spaces.genotypes import PUBLISHED
 
     cfg = TrainConfig(epochs=1, batch_size=32, limit=64, drop_path=0.2)
     t = prepare_training(PUBLISHED["darts_v2"], cfg, tmp_path, init_channels=8, layers=3, auxiliary=True)
@@ -57,7 +57,7 @@ def test_auxiliary_head_and_drop_path_train(tmp_path):
 
 def test_weights_trained_with_the_auxiliary_head_load_into_the_deployed_network(tmp_path):
     from hwnas.export.exporter import load_weights
-    from hwnas.core.genotype import PUBLISHED
+    from hwnas.spaces.genotypes import PUBLISHED
     from hwnas.spaces import make_space
 
     cfg = TrainConfig(epochs=1, batch_size=32, limit=64)

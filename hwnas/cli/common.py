@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from hwnas.core.settings import DATASETS, DataSettings
-from hwnas.core.space_settings import SPACE_SETTINGS, is_space_file, network_flags
+from hwnas.spaces.settings import SPACE_SETTINGS, is_space_file, network_flags
 
 
 class CLIError(Exception):
@@ -84,7 +84,7 @@ def network_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def space_and_genotype(args: argparse.Namespace):
-    from hwnas.core.genotype import list_genotypes, load_genotype, published
+    from hwnas.spaces.genotypes import list_genotypes, load_genotype, published
     from hwnas.spaces import make_space
 
     genotype = load_genotype(args.genotype)

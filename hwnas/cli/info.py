@@ -57,7 +57,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = add_command(sub, "info", cmd_info)
-    from hwnas.core.genotype import list_genotypes
+    from hwnas.spaces.genotypes import list_genotypes
 
     p.add_argument("genotype", help=f"a genotype JSON file, JSON text, or a published name ({', '.join(list_genotypes())})")
     add_network_options(p)

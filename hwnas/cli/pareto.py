@@ -16,7 +16,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     given runs; error from the first run's supernet (one-shot, inherited weights with re-estimated
     BatchNorm) or from the NAS-Bench-201 table; latency from the device's table.
     """
-    from hwnas.core.genotype import genotype_to_json
+    from hwnas.spaces.genotypes import genotype_to_json
     from hwnas.core.units import parse_count, parse_latency_ms
     from hwnas.pareto.nsga2 import check_settings, run_nsga2, write_result
     from hwnas.pareto.objectives import assemble, check_names

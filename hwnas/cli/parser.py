@@ -60,7 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from hwnas.device import target
     from hwnas.device.spec import DeviceUnavailableError
-    from hwnas.core.genotype import GenotypeError
+    from hwnas.spaces.genotypes import GenotypeError
     from hwnas.runs import Interrupted
     from hwnas.table import MissingRowsError
 

@@ -23,7 +23,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
     from hwnas.core.distributed import data_parallel
-    from hwnas.core.genotype import load_genotype
+    from hwnas.spaces.genotypes import load_genotype
     from hwnas.runs import own_run_folder
     from hwnas.train import TrainConfig
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from hwnas.check import LatencyCheck, check_latency
-from hwnas.core.genotype import Genotype
+from hwnas.spaces.genotypes import Genotype
 from hwnas.device import Model, open_target, resolve_device
 from hwnas.device.spec import DeviceSpec
 from hwnas.spaces import SearchSpace

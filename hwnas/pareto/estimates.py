@@ -57,7 +57,7 @@ def fit_predictor(space: SearchSpace, trained: Sequence[str | Path], seed: int =
     each one's genotype (``config.json``) and test accuracy (``result.json``)."""
     import json
 
-    from hwnas.core.genotype import genotype_from_dict
+    from hwnas.spaces.genotypes import genotype_from_dict
     from hwnas.pareto.predictor import AccuracyPredictor
     from hwnas.runs import RunFolder
 

@@ -11,7 +11,7 @@ from typing import Callable, Dict
 
 import numpy as np
 
-from hwnas.core.genotype import NB201_EDGES, NB201Genotype
+from hwnas.spaces.genotypes import NB201_EDGES, NB201Genotype
 
 DEFAULT_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "nb201" / "nb201.csv"
 DEVICES = ("fpga", "raspi4", "eyeriss", "pixel3")
@@ -31,7 +31,7 @@ class NB201Benchmark:
     """Columns of the benchmark indexed by the integer code of an encoded genotype."""
 
     def __init__(self, path: str | Path = DEFAULT_PATH, ops=None) -> None:
-        from hwnas.core.genotype import NB201_OPS
+        from hwnas.spaces.genotypes import NB201_OPS
 
         path = Path(path)
         if not path.is_file():

@@ -24,7 +24,7 @@ from pymoo.operators.crossover.ux import UniformCrossover
 from pymoo.optimize import minimize
 from pymoo.termination.max_gen import MaximumGenerationTermination
 
-from hwnas.core.genotype import genotype_to_json
+from hwnas.spaces.genotypes import genotype_to_json
 from hwnas.pareto.mutation import ChoiceMutation
 from hwnas.pareto.objectives import Objectives
 from hwnas.runs import write_pareto

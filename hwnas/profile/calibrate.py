@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from hwnas.core.genotype import genotype_to_json
+from hwnas.spaces.genotypes import genotype_to_json
 from hwnas.device import DeviceSpec, measure_modules
 from hwnas.table import FEATURES, LatencyTable, piece_class
 from hwnas.spaces import SearchSpace

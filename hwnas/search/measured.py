@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from hwnas.check import LatencyCheck, check_latency
-from hwnas.core.genotype import Genotype, genotype_to_json
+from hwnas.spaces.genotypes import Genotype, genotype_to_json
 from hwnas.device import module_model
 from hwnas.device.spec import DeviceSpec
 from hwnas.search.repair import repair_to_budget

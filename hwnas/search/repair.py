@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from hwnas.core.genotype import Genotype, skip_connections
+from hwnas.spaces.genotypes import Genotype, skip_connections
 from hwnas.spaces import SearchSpace
 from hwnas.spaces.costs import Costs
 

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
 import pandas as pd
 
 from hwnas.core.counting import count_params
-from hwnas.core.genotype import Genotype, save_genotype
+from hwnas.spaces.genotypes import Genotype, save_genotype
 from hwnas.runs import RunFolder
 from hwnas.search.arch import Architecture
 from hwnas.search.config import SearchConfig

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwnas.core.distributed import ALONE, World, global_batchnorm, rank_device
-from hwnas.core.genotype import Genotype, genotype_to_json, skip_connections
+from hwnas.spaces.genotypes import Genotype, genotype_to_json, skip_connections
 from hwnas.core.seeding import rng_state, seed_everything, set_rng_state
 from hwnas.core.settings import edited_settings
 from hwnas.device.threads import ThreadGovernor

@@ -1,17 +1,30 @@
-"""Search spaces by name (``darts``, ``nb201``, ``fbnet``, ``mbv3``) or by file: each built-in
-registers itself with its settings dataclass; :func:`make_space` builds one at a configuration."""
+"""Search spaces by name (``darts``, ``nb201``, ``fbnet``, ``mbv3``) or by file, and everything
+that describes them: genotypes (:mod:`~hwnas.spaces.genotypes`), operations
+(:mod:`~hwnas.spaces.ops`), settings (:mod:`~hwnas.spaces.settings`). :func:`make_space` builds
+one at a configuration.
 
-from hwnas.spaces.base import Piece, SearchSpace
-from hwnas.core.space_settings import DartsConfig, FBNetConfig, NB201Config
-from hwnas.spaces.darts import DartsSpace
-from hwnas.spaces.nb201 import NB201Space  # registered in this order: darts, nb201, fbnet, mbv3
-from hwnas.spaces.fbnet import FBNetSpace  # noqa: I001
-from hwnas.spaces.space_file import MBV3_FILE, space_class_from_file
-from hwnas.spaces.registry import (SPACES, config_slug, list_spaces, make_space, profile_command, register_space,
-                                   space_for, space_from_config, with_flags)
+The names below are imported when first used, so the torch-free modules of this package (the
+settings, the genotypes) load without torch: the command line builds its options from them.
+"""
 
-__all__ = ["Piece", "SearchSpace", "DartsConfig", "DartsSpace", "NB201Config", "NB201Space", "FBNetConfig",
-           "FBNetSpace", "SPACES", "list_spaces", "register_space", "make_space", "space_from_config", "space_for",
-           "config_slug", "profile_command", "with_flags"]
+from importlib import import_module
+from typing import Any, List
 
-register_space(space_class_from_file(MBV3_FILE, builtin=True))
+_WHERE = {
+    "Piece": "base", "SearchSpace": "base", "Costs": "costs",
+    "DartsConfig": "settings", "NB201Config": "settings", "FBNetConfig": "settings",
+    "DartsSpace": "darts", "NB201Space": "nb201", "FBNetSpace": "fbnet",
+    **{name: "registry" for name in ("list_spaces", "register_space", "space_class", "make_space", "space_from_config",
+                                     "space_for", "config_slug", "profile_command", "with_flags")},
+}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'hwnas.spaces' has no attribute {name!r}")
+    return getattr(import_module(f"hwnas.spaces.{_WHERE[name]}"), name)
+
+
+def __dir__() -> List[str]:
+    return sorted(list(globals()) + __all__)

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas.core.genotype import Genotype, GenotypeError
-from hwnas.core.ops import build_op
-from hwnas.core.space_settings import check_options
+from hwnas.spaces.genotypes import Genotype, GenotypeError
+from hwnas.spaces.ops import build_op
+from hwnas.spaces.settings import check_options
 from hwnas.spaces.costs import CostArrays, Costs, TorchCosts
 
 Shape = Tuple[int, ...]

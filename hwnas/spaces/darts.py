@@ -15,16 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.core.space_settings import DartsConfig
-from hwnas.core.genotype import DARTS_CELL_OPS, DARTS_OPS, DARTS_STEPS, DartsGenotype, Genotype
-from hwnas.core.ops import ClassifierHead
+from hwnas.spaces.settings import DartsConfig
+from hwnas.spaces.genotypes import DARTS_CELL_OPS, DARTS_OPS, DARTS_STEPS, DartsGenotype, Genotype
+from hwnas.spaces.ops import ClassifierHead
 from hwnas.spaces.base import Piece, SearchSpace, conv_out
 from hwnas.spaces.costs import TorchCosts
 from hwnas.spaces.darts_nets import CellShape, DartsNetwork, DartsSupernet, darts_edges, stem_modules
-from hwnas.spaces.registry import register_space
 
 
-@register_space
 class DartsSpace(SearchSpace):
     """The DARTS space at one configuration; defaults are the CIFAR evaluation network."""
 

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from hwnas.core.genotype import DARTS_OPS, DARTS_STEPS, DartsGenotype
-from hwnas.core.ops import ClassifierHead, build_op
-from hwnas.core.space_settings import DartsConfig
+from hwnas.spaces.genotypes import DARTS_OPS, DARTS_STEPS, DartsGenotype
+from hwnas.spaces.ops import ClassifierHead, build_op
+from hwnas.spaces.settings import DartsConfig
 from hwnas.spaces.base import conv_out
 from hwnas.spaces.mixed import MixedOp
 

@@ -16,11 +16,10 @@ from typing import Callable, Dict, List, Tuple
 import torch
 from torch import nn
 
-from hwnas.core.ops import ClassifierHead, conv_bn_relu
-from hwnas.core.space_settings import FBNetConfig
+from hwnas.spaces.ops import ClassifierHead, conv_bn_relu
+from hwnas.spaces.settings import FBNetConfig
 from hwnas.spaces.base import Piece
 from hwnas.spaces.layers import Layer, LayerSpace, chain
-from hwnas.spaces.registry import register_space
 
 # The candidate blocks, in the order of the reference code (their index encodes a layer's choice).
 FBNET_OPS: Tuple[str, ...] = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip")
@@ -43,7 +42,6 @@ class FBNetHead(nn.Module):
         return self.classifier(self.conv(x))
 
 
-@register_space
 class FBNetSpace(LayerSpace):
     """The FBNet space at one configuration; defaults are the paper's ImageNet network."""
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas.core.genotype import Genotype, GenotypeError, LayerGenotype
+from hwnas.spaces.genotypes import Genotype, GenotypeError, LayerGenotype
 from hwnas.spaces.base import Piece, SearchSpace, conv_out
 from hwnas.spaces.costs import TorchCosts, linear_cost
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.core.ops import BatchNorm2d, FactorizedReduce, build_op
+from hwnas.spaces.ops import BatchNorm2d, FactorizedReduce, build_op
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:

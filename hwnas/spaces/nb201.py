@@ -16,14 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas.core.space_settings import NB201Config
-from hwnas.core.genotype import NB201_EDGES, NB201_NODES, NB201_OPS, Genotype, NB201Genotype
-from hwnas.core.ops import build_op, relu_conv_bn
-from hwnas.core.ops import ClassifierHead
+from hwnas.spaces.settings import NB201Config
+from hwnas.spaces.genotypes import NB201_EDGES, NB201_NODES, NB201_OPS, Genotype, NB201Genotype
+from hwnas.spaces.ops import build_op, relu_conv_bn
+from hwnas.spaces.ops import ClassifierHead
 from hwnas.spaces.base import Piece, SearchSpace, conv_out
 from hwnas.spaces.costs import CostArrays, TorchCosts, linear_cost
 from hwnas.spaces.mixed import MixedOp
-from hwnas.spaces.registry import register_space
 
 
 class ResidualReduction(nn.Module):
@@ -197,7 +196,6 @@ class NB201Supernet(nn.Module):
         return self.head(x)
 
 
-@register_space
 class NB201Space(SearchSpace):
     """NAS-Bench-201 at one configuration; defaults are the benchmark's CIFAR-10 network."""
 

@@ -1,44 +1,63 @@
-"""The registry of search spaces: each space registers its class; its settings dataclass
-(``Config``, from :mod:`hwnas.core.space_settings`) names the table files and the profile
-commands that rebuild them."""
+"""The registry of search spaces: where each built-in space is defined (one line per space,
+imported when first named), and the spaces users register. A space's settings dataclass
+(``Config``, from :mod:`hwnas.spaces.settings`) names the table files and the profile commands
+that rebuild them."""
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import asdict
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type
 
-from hwnas.core.space_settings import dashed, flag_values, is_space_file, options_from_flags, slug
+from hwnas.spaces.settings import dashed, flag_values, is_space_file, options_from_flags, slug
 
 if TYPE_CHECKING:
-    from hwnas.core.genotype import Genotype
+    from hwnas.spaces.genotypes import Genotype
     from hwnas.spaces.base import SearchSpace
 
-SPACES: Dict[str, Type["SearchSpace"]] = {}
+# The built-in spaces, in the order they are listed: ``module:class``, or a space file shipped here.
+BUILTIN: Dict[str, str] = {"darts": "hwnas.spaces.darts:DartsSpace", "nb201": "hwnas.spaces.nb201:NB201Space",
+                           "fbnet": "hwnas.spaces.fbnet:FBNetSpace", "mbv3": "mbv3.yaml"}
+_REGISTERED: Dict[str, Type["SearchSpace"]] = {}
 
 
 def register_space(cls: Type["SearchSpace"]) -> Type["SearchSpace"]:
-    """Class decorator: make a space available by its ``name``."""
-    SPACES[cls.name] = cls
+    """Make a space class (a user's) available by its ``name``; usable as a class decorator."""
+    if cls.name in BUILTIN:
+        raise ValueError(f"{cls.name!r} is a built-in space's name; give your space another")
+    _REGISTERED[cls.name] = cls
     return cls
 
 
 def list_spaces() -> List[str]:
-    """Names of the built-in spaces (a space file is named by its path)."""
-    return list(SPACES)
+    """Names of the spaces: the built-in ones, then those registered (a space file is named by its path)."""
+    return [*BUILTIN, *_REGISTERED]
+
+
+def _builtin(name: str) -> Type["SearchSpace"]:
+    from hwnas.spaces.space_file import space_class_from_file
+
+    where = BUILTIN[name]
+    if ":" not in where:
+        return space_class_from_file(Path(__file__).with_name(where), builtin=True)
+    module, cls = where.split(":")
+    return getattr(import_module(module), cls)
 
 
 def space_class(name: str) -> Type["SearchSpace"]:
-    """A built-in space by name, or the space a file describes (``--space path/to/space.yaml``)."""
+    """A space by name, or the space a file describes (``--space path/to/space.yaml``)."""
     from hwnas.spaces.space_file import space_class_from_file
 
-    if name in SPACES:
-        return SPACES[name]
+    if name in BUILTIN:
+        return _builtin(name)
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     if is_space_file(name):
         return space_class_from_file(name)
-    raise ValueError(f"unknown search space {name!r}; choose one of {', '.join(SPACES)}, or name a space file "
-                     f"(.yaml)")
+    raise ValueError(f"unknown search space {name!r}; choose one of {', '.join(list_spaces())}, or name a space "
+                     f"file (.yaml)")
 
 
 def make_space(name: str, **flags: Any) -> "SearchSpace":

@@ -12,7 +12,7 @@
       - {choose: block_or_skip, channels: 24, repeat: 2}
       - {op: classifier}             # the last layer: pooling and a linear layer to the classes
 
-Operations are the registry's (:mod:`hwnas.core.ops`). ``hwnas --space FILE`` reads it; the
+Operations are the registry's (:mod:`hwnas.spaces.ops`). ``hwnas --space FILE`` reads it; the
 genotypes it gives record the file and a hash of its description, so a file changed since
 refuses them. ``mbv3`` is such a file, shipped with hwnas.
 """
@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
 
 from hwnas.core import fileio
-from hwnas.core.genotype import Genotype, GenotypeError, LayerGenotype
-from hwnas.core.ops import OPS
-from hwnas.core.space_settings import SPACE_SETTINGS, layers_config
+from hwnas.spaces.genotypes import Genotype, GenotypeError, LayerGenotype
+from hwnas.spaces.ops import OPS
+from hwnas.spaces.settings import SPACE_SETTINGS, layers_config
 from hwnas.spaces.layers import Layer, LayerSpace, chain
 
 MBV3_FILE = Path(__file__).with_name("mbv3.yaml")

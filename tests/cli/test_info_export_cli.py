@@ -3,7 +3,7 @@ import json
 import numpy as np
 
 from hwnas.cli import main
-from hwnas.core.genotype import save_genotype
+from hwnas.spaces.genotypes import save_genotype
 from hwnas.spaces import make_space
 
 

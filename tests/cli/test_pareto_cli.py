@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from hwnas.cli import main
-from hwnas.core.genotype import PUBLISHED, genotype_from_dict, save_genotype
+from hwnas.spaces.genotypes import PUBLISHED, genotype_from_dict, save_genotype
 from hwnas.spaces import make_space
 
 

@@ -82,7 +82,7 @@ def search(world, out: Path, stop_at=None) -> None:
 
 
 def train(world, out: Path, interrupt: bool = False) -> None:
-    from hwnas.core.genotype import NB201Genotype
+    from hwnas.spaces.genotypes import NB201Genotype
     from hwnas.train import TrainConfig, prepare_training
 
     torch.set_num_threads(1)

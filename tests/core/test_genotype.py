@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from hwnas.core.genotype import (
+from hwnas.spaces.genotypes import (
     PUBLISHED, DartsGenotype, GenotypeError, LayerGenotype, NB201Genotype, genotype_from_dict, genotype_to_dict,
     load_genotype, save_genotype,
 )
@@ -76,7 +76,7 @@ def test_load_errors(tmp_path):
 
 def test_published_genotypes_are_registered_with_their_source_and_parameters():
     from hwnas.core.counting import count_params
-    from hwnas.core.genotype import list_genotypes, published
+    from hwnas.spaces.genotypes import list_genotypes, published
     from hwnas.spaces import list_spaces, make_space
 
     assert list_genotypes("fbnet") == ["fbnet_a", "fbnet_b", "fbnet_c"]

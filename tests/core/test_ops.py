@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from hwnas.core.genotype import DARTS_OPS, NB201_OPS
+from hwnas.spaces.genotypes import DARTS_OPS, NB201_OPS
 from hwnas.spaces.fbnet import FBNET_OPS
-from hwnas.core.ops import OPS, build_op
+from hwnas.spaces.ops import OPS, build_op
 
 ALL_OPS = sorted(set(OPS) - {"classifier"})  # every operation that keeps an image an image
 
@@ -93,7 +93,7 @@ def test_affine_false_has_no_bn_parameters():
 def test_batchnorm_of_few_channels_last_channels_matches_pytorchs(channels):
     from torch import nn
 
-    from hwnas.core.ops import BatchNorm2d
+    from hwnas.spaces.ops import BatchNorm2d
 
     torch.manual_seed(0)
     x = torch.randn(8, channels, 6, 6).contiguous(memory_format=torch.channels_last)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hwnas.export.exporter import ExportMismatchError, export_network
-from hwnas.spaces import SPACES, make_space
+from hwnas.spaces import list_spaces, make_space
 
 SMALL = {
     "darts": dict(init_channels=8, layers=5, input_size=16),
@@ -15,7 +15,7 @@ SMALL = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SPACES))
+@pytest.mark.parametrize("name", sorted(list_spaces()))
 @pytest.mark.parametrize("seed", [0, 1])
 def test_random_genotype_exports_with_ort_parity(name, seed, tmp_path):
     space = make_space(name, **SMALL[name])

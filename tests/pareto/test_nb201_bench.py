@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from hwnas.core.genotype import NB201Genotype
+from hwnas.spaces.genotypes import NB201Genotype
 from hwnas.spaces import make_space
 
 

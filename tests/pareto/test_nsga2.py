@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from hwnas.core.genotype import NB201Genotype
+from hwnas.spaces.genotypes import NB201Genotype
 from hwnas.pareto.nsga2 import run_nsga2
 from hwnas.spaces import make_space
 

@@ -4,7 +4,7 @@ compute exactly what one mixed operation per edge computes."""
 import pytest
 import torch
 
-from hwnas.core.genotype import DARTS_OPS, DARTS_STEPS
+from hwnas.spaces.genotypes import DARTS_OPS, DARTS_STEPS
 from hwnas.spaces.darts_nets import CellShape, SearchCell, darts_edges
 from hwnas.spaces.mixed import MixedOp
 
@@ -105,7 +105,7 @@ def test_split_channels_gives_the_gradient_in_the_inputs_layout():
                                          ("dil_conv_3x3", 2), ("dil_conv_5x5", 1), ("nor_conv_1x1", 1),
                                          ("nor_conv_3x3", 2)])
 def test_side_by_side_copies_equal_separate_operations(name, stride):
-    from hwnas.core.ops import build_op
+    from hwnas.spaces.ops import build_op
 
     torch.manual_seed(0)
     m, c = 3, 4
@@ -118,7 +118,7 @@ def test_side_by_side_copies_equal_separate_operations(name, stride):
 
 
 def test_operations_without_copies_say_so():
-    from hwnas.core.ops import build_op
+    from hwnas.spaces.ops import build_op
 
     with pytest.raises(ValueError, match="'k3_e1' cannot be built as side-by-side copies"):
         build_op("k3_e1", 8, 8, 1, copies=2)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hwnas.device.spec import resolve_device
-from hwnas.core.genotype import NB201Genotype
+from hwnas.spaces.genotypes import NB201Genotype
 from hwnas.check import LatencyCheck
 from hwnas.device.agent.timing import Timing
 from hwnas.search.measured import check_genotype, keep_measured_budget

@@ -7,7 +7,7 @@ import torch
 from hwnas.search.arch import Architecture
 from hwnas.spaces import make_space
 from hwnas.spaces.mixed import MixedOp, channel_shuffle
-from hwnas.core.genotype import DARTS_OPS, NB201_OPS
+from hwnas.spaces.genotypes import DARTS_OPS, NB201_OPS
 
 
 def test_a_partial_mixed_op_runs_a_quarter_of_the_channels_and_passes_the_rest():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.core.genotype import DARTS_OPS
+from hwnas.spaces.genotypes import DARTS_OPS
 from hwnas.search.arch import Architecture
 from hwnas.spaces import make_space
 from hwnas.spaces.darts import darts_edges

@@ -10,7 +10,7 @@ from hwnas.search.config import SearchConfig
 from hwnas.search.searcher import Searcher
 from hwnas.spaces import make_space
 from hwnas.spaces.mixed import MixedOp
-from hwnas.core.genotype import NB201_OPS
+from hwnas.spaces.genotypes import NB201_OPS
 
 
 def test_keeping_the_strongest_masks_the_rest_to_exactly_zero():

@@ -33,7 +33,7 @@ def test_repair_meets_the_budget_and_keeps_the_others(name):
 
 
 def test_a_small_space_is_searched_whole_for_the_strongest_genotype_within_budget():
-    from hwnas.core.genotype import skip_connections
+    from hwnas.spaces.genotypes import skip_connections
     from hwnas.search.repair import every_vector, repair_to_budget
 
     space = make_space("nb201", **TINY["nb201"])
@@ -65,7 +65,7 @@ def test_a_large_space_is_not_listed():
 
 
 def test_the_greedy_repair_keeps_the_skip_cap_where_it_can():
-    from hwnas.core.genotype import skip_connections
+    from hwnas.spaces.genotypes import skip_connections
     from hwnas.search.repair import repair_to_budget
 
     def lookup(piece):  # skips are free, pools cheap

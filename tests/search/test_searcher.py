@@ -5,7 +5,7 @@ from torch.func import functional_call
 from torch.utils.data import TensorDataset
 
 from hwnas.core.data import make_loader
-from hwnas.core.genotype import genotype_to_json
+from hwnas.spaces.genotypes import genotype_to_json
 from hwnas.search.config import SearchConfig
 from hwnas.runs import Interrupted
 from hwnas.search.searcher import Searcher

@@ -1,6 +1,6 @@
 import numpy as np
 
-from hwnas.core.genotype import DARTS_OPS
+from hwnas.spaces.genotypes import DARTS_OPS
 from hwnas.spaces import make_space
 from hwnas.spaces.darts import darts_edges
 

@@ -8,14 +8,15 @@ import pytest
 
 from hwnas.cli.common import network_options
 from hwnas.cli.parser import build_parser
-from hwnas.core.space_settings import network_flags
-from hwnas.spaces import SPACES, DartsSpace, config_slug, make_space, profile_command
+from hwnas.spaces.settings import SPACE_SETTINGS, network_flags
+from hwnas.spaces import DartsSpace, config_slug, list_spaces, make_space, profile_command, space_class
 from hwnas.table import SHIPPED_TABLES
 
 
 def test_every_space_registers_itself_with_its_settings():
-    assert list(SPACES) == ["darts", "nb201", "fbnet", "mbv3"]
-    for name, cls in SPACES.items():
+    assert list_spaces() == ["darts", "nb201", "fbnet", "mbv3"] == list(SPACE_SETTINGS)
+    for name in list_spaces():
+        cls = space_class(name)
         config = cls().config()
         assert cls.name == name and config.pop("space") == name
         assert config == {f.name: f.default for f in fields(cls.Config)}  # the defaults are the settings' own

@@ -5,7 +5,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from hwnas.core.genotype import NB201Genotype
+from hwnas.spaces.genotypes import NB201Genotype
 from hwnas.device.onnx import module_model
 from hwnas.spaces import make_space
 

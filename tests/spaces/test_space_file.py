@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hwnas.core.counting import count_flops, count_params
-from hwnas.core.genotype import GenotypeError, load_genotype
+from hwnas.spaces.genotypes import GenotypeError, load_genotype
 from hwnas.spaces import make_space
 from hwnas.spaces.space_file import SpaceFileError, expand, read_description
 from hwnas.table import LatencyTable
@@ -108,9 +108,11 @@ def test_a_user_space_end_to_end(user_space, tmp_path):
     assert main(["profile", *space, "--tables-dir", str(tables), "--repeats", "10", "--validate", "15"]) == 0
     path = next(tables.glob("cpu/tiny-*.csv"))
     assert json.loads(path.with_suffix(".json").read_text())["space"]["space_hash"]
-    low, high = LatencyTable.load(path).costs().range()
+    _, high = LatencyTable.load(path).costs().range()
+    # a budget every network keeps by the table, with room for a measurement of 20 us networks on a
+    # busy machine (keeping tight budgets when measured is tests/search/test_measured.py's)
     assert main(["search", *space, "--tables-dir", str(tables), "--runs-dir", str(runs), "--name", "s", "--epochs", "1",
-                 "--limit", "64", "--batch-size", "32", "--latency-budget", f"{(low + high) / 2:.4f}ms"]) == 0
+                 "--limit", "64", "--batch-size", "32", "--latency-budget", f"{2 * high:.4f}ms"]) == 0
     genotype = runs / "s" / "genotype.json"
     assert json.loads(genotype.read_text())["space_file"] == str(user_space.resolve())
     assert main(["train", str(genotype), "--space", str(user_space), "--runs-dir", str(runs), "--name", "t", "--epochs", "1",
