@@ -12,6 +12,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from hwnas.core.settings import DATASETS, DataSettings
 from hwnas.spaces.settings import SPACE_SETTINGS, is_space_file, network_flags
 
+PRECISIONS = ("fp32", "fp16", "int8")  # hwnas.device.spec's (kept here: the parser imports no device code)
+
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
@@ -19,6 +21,22 @@ class CLIError(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # Shared options
+
+
+def add_device_option(parser: argparse.ArgumentParser, help: str, default: Optional[str] = "cpu") -> None:
+    """``--device`` and ``--precision``: the device at a precision is another device (its own
+    tables), named ``DEVICE@PRECISION`` from here on (see :func:`device_at_precision`)."""
+    parser.add_argument("--device", default=default, help=help)
+    parser.add_argument("--precision", choices=PRECISIONS, help="precision the networks run at on the device: fp32 "
+                        "or int8 (ONNX Runtime's static QDQ quantization; fp16 is not available yet); default: the "
+                        "device file's, else fp32")
+
+
+def device_at_precision(args: argparse.Namespace) -> None:
+    """Fold ``--precision`` into ``--device`` (``cpu`` -> ``cpu@int8``), so every stage that
+    resolves the device, and every run folder that records it, has the precision."""
+    if getattr(args, "precision", None):
+        args.device = f"{args.device or 'cpu'}@{args.precision}"
 
 
 def add_command(sub: Any, name: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:

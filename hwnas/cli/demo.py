@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import COUNT, SEED, add_command, number
+from hwnas.cli.common import COUNT, SEED, add_command, add_device_option, number
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = add_command(sub, "demo", cmd_demo)
     p.add_argument("--out", default="runs/demo", help="output folder (runs/demo)")
-    p.add_argument("--device", default="cpu", help="device (cpu)")
+    add_device_option(p, "device (cpu)")
     p.add_argument("--budget-fraction", type=number(float, 0, 1, open_low=True, open_high=True), default=0.15,
                    help="budget position between the cheapest (0) and dearest (1) network (0.15: tight enough to "
                    "bind, below what the search would pick without a budget)")

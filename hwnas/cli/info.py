@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any, Dict
 
-from hwnas.cli.common import add_tables_option, add_command, add_network_options, space_and_genotype
+from hwnas.cli.common import (add_command, add_device_option, add_network_options, add_tables_option,
+                              space_and_genotype)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -61,6 +62,6 @@ def register(sub: Any) -> None:
 
     p.add_argument("genotype", help=f"a genotype JSON file, JSON text, or a published name ({', '.join(list_genotypes())})")
     add_network_options(p)
-    p.add_argument("--device", help="add the latency predicted by this device's table (name, cuda:N or YAML)")
+    add_device_option(p, "add the latency predicted by this device's table (name, cuda:N or YAML)", default=None)
     add_tables_option(p)
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import COUNT, SEED, add_command, add_space_option, add_tables_option, number, space_source
+from hwnas.cli.common import (COUNT, SEED, add_command, add_device_option, add_space_option, add_tables_option,
+                              number, space_source)
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -124,7 +125,7 @@ def register(sub: Any) -> None:
     p.add_argument("--benchmark", choices=["nb201"], help="tabular error (and latencies) from NAS-Bench-201")
     p.add_argument("--benchmark-file", help="path of nb201.csv (default: ../shared/data/nb201/nb201.csv)")
     p.add_argument("--benchmark-dataset", default="cifar10", choices=["cifar10", "cifar100", "imagenet16_120"])
-    p.add_argument("--device", default="cpu", help="device whose latency table gives 'latency' (cpu)")
+    add_device_option(p, "device whose latency table gives 'latency' (cpu)")
     add_tables_option(p)
     p.add_argument("--latency-budget", help="constraint: table latency at most this, e.g. 10ms")
     p.add_argument("--param-budget", help="constraint: parameters at most this, e.g. 1.5M")

@@ -19,7 +19,7 @@ import hwnas.cli.pareto as pareto
 import hwnas.cli.profile as profile
 import hwnas.cli.search as search
 import hwnas.cli.train as train
-from hwnas.cli.common import CLIError
+from hwnas.cli.common import CLIError, device_at_precision
 
 log = logging.getLogger("hwnas")
 
@@ -56,6 +56,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(_negative_values_joined(argv))
     args.argv = argv  # what was typed: commands that resume refuse flags that would change the run
+    device_at_precision(args)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from hwnas.device import target

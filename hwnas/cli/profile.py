@@ -6,7 +6,8 @@ import argparse
 import shlex
 from typing import Any
 
-from hwnas.cli.common import COUNT, SEED, add_command, add_network_options, add_tables_option, network_options, number
+from hwnas.cli.common import (COUNT, SEED, add_command, add_device_option, add_network_options, add_tables_option,
+                              network_options, number)
 
 
 def _progress_bar(desc: str):
@@ -121,7 +122,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = add_command(sub, "profile", cmd_profile)
-    p.add_argument("--device", default="cpu", help="cpu, cpu-all, cuda0, cuda:N or a devices/*.yaml path (cpu)")
+    add_device_option(p, "cpu, cpu-all, cuda0, cuda:N or a devices/*.yaml path (cpu)")
     add_network_options(p, space_required=True, tables=True)
     add_tables_option(p, writes=True)
     p.add_argument("--force", action="store_true", help="re-measure every row")
@@ -134,7 +135,7 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=SEED, default=0, help="seed of the validation networks (0)")
 
     p = add_command(sub, "validate", cmd_validate)
-    p.add_argument("--device", default="cpu", help="device (cpu)")
+    add_device_option(p, "device (cpu)")
     add_network_options(p, space_required=True, tables=True)
     p.add_argument("--tables-dir", help="folder of the table, read and written (default: read as every command "
                    "reads tables; the checked, calibrated table written to $HWNAS_TABLES or "

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import (COUNT, NON_NEGATIVE, POSITIVE, add_command, add_data_options, add_run_options,
+from hwnas.cli.common import (COUNT, add_device_option, NON_NEGATIVE, POSITIVE, add_command, add_data_options, add_run_options,
                               add_space_option, add_tables_option, changed_by_flags, number, refuse_a_used_folder,
                               run_folder_of)
 
@@ -167,7 +167,7 @@ def register(sub: Any) -> None:
     add_data_options(p)
     p.add_argument("--epochs", type=COUNT, default=5, help="search epochs (5: about a minute on digits)")
     p.add_argument("--batch-size", type=COUNT, default=64, help="batch size (64)")
-    p.add_argument("--device", default="cpu", help="target device whose latency table is used (cpu)")
+    add_device_option(p, "target device whose latency table is used (cpu)")
     add_tables_option(p)
     p.add_argument("--latency-budget", help="latency the derived network must meet, e.g. 10ms, 0.01s")
     p.add_argument("--latency-loss", choices=LOSS_FORMS,

@@ -2,7 +2,9 @@
 
 A device is built in (``cpu``, ``cpu-all``, ``cuda0``), resolved from ``cuda:N``, or loaded
 from a YAML file (``devices/*.yaml`` are the examples). Its :attr:`DeviceSpec.id` names the
-folder of its latency tables, ``latency_tables/<id>/``. ``runner`` and ``python`` say how to
+folder of its latency tables, ``latency_tables/<id>/``; a device at another precision than fp32
+(``precision: int8`` in the YAML, ``--precision int8``, or ``cpu@int8``) is another device, whose
+id ends in its precision (``cpu-int8``), so tables of different precisions never mix. ``runner`` and ``python`` say how to
 reach a target that is not this process (see :mod:`hwnas.device.target`); they are not part of
 what the device *is*, so changing them never voids a table. A provider that the target's ONNX
 Runtime lacks is an error that says what to install: hwnas never falls back to the CPU
@@ -15,7 +17,7 @@ import logging
 import os
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -27,7 +29,8 @@ GRAPH_OPTIMIZATION = ("disable", "basic", "extended", "all")
 # The repository's examples; an installed wheel may lack them, hence BUILTIN below.
 DEVICES_DIR = fileio.shipped("devices")  # the repository's, packed into the wheel
 FIELDS = ("name", "id", "provider", "provider_options", "intra_op_threads", "inter_op_threads",
-          "graph_optimization", "batch_size", "description", "runner", "python")
+          "graph_optimization", "batch_size", "precision", "description", "runner", "python")
+PRECISIONS = ("fp32", "fp16", "int8")  # what the networks run at (see hwnas.device.precision)
 REACH = ("runner", "python")  # how to reach the target, not what it is
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _CUDA_RE = re.compile(r"cuda:?(\d+)")
@@ -98,6 +101,7 @@ class DeviceSpec:
     inter_op_threads: int = 1
     graph_optimization: str = "all"
     batch_size: int = 1
+    precision: str = "fp32"
     description: str = ""
     table_id: str = ""  # the YAML's ``id:``; empty: the slug of the name
     runner: Optional[str] = None  # a command prefix that runs a shell command line on the target (``ssh pi@host``)
@@ -125,6 +129,8 @@ class DeviceSpec:
                              f"got {self.graph_optimization!r}")
         if not _is_int(self.batch_size) or self.batch_size < 1:
             raise ValueError(f"field 'batch_size' must be an integer >= 1, got {self.batch_size!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"field 'precision' must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not isinstance(self.description, str):
             raise ValueError(f"field 'description' must be a string, got {self.description!r}")
         if not isinstance(self.table_id, str) or (self.table_id and not _ID_RE.fullmatch(self.table_id)):
@@ -145,8 +151,8 @@ class DeviceSpec:
 
     @property
     def id(self) -> str:
-        """Stable, file-system-safe id: the folder ``latency_tables/<id>/``."""
-        return self.table_id
+        """Stable, file-system-safe id: the folder ``latency_tables/<id>/`` (``cpu``, ``cpu-int8``)."""
+        return self.table_id if self.precision == "fp32" else f"{self.table_id}-{self.precision}"
 
     @property
     def remote(self) -> bool:
@@ -156,10 +162,11 @@ class DeviceSpec:
     def to_dict(self) -> Dict[str, Any]:
         """What the device is: plain, JSON-serialisable fields (the YAML format, ``id`` included),
         without how it is reached (see :meth:`reach`)."""
-        return {"name": self.name, "id": self.id, "provider": self.provider,
+        return {"name": self.name, "id": self.table_id, "provider": self.provider,
                 "provider_options": dict(self.provider_options), "intra_op_threads": self.intra_op_threads,
                 "inter_op_threads": self.inter_op_threads, "graph_optimization": self.graph_optimization,
-                "batch_size": self.batch_size, "description": self.description}
+                "batch_size": self.batch_size, "description": self.description,
+                **({"precision": self.precision} if self.precision != "fp32" else {})}
 
     def reach(self) -> Dict[str, str]:
         """How the target is reached: ``runner`` and ``python``, where set."""
@@ -229,7 +236,11 @@ def resolve_device(spec: Union[str, Path, DeviceSpec], devices_dir: Union[str, P
         return spec
     if not isinstance(spec, (str, Path)):
         raise ValueError(f"a device is a name or a YAML path, got {type(spec).__name__}")
-    text = str(spec)
+    text, at, precision = str(spec).rpartition("@") if "@" in str(spec) else (str(spec), "", "")
+    if at:  # NAME@PRECISION: the device at another precision (what --precision passes on)
+        if precision not in PRECISIONS:
+            raise ValueError(f"{spec}: the precision after '@' must be one of {', '.join(PRECISIONS)}")
+        return replace(resolve_device(text, devices_dir), precision=precision)
     if isinstance(spec, Path) or text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text:
         return load_device_yaml(text)
     if text in BUILTIN:

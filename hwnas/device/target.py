@@ -22,6 +22,7 @@ from hwnas.device.agent.host import fingerprint, host_facts
 from hwnas.device.agent.load import Load, sample_load
 from hwnas.device.agent.timing import Interleaved
 from hwnas.device.onnx import Model
+from hwnas.device.precision import at_precision, recipe
 from hwnas.device.runner import TargetError, agent_command, cannot_start, describe, explain_exit, last_line, send_agent
 from hwnas.device.spec import DeviceSpec, resolve_device
 
@@ -65,7 +66,9 @@ class Target:
         return memory_location(self.spec.settings())[1] if self.spec.provider in GPU_PROVIDERS else None
 
     def check_available(self) -> None:
-        """Raise :class:`~hwnas.device.spec.DeviceUnavailableError` unless the target has the provider."""
+        """Raise :class:`~hwnas.device.spec.DeviceUnavailableError` unless the target has the provider,
+        and a :class:`~hwnas.device.precision.PrecisionError` for a precision hwnas cannot measure."""
+        recipe(self.spec.precision)
         facts = self.facts()
         self.spec.check_available(facts["providers"], where=f"the onnxruntime {facts['onnxruntime']} on {self.where}")
 
@@ -77,13 +80,14 @@ class Target:
         """Time ``models`` in interleaved rounds (see :func:`hwnas.device.agent.timing.time_interleaved`).
 
         ``models`` may be a generator: they are opened on the target :data:`BATCH` at a time as
-        they come (a remote target is sent each batch), then timed together.
+        they come (a remote target is sent each batch), then timed together. Each is brought to
+        the device's precision first (:func:`~hwnas.device.precision.at_precision`), here.
         """
         self.check_available()
         batch: List[Model] = []
         first = True  # the first batch empties the bench: what a failed measurement left there goes
         for model in models:
-            batch.append(model)
+            batch.append(at_precision(model, self.spec.precision))
             if len(batch) == BATCH:
                 self._add(batch, first)
                 batch, first = [], False

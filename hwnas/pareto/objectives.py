@@ -72,9 +72,10 @@ def assemble(names: Sequence[str], space: "SearchSpace", *, error: Optional[Obje
     if error is not None:
         available.setdefault("error", error)
     if table is not None:
-        available.setdefault("latency", table.costs().many)
-    available.setdefault("params", space.params.many)
-    available.setdefault("flops", space.flops.many)
+        available.setdefault("latency", lambda x: table.costs().many(x))
+    # counted when first asked for: FLOPs of every piece take seconds to count
+    available.setdefault("params", lambda x: space.params.many(x))
+    available.setdefault("flops", lambda x: space.flops.many(x))
     missing = [n for n in names if n not in available]
     if missing:
         needs = {"error": "search runs (one-shot, from the first run's supernet) or --benchmark nb201",

@@ -27,6 +27,7 @@ from hwnas import __version__
 from hwnas.device import Model, TargetError, Timing, module_model, open_target
 from hwnas.device.agent.load import Load
 from hwnas.device.onnx import overhead_model
+from hwnas.device.precision import recipe
 from hwnas.device.spec import DeviceSpec
 from hwnas.device.agent.host import describe_host
 from hwnas.table import LatencyTable, rows_frame, writable_table_path
@@ -142,6 +143,7 @@ def build_table(space: SearchSpace, device: DeviceSpec, tables_dir: Optional[str
             "batch_size": device.batch_size, "warmup": warmup, "repeats": repeats,
             "overhead_ms": overhead.timings[0].latency_ms, "overhead": overhead.timings[0].to_dict(),
             "complete": False, "context": context,
+            "precision": device.precision, "quantization": recipe(device.precision),
         }
     pieces = space.all_pieces()
     todo = [p for p in pieces if p.key not in done]

@@ -36,6 +36,7 @@ RIDGE = 0.05  # pulls scales towards 1 (the table as measured), relative to the 
 
 VALIDATION_S = 150.0  # what the default calibration may take, measuring and exporting
 EXPORT_S = 0.5  # exporting one whole network, roughly
+QUANTIZE_S = 2.0  # quantizing one (a DARTS C=16 network: 1.3-2.5 s here), for an int8 device
 
 
 def default_networks(table: LatencyTable) -> int:
@@ -44,7 +45,7 @@ def default_networks(table: LatencyTable) -> int:
     space = table.space
     rng = np.random.default_rng(0)
     typical_ms = float(np.median(table.costs().many(np.stack([space.encode(space.sample(rng)) for _ in range(20)]))))
-    per_network_s = 40 * typical_ms / 1000 + EXPORT_S
+    per_network_s = 40 * typical_ms / 1000 + EXPORT_S + (QUANTIZE_S if table.meta.get("precision") == "int8" else 0.0)
     return int(min(100, max(30, VALIDATION_S // per_network_s)))
 
 

@@ -2,10 +2,13 @@
 
 A space knows its searchable positions and their shapes, encodes genotypes as integer vectors
 (for pymoo), samples genotypes and builds the final network of a genotype. Its one cost
-structure, :meth:`SearchSpace.choice_pieces` with :meth:`SearchSpace.expected_cost`, says which
-:class:`Piece` s the final network runs for each architecture choice and how choices combine:
-the table's prediction of one genotype or of many, the search's differentiable penalty,
-parameters and FLOPs all read it.
+structure says which :class:`Piece` s the final network runs for each architecture choice
+(:meth:`SearchSpace.choice_pieces`, priced by :meth:`SearchSpace.cost_arrays`) and how choices
+combine (:meth:`SearchSpace.expected_cost`): the :class:`~hwnas.spaces.costs.Costs` made from it
+give the table's prediction of one genotype or of many, the search's differentiable penalty,
+parameters and FLOPs. A space whose costs do not add up by choice overrides both
+:meth:`~SearchSpace.cost_arrays` (to price what it needs, as ``extra``) and
+:meth:`~SearchSpace.expected_cost` (NAS-Bench-201 prices every whole cell).
 """
 
 from __future__ import annotations
@@ -167,13 +170,13 @@ class SearchSpace(ABC):
     def choice_pieces(self) -> Dict[str, List[List[List[Piece]]]]:
         """group -> position -> candidate -> the pieces the final network runs for that choice.
 
-        The one map of costs: prediction, the vectorised prediction, the search's differentiable
-        expectation, parameters and FLOPs all read it through :meth:`cost_arrays` and
-        :meth:`expected_cost`.
+        Priced by :meth:`cost_arrays` and combined by :meth:`expected_cost` (where a space
+        overrides those, it says what this map then prices).
         """
 
     def cost_arrays(self, lookup: Callable[[Piece], float]) -> CostArrays:
-        """Every choice's cost under ``lookup`` (ms, parameters, FLOPs), summed over its pieces."""
+        """Every choice's cost under ``lookup`` (ms, parameters, FLOPs), summed over its pieces;
+        what :meth:`expected_cost` reads."""
         def total(pieces: List[Piece]) -> float:
             return float(sum(lookup(p) for p in pieces))
 
@@ -181,10 +184,10 @@ class SearchSpace(ABC):
                           choice={g: np.array([[total(c) for c in pos] for pos in positions])
                                   for g, positions in self._structure().items()})
 
-    def costs(self, lookup: Callable[[Piece], float], fixed: float = 0.0) -> Costs:
+    def costs(self, lookup: Callable[[Piece], float], fixed: float = 0.0, built: bool = False) -> Costs:
         """The cost of every network when each piece costs ``lookup(piece)`` (a table's latency),
-        plus ``fixed`` per run."""
-        return Costs(self, self.cost_arrays(lookup).shifted(fixed))
+        plus ``fixed`` per run; ``built``: of what the network builds (parameters), not runs."""
+        return Costs(self, self.cost_arrays(lookup).shifted(fixed), built=built)
 
     def _structure(self) -> Dict[str, List[List[List[Piece]]]]:
         cached = self.__dict__.get("_choice_pieces")
@@ -232,7 +235,7 @@ class SearchSpace(ABC):
         """Parameters of every final network, without building them (every module of a final
         network is one piece, so pieces' parameters add up exactly)."""
         if "_params" not in self.__dict__:
-            self.__dict__["_params"] = Costs(self, self.cost_arrays(lambda p: self._piece_count("params", p)), built=True)
+            self.__dict__["_params"] = self.costs(lambda p: self._piece_count("params", p), built=True)
         return self.__dict__["_params"]
 
     @property

@@ -96,7 +96,7 @@ class Costs:
 
     def many(self, x: np.ndarray) -> np.ndarray:
         """The exact cost of many encoded genotypes (rows of ``x``), vectorised."""
-        x = np.atleast_2d(np.asarray(x))
+        x = np.asarray(x).reshape(-1, len(self.space.bounds[0]))
         out = []
         with torch.no_grad():
             for start in range(0, len(x), self.CHUNK):

@@ -87,7 +87,7 @@ def live_edges(ops: Sequence[str]) -> List[bool]:
 
 
 @lru_cache(maxsize=None)
-def cell_parts(ops: Tuple[str, ...]) -> List[Tuple[str, int]]:
+def cell_parts(ops: Tuple[str, ...]) -> Tuple[Tuple[str, int], ...]:
     """What a cell with these edge operations runs, as (piece op, arity): each live edge's own
     part, each shared part once per tensor it reads, a sum per live node of 2 or 3 live inputs,
     and zeros (``none``) for an output node without one (as :class:`NB201Cell` runs it)."""
@@ -108,11 +108,11 @@ def cell_parts(ops: Tuple[str, ...]) -> List[Tuple[str, int]]:
         fan_in = sum(live[e] for e, (t, _) in enumerate(NB201_EDGES) if t == to)
         if live_node[to] and fan_in != 1:
             parts.append(("add", fan_in) if fan_in else ("none", 1))
-    return parts
+    return tuple(parts)
 
 
 @lru_cache(maxsize=None)
-def every_cell() -> Tuple[List[Tuple[str, int]], np.ndarray]:
+def every_cell() -> Tuple[Tuple[Tuple[str, int], ...], np.ndarray]:
     """The parts any cell runs, and how often each of the 15,625 cells (rows, in encoding order)
     runs each part."""
     cells = [cell_parts(tuple(NB201_OPS[i] for i in x))
@@ -123,7 +123,8 @@ def every_cell() -> Tuple[List[Tuple[str, int]], np.ndarray]:
     for i, cell in enumerate(cells):
         for part in cell:
             counts[i, column[part]] += 1
-    return parts, counts
+    counts.flags.writeable = False  # cached: shared by every caller
+    return tuple(parts), counts
 
 
 class NB201Cell(nn.Module):
@@ -274,7 +275,8 @@ class NB201Space(SearchSpace):
                                                    for op, arity in parts})
 
     def choice_pieces(self) -> Dict[str, List[List[List[Piece]]]]:
-        """What each edge builds (parameters: every non-``none`` edge is built)."""
+        """What each edge builds: every non-``none`` edge is built, so parameters add up by edge
+        (what runs is priced per whole cell, in :meth:`cost_arrays`' ``cells``)."""
         n = self.settings.cells_per_stage
         per_op = [[p for c, size in self.stages() for p in own_piece(op, c, size)] * n for op in self.candidates]
         return {"cell": [per_op for _ in NB201_EDGES]}

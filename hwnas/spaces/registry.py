@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import asdict
+from functools import lru_cache
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type
@@ -24,7 +25,8 @@ _REGISTERED: Dict[str, Type["SearchSpace"]] = {}
 
 
 def register_space(cls: Type["SearchSpace"]) -> Type["SearchSpace"]:
-    """Make a space class (a user's) available by its ``name``; usable as a class decorator."""
+    """Make a space class (a user's) available to :func:`make_space` by its ``name``, from Python;
+    usable as a class decorator. (The command line names built-in spaces and space files.)"""
     if cls.name in BUILTIN:
         raise ValueError(f"{cls.name!r} is a built-in space's name; give your space another")
     _REGISTERED[cls.name] = cls
@@ -36,6 +38,7 @@ def list_spaces() -> List[str]:
     return [*BUILTIN, *_REGISTERED]
 
 
+@lru_cache(maxsize=None)
 def _builtin(name: str) -> Type["SearchSpace"]:
     from hwnas.spaces.space_file import space_class_from_file
 

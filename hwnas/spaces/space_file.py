@@ -33,7 +33,6 @@ from hwnas.spaces.ops import OPS
 from hwnas.spaces.settings import SPACE_SETTINGS, layers_config
 from hwnas.spaces.layers import Layer, LayerSpace, chain
 
-MBV3_FILE = Path(__file__).with_name("mbv3.yaml")
 TOP = {"name", "network", "min_final_size", "choices", "layers"}
 LAYER = {"op", "choose", "channels", "stride", "repeat"}
 NETWORK = {"input_size": 32, "in_channels": 3, "num_classes": 10}

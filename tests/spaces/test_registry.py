@@ -13,7 +13,7 @@ from hwnas.spaces import DartsSpace, config_slug, list_spaces, make_space, profi
 from hwnas.table import SHIPPED_TABLES
 
 
-def test_every_space_registers_itself_with_its_settings():
+def test_every_builtin_space_has_its_settings_and_one_registry_line():
     assert list_spaces() == ["darts", "nb201", "fbnet", "mbv3"] == list(SPACE_SETTINGS)
     for name in list_spaces():
         cls = space_class(name)
@@ -71,3 +71,21 @@ def test_command_line_options_come_from_the_settings():
 def test_bad_settings_are_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_a_python_space_registers_by_name_but_not_over_a_builtin():
+    from hwnas.spaces import register_space
+    from hwnas.spaces.fbnet import FBNetSpace
+    from hwnas.spaces.registry import _REGISTERED
+
+    class Narrow(FBNetSpace):
+        name = "narrow_fbnet"
+
+    try:
+        assert register_space(Narrow) is Narrow and "narrow_fbnet" in list_spaces()
+        assert isinstance(make_space("narrow_fbnet", input_size=8), Narrow)
+        Narrow.name = "darts"
+        with pytest.raises(ValueError, match="built-in space's name"):
+            register_space(Narrow)
+    finally:
+        _REGISTERED.pop("narrow_fbnet", None)

@@ -1,0 +1,89 @@
+"""Models at the precision a device runs them: fp32 as exported, int8 by ONNX Runtime's own
+static quantization.
+
+int8 is ONNX Runtime's recipe (``onnxruntime.quantization``): ``quant_pre_process`` (shape
+inference and graph clean-up), then ``quantize_static`` with its defaults except the QDQ format
+and per-channel weights, calibrated on :data:`CALIBRATION_BATCHES` batches. For timing, the
+batches are standard-normal random data of the input's shape: latency does not depend on the
+values the scales come from, only on the graph (which Q/DQ pairs, which fused int8 kernels).
+For accuracy (``hwnas export --precision int8 --data``), batches of real images are passed in.
+Conversion happens here, on the machine that runs hwnas: a target needs only ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Optional
+
+import numpy as np
+
+from hwnas.device.onnx import Model
+
+CALIBRATION_BATCHES = 16
+INT8_RECIPE = {"tool": "onnxruntime.quantization", "pre_process": True, "method": "quantize_static",
+               "format": "QDQ", "per_channel": True, "calibration": "MinMax",
+               "calibration_data": f"{CALIBRATION_BATCHES} batches of standard-normal random data (timing)"}
+
+
+class PrecisionError(ValueError):
+    """A model that cannot run at the asked precision on this device; the message says what to do."""
+
+
+def recipe(precision: str) -> Optional[Dict[str, object]]:
+    """How models reach ``precision`` (recorded with tables); None for fp32."""
+    if precision == "int8":
+        return dict(INT8_RECIPE)
+    if precision == "fp16":
+        raise PrecisionError("fp16 is not available yet: hwnas measures fp32 and int8 networks; pass --precision "
+                             "fp32 or int8")
+    return None
+
+
+def random_batches(model: Model, count: int = CALIBRATION_BATCHES, seed: int = 0) -> List[List[np.ndarray]]:
+    """``count`` batches of standard-normal data, one array per input of ``model``."""
+    rng = np.random.default_rng(seed)
+    return [[rng.standard_normal(shape).astype(np.float32) for shape in model.shapes] for _ in range(count)]
+
+
+def at_precision(model: Model, precision: str, batches: Optional[Iterable[List[np.ndarray]]] = None) -> Model:
+    """``model`` as it runs at ``precision``; ``batches`` (lists of input arrays) calibrate int8
+    (default: :func:`random_batches`)."""
+    if recipe(precision) is None:
+        return model
+    return quantize_int8(model, batches if batches is not None else random_batches(model))
+
+
+def _from_quantization_tool(record: logging.LogRecord) -> bool:
+    """False for the quantization tool's notes, logged on the root logger (a per-channel axis it
+    skips on a BatchNorm's weight, pre-processing advice): noise for every piece profiled."""
+    return "onnxruntime" not in record.pathname
+
+
+def quantize_int8(model: Model, batches: Iterable[List[np.ndarray]]) -> Model:
+    """Static QDQ int8 quantization with per-channel weights (ONNX Runtime's, see the module)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Batches(CalibrationDataReader):
+        def __init__(self, names: List[str]) -> None:
+            self.feeds: Iterator[Dict[str, np.ndarray]] = (dict(zip(names, batch)) for batch in batches)
+
+        def get_next(self) -> Optional[Dict[str, np.ndarray]]:
+            return next(self.feeds, None)
+
+    root = logging.getLogger()
+    root.addFilter(_from_quantization_tool)
+    try:
+        with tempfile.TemporaryDirectory(prefix="hwnas-int8-") as folder:
+            source, prepared, quantized = (Path(folder) / name for name in ("model.onnx", "prepared.onnx", "int8.onnx"))
+            source.write_bytes(model.onnx)
+            quant_pre_process(str(source), str(prepared))
+            names = [i.name for i in onnx.load(str(prepared)).graph.input]
+            quantize_static(str(prepared), str(quantized), Batches(names), quant_format=QuantFormat.QDQ,
+                            per_channel=True)
+            return Model(quantized.read_bytes(), model.shapes)
+    finally:
+        root.removeFilter(_from_quantization_tool)

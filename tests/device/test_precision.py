@@ -1,0 +1,67 @@
+"""Precision is part of the device: int8 networks by ONNX Runtime's static QDQ quantization,
+their own tables, and a clear refusal where hwnas cannot measure a precision."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from hwnas.device.onnx import module_model
+from hwnas.device.precision import at_precision, random_batches
+from hwnas.device.spec import DeviceSpec, resolve_device
+
+
+def test_a_device_at_a_precision_is_another_device_with_its_own_tables():
+    fp32, int8 = resolve_device("cpu"), resolve_device("cpu@int8")
+    assert (fp32.id, int8.id) == ("cpu", "cpu-int8") and int8.precision == "int8"
+    assert "precision" not in fp32.to_dict()  # today's fp32 sidecars stay equal
+    assert DeviceSpec.from_dict(int8.to_dict()) == int8
+    assert resolve_device("devices/cpu.yaml@int8") == int8
+    with pytest.raises(ValueError, match="after '@' must be one of fp32, fp16, int8"):
+        resolve_device("cpu@int4")
+    with pytest.raises(ValueError, match="field 'precision' must be one of"):
+        DeviceSpec.from_dict({"name": "x", "provider": "CPUExecutionProvider", "precision": "bf16"})
+
+
+def test_int8_is_onnx_runtimes_static_qdq_quantization_and_stays_close():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    model = module_model(net, [(1, 3, 16, 16)])
+    int8 = at_precision(model, "int8")
+    ops = {n.op_type for n in onnx.load_from_string(int8.onnx).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and int8.shapes == model.shapes
+    assert at_precision(model, "fp32") is model
+    x = random_batches(model, count=1, seed=1)[0][0]
+    run = lambda data: ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]  # noqa: E731
+    fp32_out, int8_out = run(model.onnx), run(int8.onnx)
+    assert fp32_out.shape == int8_out.shape
+    assert np.max(np.abs(fp32_out - int8_out)) < 0.1 * np.max(np.abs(fp32_out)) + 1e-3
+
+
+def test_fp16_is_refused_in_one_line(capsys, tmp_path):
+    from hwnas.cli import main
+
+    code = main(["profile", "--space", "nb201", "--init-channels", "4", "--layers", "1", "--input-size", "8",
+                 "--precision", "fp16", "--tables-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "fp16 is not available yet" in err[0]
+    assert not list(tmp_path.rglob("*.csv"))
+
+
+def test_an_int8_table_is_measured_on_quantized_pieces_and_kept_apart(tmp_path):
+    from hwnas.cli import main
+
+    common = ["profile", "--space", "nb201", "--init-channels", "4", "--layers", "1", "--input-size", "8",
+              "--in-channels", "1", "--tables-dir", str(tmp_path), "--repeats", "10", "--validate", "0"]
+    assert main([*common, "--precision", "int8"]) == 0
+    assert main(common) == 0
+    int8, fp32 = (next((tmp_path / folder).glob("nb201-*.json")) for folder in ("cpu-int8", "cpu"))
+    meta = json.loads(int8.read_text())
+    assert meta["precision"] == "int8" and meta["device"]["precision"] == "int8"
+    assert meta["quantization"]["format"] == "QDQ" and meta["quantization"]["per_channel"] is True
+    assert json.loads(fp32.read_text())["quantization"] is None
