@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwnas.cli.common import (NON_NEGATIVE, CLIError, add_command, add_network_options, add_tables_option, number,
-                              space_and_genotype)
+from hwnas.cli.common import (NON_NEGATIVE, SEED, CLIError, add_command, add_data_options, add_device_option,
+                              add_network_options, add_tables_option, number, space_and_genotype)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -15,21 +15,43 @@ def cmd_export(args: argparse.Namespace) -> int:
     Export to ONNX, run onnx.checker, then compare ONNX Runtime's output with PyTorch's on the same
     random input; fails (writing nothing) above tolerance.
     """
+    from hwnas.core import fileio
     from hwnas.core.units import parse_latency_ms
+    from hwnas.device import Model, resolve_device
     from hwnas.export.exporter import export_network, load_weights
+    from hwnas.export.quantized import CALIBRATION_IMAGES, compare_accuracy, predictions, quantize
 
     if args.latency_budget is not None and not args.measure:
         raise CLIError("--latency-budget is checked by measuring: add --measure")
     budget = parse_latency_ms(args.latency_budget) if args.latency_budget is not None else None
+    if args.accuracy and not args.weights:
+        raise CLIError("--accuracy reports a trained network's accuracy: add --weights")
     space, genotype = space_and_genotype(args)
     model = space.build(genotype)
     if args.weights:
         load_weights(model, args.weights)
-    _, report = export_network(model, space.input_shape, args.out, opset=args.opset,
-                               dynamic_batch=args.dynamic_batch, atol=args.atol, rtol=args.rtol)
-    print(f"wrote {args.out} ({report.size_bytes / 1e6:.2f} MB, opset {report.opset}); onnx.checker passed; "
-          f"ONNX Runtime vs PyTorch max abs diff {report.max_abs_diff:.2e} at batch "
-          f"{', '.join(map(str, report.batch_sizes_checked))}")
+    int8 = resolve_device(args.device or "cpu").precision == "int8"
+    if int8 and args.dynamic_batch:
+        raise CLIError("an int8 export is quantized at batch 1: leave out --dynamic-batch")
+    fp32, report = export_network(model, space.input_shape, None if int8 else args.out, opset=args.opset,
+                                  dynamic_batch=args.dynamic_batch, atol=args.atol, rtol=args.rtol)
+    checked = (f"onnx.checker passed; ONNX Runtime vs PyTorch max abs diff {report.max_abs_diff:.2e} at batch "
+               f"{', '.join(map(str, report.batch_sizes_checked))}")
+    splits = _splits(args) if args.accuracy else None
+    if not int8:
+        print(f"wrote {args.out} ({report.size_bytes / 1e6:.2f} MB, opset {report.opset}); {checked}")
+        if splits is not None:
+            p, labels = predictions(fp32, splits.test)
+            print(f"test accuracy on {len(labels)} images: {100 * float((p == labels).mean()):.2f}%")
+    else:
+        quantized = quantize(Model(fp32, ((1, *space.input_shape),)), splits.train if splits else None)
+        fileio.write_bytes(args.out, quantized.onnx)
+        print(f"wrote {args.out} (int8: ONNX Runtime's static QDQ quantization, per-channel weights, calibrated on "
+              f"{f'{CALIBRATION_IMAGES} training images' if splits else 'random data (add --accuracy for real images)'}"
+              f"; {len(quantized.onnx) / 1e6:.2f} MB, fp32 {report.size_bytes / 1e6:.2f} MB); runs in ONNX Runtime; "
+              f"the fp32 network before it: {checked}")
+        if splits is not None:
+            print(compare_accuracy(fp32, quantized.onnx, splits.test).describe())
     if args.measure:
         from hwnas.export.measure import measure_exported
 
@@ -39,6 +61,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         if budget is not None and not result.kept:
             return 1
     return 0
+
+
+def _splits(args: argparse.Namespace):
+    from hwnas.core.data import load_splits
+
+    return load_splits(args.dataset, data_dir=args.data_dir, download=args.download, seed=args.seed,
+                       limit=args.limit, image_size=args.image_size)
 
 
 def register(sub: Any) -> None:
@@ -52,8 +81,12 @@ def register(sub: Any) -> None:
     p.add_argument("--rtol", type=NON_NEGATIVE, default=1e-3, help="tolerance relative to max |output| (1e-3)")
     p.add_argument("--measure", action="store_true", help="measure end-to-end latency on --device beside the "
                    "table's prediction")
-    p.add_argument("--device", help="device for --measure (default cpu): a name or a device YAML, whose runner "
-                   "reaches a remote target")
+    add_device_option(p, "device for --measure (default cpu): a name or a device YAML, whose runner reaches a "
+                      "remote target; at --precision int8 the file written is the quantized network", default=None)
+    p.add_argument("--accuracy", action="store_true", help="report the network's test accuracy on --dataset (at "
+                   "int8: beside the fp32 network's, and calibrate the quantization on its training images)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the data's splits, as the training run's (0)")
+    add_data_options(p)
     p.add_argument("--latency-budget", help="with --measure: the budget the network must keep with the noise band, "
                    "e.g. 10ms (exit status 1 where it does not)")
     add_tables_option(p)

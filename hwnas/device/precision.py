@@ -47,10 +47,17 @@ def random_batches(model: Model, count: int = CALIBRATION_BATCHES, seed: int = 0
     return [[rng.standard_normal(shape).astype(np.float32) for shape in model.shapes] for _ in range(count)]
 
 
+def is_quantized(model: Model) -> bool:
+    """Whether the model already holds quantization nodes (an int8 export): it runs as it is."""
+    import onnx
+
+    return any(node.op_type == "QuantizeLinear" for node in onnx.load_from_string(model.onnx).graph.node)
+
+
 def at_precision(model: Model, precision: str, batches: Optional[Iterable[List[np.ndarray]]] = None) -> Model:
     """``model`` as it runs at ``precision``; ``batches`` (lists of input arrays) calibrate int8
-    (default: :func:`random_batches`)."""
-    if recipe(precision) is None:
+    (default: :func:`random_batches`). A model quantized already is left as it is."""
+    if recipe(precision) is None or is_quantized(model):
         return model
     return quantize_int8(model, batches if batches is not None else random_batches(model))
 

@@ -1,0 +1,41 @@
+"""``hwnas export --precision int8``: the quantized network written, checked in ONNX Runtime,
+and its test accuracy beside the fp32 network's."""
+
+import onnx
+
+from hwnas.cli import main
+
+GENOTYPE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+TRAINED = ["--space", "nb201", "--init-channels", "8", "--layers", "1"]
+NETWORK = [*TRAINED, "--input-size", "8", "--in-channels", "1"]  # digits
+
+
+def test_an_int8_export_reports_its_accuracy_beside_fp32(tmp_path, capsys):
+    genotype = tmp_path / "g.json"
+    genotype.write_text('{"space": "nb201", "arch": "%s"}' % GENOTYPE)
+    assert main(["train", str(genotype), *TRAINED, "--epochs", "2", "--limit", "300", "--batch-size", "32",
+                 "--runs-dir", str(tmp_path / "runs"), "--name", "t"]) == 0
+    weights = tmp_path / "runs" / "t" / "best.pt"
+    capsys.readouterr()
+    out = tmp_path / "net.int8.onnx"
+    assert main(["export", str(genotype), *NETWORK, "--weights", str(weights), "--out", str(out),
+                 "--precision", "int8", "--accuracy", "--limit", "300"]) == 0
+    printed = capsys.readouterr().out
+    assert "int8: ONNX Runtime's static QDQ quantization" in printed and "128 training images" in printed
+    line = next(line for line in printed.splitlines() if line.startswith("test accuracy on"))
+    assert "int8" in line and "fp32" in line and "agree on" in line
+    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+    # the same export at fp32 prints its accuracy alone; without --weights, --accuracy is refused in one line
+    assert main(["export", str(genotype), *NETWORK, "--weights", str(weights), "--out", str(tmp_path / "net.onnx"),
+                 "--accuracy", "--limit", "300"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("test accuracy on")
+    assert main(["export", str(genotype), *NETWORK, "--out", str(tmp_path / "x.onnx"), "--accuracy"]) == 2
+    assert "add --weights" in capsys.readouterr().err
+
+
+def test_an_int8_export_measures_the_file_as_written(tmp_path, capsys):
+    out = tmp_path / "net.int8.onnx"
+    assert main(["export", "fbnet_a", "--out", str(out), "--input-size", "8", "--in-channels", "1",
+                 "--precision", "int8", "--measure", "--tables-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "random data" in printed and "cpu-int8" in printed
