@@ -316,7 +316,8 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
     """The table of ``space``'s configuration on ``device``; a clear error if there is none, and a
     warning if it was profiled on another machine."""
     spec = device if isinstance(device, DeviceSpec) else resolve_device(device)
-    named = spec.id if isinstance(device, DeviceSpec) else str(device)  # as the user named it
+    named = str(device) if not isinstance(device, DeviceSpec) else \
+        spec.table_id + ("" if spec.precision == "fp32" else f"@{spec.precision}")  # as the user would name it
     path = table_path(spec.id, space, tables_dir)
     if not path.is_file():
         looked = (str(path) if tables_dir

@@ -17,10 +17,14 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     given runs; error from the first run's supernet (one-shot, inherited weights with re-estimated
     BatchNorm) or from the NAS-Bench-201 table; latency from the device's table.
     """
-    from hwnas.spaces.genotypes import genotype_to_json
+    from dataclasses import replace
+
     from hwnas.core.units import parse_count, parse_latency_ms
+    from hwnas.device import resolve_device
     from hwnas.pareto.nsga2 import check_settings, run_nsga2, write_result
-    from hwnas.pareto.objectives import assemble, check_names
+    from hwnas.pareto.objectives import PRECISIONS, assemble, check_names
+    from hwnas.spaces.genotypes import genotype_to_json
+    from hwnas.table import load_table_for
     from hwnas.runs import searched_genotypes
     from hwnas.pareto.plots import plot_run
     from hwnas.spaces import make_space
@@ -60,10 +64,11 @@ def cmd_pareto(args: argparse.Namespace) -> int:
                   f"{f' at {args.ray_address}' if args.ray_address else ' on this machine'}")
     else:
         space = make_space(space_name)
+    device_spec = resolve_device(args.device)
     if "latency" in names or args.latency_budget:
-        from hwnas.table import load_table_for
-
         table = load_table_for(args.device, space, tables_dir=args.tables_dir)
+    tables_at = {p: load_table_for(replace(device_spec, precision=p), space, tables_dir=args.tables_dir)
+                 for p in PRECISIONS if f"latency_{p}" in names}
     budget_ms = parse_latency_ms(args.latency_budget) if args.latency_budget else None
     if budget_ms is not None:
         low, high = table.costs().range()
@@ -71,7 +76,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             raise ValueError(f"--latency-budget {args.latency_budget}: no network of this space keeps it; the cheapest "
                              f"takes {low:.3f} ms on {table.device_id} (the dearest {high:.3f} ms)")
     objectives = assemble(names, space, error=error, table=table, benchmark=benchmark, latency_budget_ms=budget_ms,
-                          param_budget=parse_count(args.param_budget) if args.param_budget else None)
+                          param_budget=parse_count(args.param_budget) if args.param_budget else None,
+                          precision=device_spec.precision, tables_at=tables_at)
     device = table.device_id if table is not None else None
     out_dir = Path(args.out) if args.out else (Path(args.runs[0]) if args.runs else Path("runs") / "pareto")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,11 @@
 """What a Pareto run minimises, assembled in one place for ``hwnas pareto`` and the demo.
 
 Each objective maps a batch of encoded genotypes to one value per row: ``error`` from a
-one-shot supernet or the NAS-Bench-201 table, ``latency`` from the device's latency table,
-``params`` and ``flops`` from the space's cost structure, ``latency_<device>`` from the
-benchmark's measured latencies. Budgets become constraints (feasible when <= 0).
+one-shot supernet or the NAS-Bench-201 table, ``latency`` from the device's latency table (at
+the device's precision), ``latency_fp32`` and ``latency_int8`` from the tables of the same
+device at each precision, ``params`` and ``flops`` from the space's cost structure, ``size_mb``
+the weights' megabytes at the device's precision, ``latency_<device>`` from the benchmark's
+measured latencies. Budgets become constraints (feasible when <= 0).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ if TYPE_CHECKING:
     from hwnas.table import LatencyTable
 
 Objective = Callable[[np.ndarray], np.ndarray]
-OBJECTIVES = ("error", "latency", "params", "flops", *(f"latency_{device}" for device in NB201_DEVICES))
+PRECISIONS = ("fp32", "int8")  # those with tables (hwnas.device.precision)
+OBJECTIVES = ("error", "latency", *(f"latency_{p}" for p in PRECISIONS), "params", "flops", "size_mb",
+              *(f"latency_{device}" for device in NB201_DEVICES))
+BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2, "int8": 1}  # size_mb counts weights only (not int8's scales)
 # What ranks genotypes by accuracy from a search run (hwnas.pareto.estimates): the supernet's
 # inherited weights, a zero-cost score (hwnas.pareto.zero_cost.PROXIES), or an accuracy
 # predictor fitted on genotypes the user trained (hwnas.pareto.predictor).
@@ -64,22 +69,28 @@ def check_names(names: Sequence[str]) -> None:
 def assemble(names: Sequence[str], space: "SearchSpace", *, error: Optional[Objective] = None,
              table: Optional["LatencyTable"] = None,
              benchmark: Optional[Mapping[str, Objective]] = None, latency_budget_ms: Optional[float] = None,
-             param_budget: Optional[float] = None) -> Objectives:
+             param_budget: Optional[float] = None, precision: str = "fp32",
+             tables_at: Optional[Mapping[str, "LatencyTable"]] = None) -> Objectives:
     """The objectives ``names`` over ``space``, each from the first source that has it: the
-    benchmark's table, the one-shot ``error``, the latency ``table``, the space's costs."""
+    benchmark's table, the one-shot ``error``, the latency ``table`` (the device's, at its
+    ``precision``) and ``tables_at`` (the device's at each precision), the space's costs."""
     check_names(names)
     available: Dict[str, Objective] = dict(benchmark or {})
     if error is not None:
         available.setdefault("error", error)
     if table is not None:
         available.setdefault("latency", lambda x: table.costs().many(x))
+    for at, other in (tables_at or {}).items():
+        available.setdefault(f"latency_{at}", lambda x, other=other: other.costs().many(x))
+    available.setdefault("size_mb", lambda x: space.params.many(x) * BYTES_PER_WEIGHT[precision] / 1e6)
     # counted when first asked for: FLOPs of every piece take seconds to count
     available.setdefault("params", lambda x: space.params.many(x))
     available.setdefault("flops", lambda x: space.flops.many(x))
     missing = [n for n in names if n not in available]
     if missing:
         needs = {"error": "search runs (one-shot, from the first run's supernet) or --benchmark nb201",
-                 "latency": "the device's latency table"}
+                 "latency": "the device's latency table",
+                 **{f"latency_{p}": f"the device's latency table at {p}" for p in PRECISIONS}}
         raise ValueError("; ".join(f"objective {n} needs {needs.get(n, '--benchmark nb201 (its device latencies)')}"
                                    for n in missing))
     constraints: Dict[str, Objective] = {}

@@ -95,3 +95,24 @@ def test_the_predictor_estimate_is_fitted_on_trained_runs(tmp_path, capsys):
     errors = pd.read_csv(tmp_path / "front" / "evaluated.csv")["error"]
     # a random forest predicts within the range of what it was fitted on
     assert errors.between(100 - max(trained) - 1e-9, 100 - min(trained) + 1e-9).all()
+
+
+def test_fp32_and_int8_latency_side_by_side_with_size_at_the_precision(tmp_path, capsys):
+    """latency_fp32 and latency_int8 read the tables of the same device at each precision; size_mb
+    counts the weights' bytes at the device's precision."""
+    tables = ["--tables-dir", str(tmp_path / "tables")]  # the Pareto stage reads the space's default network's
+    for precision in ("fp32", "int8"):
+        assert main(["profile", "--space", "nb201", *tables, "--precision", precision, "--repeats", "10",
+                     "--validate", "0"]) == 0
+    out = tmp_path / "front"
+    assert main(["pareto", "--space", "nb201", "--objectives", "latency_fp32", "latency_int8", "size_mb",
+                 "--device", "cpu@int8", *tables, "--pop-size", "10", "--evaluations", "30", "--out", str(out)]) == 0
+    front = pd.read_csv(out / "pareto.csv")
+    space = make_space("nb201")
+    x = np.stack([space.encode(genotype_from_dict(json.loads(g))) for g in front["genotype"]])
+    np.testing.assert_allclose(front["size_mb"], space.params.many(x) / 1e6)  # int8: a byte per weight
+    assert not np.allclose(front["latency_fp32"], front["latency_int8"])
+    capsys.readouterr()
+    assert main(["pareto", "--space", "darts", "--objectives", "latency_fp32", "latency_int8", "--device", "cpu",
+                 *tables]) == 2
+    assert "hwnas profile" in capsys.readouterr().err
