@@ -10,6 +10,7 @@ through the device's runner (or run in its ``python``), twice: the second pass i
     python scripts/check_target.py --device loopback.yaml --space darts --compare-in-process
     python scripts/check_target.py --device DEVICE.yaml ... --tables-dir DIR --genotype RUN/genotype.json --budget 0.5
 
+A device at int8 (``cpu@int8``) quantizes each network here before the plain loop times it.
 With ``--tables-dir`` the table is kept there (and reused when it is already there); with
 ``--genotype`` those networks (searched ones, say) are timed by the plain loop instead of random
 ones, and with ``--budget`` each is held against it.
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from hwnas.device import module_model, open_target, resolve_device
+from hwnas.device.precision import at_precision
 from hwnas.device.runner import DEFAULT_PYTHON
 from hwnas.profile.build import build_table
 from hwnas.profile.calibrate import validate_and_calibrate
@@ -130,7 +132,9 @@ def main() -> None:
     models = []
     for g in genotypes:
         torch.manual_seed(0)
-        models.append(module_model(space.build(g).eval(), [(device.batch_size, *space.input_shape)]).onnx)
+        # at int8 quantized here (hwnas' recipe); the timing stays the plain loop's
+        models.append(at_precision(module_model(space.build(g).eval(), [(device.batch_size, *space.input_shape)]),
+                                   device.precision).onnx)
     passes = [plain_on_target(device, models, args.runs) for _ in range(2)]
     within = again = 0
     print(f"plain loop on the target: {args.runs} runs of session.run per network, 10th percentile, two passes"
