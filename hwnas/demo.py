@@ -135,14 +135,21 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     measured = measure_exported(onnx_path, final, genotype, device, tables_dir=tables_dir, budget_ms=budget)
     say(f"[5/5] exported {onnx_path} (ONNX Runtime vs PyTorch max abs diff {report.max_abs_diff:.1e}); "
         f"{measured.describe()}")
-    int8_path = out / "model.int8.onnx"  # the same network quantized, calibrated on training images
-    fileio.write_bytes(int8_path, quantize(Model(onnx_path.read_bytes(), ((1, *final.input_shape),)),
-                                           splits.train).onnx)
-    int8_accuracy = compare_accuracy(onnx_path.read_bytes(), int8_path.read_bytes(), train_splits.test)
-    int8_measured = measure_exported(int8_path, final, genotype, replace(resolve_device(device), precision="int8"),
-                                     tables_dir=tables_dir)
-    say(f"      int8 {int8_path}: measured {int8_measured.latency_ms:.3f} ms on {int8_measured.device} (fp32: "
-        f"{measured.latency_ms:.3f} ms); {int8_accuracy.describe()}")
+    int8_row = []
+    if resolve_device(device).precision == "fp32":  # the same network quantized, beside it
+        int8_path = out / "model.int8.onnx"
+        fileio.write_bytes(int8_path, quantize(Model(onnx_path.read_bytes(), ((1, *final.input_shape),)),
+                                               splits.train).onnx)
+        int8_accuracy = compare_accuracy(onnx_path.read_bytes(), int8_path.read_bytes(), train_splits.test)
+        int8_measured = measure_exported(int8_path, final, genotype, replace(resolve_device(device), precision="int8"),
+                                         tables_dir=tables_dir)
+        say(f"      int8 {int8_path}: measured {int8_measured.latency_ms:.3f} ms on {int8_measured.device} (fp32: "
+            f"{measured.latency_ms:.3f} ms); {int8_accuracy.describe()}")
+        int8_row = [
+            f"| int8 (`model.int8.onnx`: ONNX Runtime's static QDQ quantization, per-channel weights, calibrated on "
+            f"{CALIBRATION_IMAGES} training images) | measured {int8_measured.latency_ms:.3f} ms +-"
+            f"{100 * int8_measured.band:.1f}% against fp32's {measured.latency_ms:.3f} ms; "
+            f"{int8_accuracy.describe()}{' (**flagged**)' if int8_accuracy.to_dict()['flagged'] else ''} |"]
     lap("export", t)
     total = time.perf_counter() - started
 
@@ -179,10 +186,7 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
         f"| FLOPs (multiply-adds) | {flops:,} |",
         f"| test accuracy (trained {train_epochs} epochs from scratch) | {100 * trained.test_acc:.2f}% |",
         f"| ONNX parity (max abs diff) | {report.max_abs_diff:.1e} |",
-        f"| int8 (`model.int8.onnx`: ONNX Runtime's static QDQ quantization, per-channel weights, calibrated on "
-        f"{CALIBRATION_IMAGES} training images) | measured {int8_measured.latency_ms:.3f} ms +-"
-        f"{100 * int8_measured.band:.1f}% against fp32's {measured.latency_ms:.3f} ms; "
-        f"{int8_accuracy.describe()}{' (**flagged**)' if int8_accuracy.to_dict()['flagged'] else ''} |",
+        *int8_row,
         f"| wall time | {', '.join(f'{k} {v:.0f} s' for k, v in times.items())}; total {total:.0f} s |", "",
         "Genotype (`search/genotype.json`):", "", "```json", genotype_to_json(genotype), "```", "",
         f"## Pareto front ({len(front.front)} of {len(front.evaluated)} evaluated genotypes; error: "

@@ -25,7 +25,8 @@ from hwnas.core import fileio
 from hwnas.device.target import open_target
 from hwnas.device.agent.host import describe_host, fingerprint
 from hwnas.device.agent.session import GPU_PROVIDERS
-from hwnas.device.spec import DeviceSpec, resolve_device
+from hwnas.device.spec import DeviceSpec, resolve_device, with_precision
+from hwnas.device.spec import named as device_name
 from hwnas.spaces import Piece, SearchSpace, config_slug, profile_command
 from hwnas.spaces.costs import Costs
 
@@ -84,7 +85,7 @@ class LatencyTable:
     rebuild: str = ""
 
     def __post_init__(self) -> None:
-        self.rebuild = self.rebuild or profile_command(self.device_id, self.space)
+        self.rebuild = self.rebuild or profile_command(self._device_name(), self.space)
         self._raw = dict(zip(self.rows["key"], self.rows["latency_ms"].astype(float)))
         self._pieces = {row.key: Piece(row.op, int(row.c_in), int(row.c_out), int(row.stride), int(row.size),
                                        int(row.arity)) for row in self.rows.itertuples()}
@@ -136,6 +137,9 @@ class LatencyTable:
             raise MissingRowsError(
                 f"the {self.device_id} table for {config_slug(self.space)} lacks {len(missing)} row(s): {shown}. "
                 f"Add them with: {self.rebuild}")
+
+    def _device_name(self) -> str:
+        return _named_in(self.meta, self.device_id)
 
     def lookup(self, piece: Piece) -> float:
         """Latency (ms) of one piece, calibrated when the table has a calibration."""
@@ -213,7 +217,7 @@ class LatencyTable:
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptTableError(f"{meta_path} does not describe a space and device ({exc}); re-profile the "
                                     f"table with --force") from None
-        hint = profile_command(device_id, space, path.parent.parent, force=True)
+        hint = profile_command(_named_in(meta, device_id), space, path.parent.parent, force=True)
         try:
             rows = pd.read_csv(path)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -266,6 +270,14 @@ def piece_class(piece: Piece, features: str) -> str:
     raise ValueError(f"unknown calibration features {features!r}; one of {', '.join(FEATURES)}")
 
 
+def _named_in(meta: Dict[str, Any], device_id: str) -> str:
+    """The device a sidecar describes as a command line names it (``cpu@int8``, not its folder ``cpu-int8``)."""
+    device = meta.get("device") if isinstance(meta.get("device"), dict) else {}
+    precision = str(meta.get("precision") or device.get("precision") or "fp32")
+    base = str(device.get("id") or device_id)
+    return with_precision(base, precision) if precision in ("fp32", "int8", "fp16") else device_id
+
+
 class CorruptTableError(ValueError):
     """A table file that cannot be trusted: never partly used."""
 
@@ -316,8 +328,7 @@ def load_table_for(device: str | DeviceSpec, space: SearchSpace, tables_dir: Opt
     """The table of ``space``'s configuration on ``device``; a clear error if there is none, and a
     warning if it was profiled on another machine."""
     spec = device if isinstance(device, DeviceSpec) else resolve_device(device)
-    named = str(device) if not isinstance(device, DeviceSpec) else \
-        spec.table_id + ("" if spec.precision == "fp32" else f"@{spec.precision}")  # as the user would name it
+    named = str(device) if not isinstance(device, DeviceSpec) else device_name(spec)  # as the user would name it
     path = table_path(spec.id, space, tables_dir)
     if not path.is_file():
         looked = (str(path) if tables_dir

@@ -36,7 +36,9 @@ def device_at_precision(args: argparse.Namespace) -> None:
     """Fold ``--precision`` into ``--device`` (``cpu`` -> ``cpu@int8``), so every stage that
     resolves the device, and every run folder that records it, has the precision."""
     if getattr(args, "precision", None):
-        args.device = f"{args.device or 'cpu'}@{args.precision}"
+        from hwnas.device.spec import with_precision  # here: the device package loads torch
+
+        args.device = with_precision(args.device or "cpu", args.precision)
 
 
 def add_command(sub: Any, name: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:

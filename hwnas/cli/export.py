@@ -30,14 +30,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     model = space.build(genotype)
     if args.weights:
         load_weights(model, args.weights)
-    int8 = resolve_device(args.device or "cpu").precision == "int8"
-    if int8 and args.dynamic_batch:
-        raise CLIError("an int8 export is quantized at batch 1: leave out --dynamic-batch")
+    spec = resolve_device(args.device or "cpu")
+    int8 = spec.precision == "int8"
+    if int8 and (args.dynamic_batch or (args.measure and spec.batch_size != 1)):
+        raise CLIError(f"an int8 export is quantized at batch 1: leave out --dynamic-batch, and measure it on a device "
+                       f"of batch_size 1 (device {spec.name!r} has {spec.batch_size})")
     fp32, report = export_network(model, space.input_shape, None if int8 else args.out, opset=args.opset,
                                   dynamic_batch=args.dynamic_batch, atol=args.atol, rtol=args.rtol)
     checked = (f"onnx.checker passed; ONNX Runtime vs PyTorch max abs diff {report.max_abs_diff:.2e} at batch "
                f"{', '.join(map(str, report.batch_sizes_checked))}")
-    splits = _splits(args) if args.accuracy else None
+    splits = _splits(args, space) if args.accuracy else None
     if not int8:
         print(f"wrote {args.out} ({report.size_bytes / 1e6:.2f} MB, opset {report.opset}); {checked}")
         if splits is not None:
@@ -63,11 +65,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _splits(args: argparse.Namespace):
+def _splits(args: argparse.Namespace, space: Any):
+    """The data set's splits, refused in one line where its images or classes do not fit the network."""
     from hwnas.core.data import load_splits
 
-    return load_splits(args.dataset, data_dir=args.data_dir, download=args.download, seed=args.seed,
-                       limit=args.limit, image_size=args.image_size)
+    splits = load_splits(args.dataset, data_dir=args.data_dir, download=args.download, seed=args.seed,
+                         limit=args.limit, image_size=args.image_size)
+    info, shape = splits.info, space.input_shape
+    data = (info.in_channels, info.input_size, info.input_size, info.num_classes)
+    if data != (*shape, space.config()["num_classes"]):
+        raise CLIError(f"--accuracy: {args.dataset} has {info.input_size}x{info.input_size}x{info.in_channels} images "
+                       f"of {info.num_classes} classes, the network takes {shape[1]}x{shape[2]}x{shape[0]} and has "
+                       f"{space.config()['num_classes']}: pass --input-size {info.input_size} --in-channels "
+                       f"{info.in_channels} --num-classes {info.num_classes} (as it was trained)")
+    return splits
 
 
 def register(sub: Any) -> None:

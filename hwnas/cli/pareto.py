@@ -17,10 +17,9 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     given runs; error from the first run's supernet (one-shot, inherited weights with re-estimated
     BatchNorm) or from the NAS-Bench-201 table; latency from the device's table.
     """
-    from dataclasses import replace
-
     from hwnas.core.units import parse_count, parse_latency_ms
     from hwnas.device import resolve_device
+    from hwnas.device.spec import with_precision
     from hwnas.pareto.nsga2 import check_settings, run_nsga2, write_result
     from hwnas.pareto.objectives import PRECISIONS, assemble, check_names
     from hwnas.spaces.genotypes import genotype_to_json
@@ -67,7 +66,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     device_spec = resolve_device(args.device)
     if "latency" in names or args.latency_budget:
         table = load_table_for(args.device, space, tables_dir=args.tables_dir)
-    tables_at = {p: load_table_for(replace(device_spec, precision=p), space, tables_dir=args.tables_dir)
+    tables_at = {p: load_table_for(with_precision(args.device, p), space, tables_dir=args.tables_dir)
                  for p in PRECISIONS if f"latency_{p}" in names}
     budget_ms = parse_latency_ms(args.latency_budget) if args.latency_budget else None
     if budget_ms is not None:
@@ -78,7 +77,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     objectives = assemble(names, space, error=error, table=table, benchmark=benchmark, latency_budget_ms=budget_ms,
                           param_budget=parse_count(args.param_budget) if args.param_budget else None,
                           precision=device_spec.precision, tables_at=tables_at)
-    device = table.device_id if table is not None else None
+    device = table.device_id if table is not None else (device_spec.table_id if tables_at else None)
     out_dir = Path(args.out) if args.out else (Path(args.runs[0]) if args.runs else Path("runs") / "pareto")
     out_dir.mkdir(parents=True, exist_ok=True)
 

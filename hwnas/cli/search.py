@@ -155,6 +155,7 @@ def _config_from_args(args: argparse.Namespace):
 
 # Settings set by a flag of another name (the rest: --field-name).
 _FLAGS_OF = {"latency_budget_ms": ("--latency-budget",), "measure_budget": ("--no-measure",),
+             "device": ("--device", "--precision"),
              "latency_loss": ("--latency-loss", "--latency-budget", "--latency-weight")}
 
 

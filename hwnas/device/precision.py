@@ -92,5 +92,10 @@ def quantize_int8(model: Model, batches: Iterable[List[np.ndarray]]) -> Model:
             quantize_static(str(prepared), str(quantized), Batches(names), quant_format=QuantFormat.QDQ,
                             per_channel=True)
             return Model(quantized.read_bytes(), model.shapes)
+    except Exception as exc:  # the tools raise onnx and ONNX Runtime errors of many kinds: one line
+        ops = sorted({node.op_type for node in onnx.load_from_string(model.onnx).graph.node})
+        detail = str(exc).splitlines()[0] if str(exc) else "no details"
+        raise PrecisionError(f"ONNX Runtime's int8 quantization failed on a model of {', '.join(ops)} "
+                             f"({type(exc).__name__}: {detail}); measure it at fp32") from None
     finally:
         root.removeFilter(_from_quantization_tool)

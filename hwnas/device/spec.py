@@ -131,6 +131,12 @@ class DeviceSpec:
             raise ValueError(f"field 'batch_size' must be an integer >= 1, got {self.batch_size!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"field 'precision' must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision == "fp16":  # refused wherever the device is named, not only when measured
+            raise ValueError("fp16 is not available yet: hwnas measures fp32 and int8 networks; pass --precision "
+                             "fp32 or int8")
+        if self.precision == "int8" and self.provider != "CPUExecutionProvider":
+            raise ValueError(f"int8 is measured on the CPU provider only so far ({self.provider}'s int8 kernels "
+                             f"are not checked); pass --precision fp32")
         if not isinstance(self.description, str):
             raise ValueError(f"field 'description' must be a string, got {self.description!r}")
         if not isinstance(self.table_id, str) or (self.table_id and not _ID_RE.fullmatch(self.table_id)):
@@ -210,6 +216,19 @@ class DeviceSpec:
                 f"{', '.join(providers)}). To get it: {hint}. hwnas does not fall back to the CPU.")
 
 
+def with_precision(device: str, precision: str) -> str:
+    """How to name ``device`` (a name, ``cuda:N``, a YAML path, possibly ``...@PRECISION``) at
+    ``precision`` on a command line: ``cpu`` -> ``cpu@int8``; fp32 is the plain name."""
+    base, at, last = str(device).rpartition("@")
+    base = base if at and last in PRECISIONS else str(device)
+    return base if precision == "fp32" else f"{base}@{precision}"
+
+
+def named(spec: "DeviceSpec") -> str:
+    """How a resolved device is named on a command line: its id's name, ``@PRECISION`` beyond fp32."""
+    return with_precision(spec.table_id, spec.precision)
+
+
 def load_device_yaml(path: Union[str, Path]) -> DeviceSpec:
     """A device from a YAML file whose keys are :class:`DeviceSpec` fields (plus ``id``)."""
     path = Path(path)
@@ -236,7 +255,9 @@ def resolve_device(spec: Union[str, Path, DeviceSpec], devices_dir: Union[str, P
         return spec
     if not isinstance(spec, (str, Path)):
         raise ValueError(f"a device is a name or a YAML path, got {type(spec).__name__}")
-    text, at, precision = str(spec).rpartition("@") if "@" in str(spec) else (str(spec), "", "")
+    text, at, precision = str(spec).rpartition("@")
+    if not at or "/" in precision or os.sep in precision:  # no '@', or one inside a path
+        text, at = str(spec), ""
     if at:  # NAME@PRECISION: the device at another precision (what --precision passes on)
         if precision not in PRECISIONS:
             raise ValueError(f"{spec}: the precision after '@' must be one of {', '.join(PRECISIONS)}")

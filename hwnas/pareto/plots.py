@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import pandas as pd
 
 from hwnas.core import fileio
-from hwnas.pareto.objectives import describe_estimate
+from hwnas.pareto.objectives import PRECISIONS, describe_estimate
 
 LABELS = {"latency": "latency (ms)", "params": "parameters (M)", "flops": "FLOPs (M)"}
 SCALE = {"params": 1e-6, "flops": 1e-6}
@@ -19,6 +19,8 @@ SCALE = {"params": 1e-6, "flops": 1e-6}
 def _label(name: str, device: Optional[str], estimate: Optional[str] = None) -> str:
     if name == "error":
         return describe_estimate(estimate)
+    if name.startswith("latency_") and name[len("latency_"):] in PRECISIONS:
+        return f"latency at {name[len('latency_'):]}" + (f" on {device}" if device else "") + " (ms)"
     if name.startswith("latency_"):
         return f"latency on {name[len('latency_'):]} (ms, NAS-Bench-201)"
     if name == "latency" and device:

@@ -12,7 +12,7 @@ from torch import nn
 
 from hwnas.device.onnx import module_model
 from hwnas.device.precision import at_precision, random_batches
-from hwnas.device.spec import DeviceSpec, resolve_device
+from hwnas.device.spec import DeviceSpec, resolve_device, with_precision
 
 
 def test_a_device_at_a_precision_is_another_device_with_its_own_tables():
@@ -25,6 +25,12 @@ def test_a_device_at_a_precision_is_another_device_with_its_own_tables():
         resolve_device("cpu@int4")
     with pytest.raises(ValueError, match="field 'precision' must be one of"):
         DeviceSpec.from_dict({"name": "x", "provider": "CPUExecutionProvider", "precision": "bf16"})
+    with pytest.raises(ValueError, match="int8 is measured on the CPU provider only"):
+        resolve_device("cuda0@int8")
+    with pytest.raises(ValueError, match="fp16 is not available yet"):
+        resolve_device("cpu@fp16")
+    assert (with_precision("cpu", "int8"), with_precision("cpu@int8", "fp32"), with_precision("a@b/d.yaml", "int8")) \
+        == ("cpu@int8", "cpu", "a@b/d.yaml@int8")
 
 
 def test_int8_is_onnx_runtimes_static_qdq_quantization_and_stays_close():

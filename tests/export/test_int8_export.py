@@ -2,8 +2,11 @@
 and its test accuracy beside the fp32 network's."""
 
 import onnx
+import torch
 
 from hwnas.cli import main
+from hwnas.spaces import make_space
+from hwnas.spaces.genotypes import load_genotype
 
 GENOTYPE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|"
 TRAINED = ["--space", "nb201", "--init-channels", "8", "--layers", "1"]
@@ -31,6 +34,12 @@ def test_an_int8_export_reports_its_accuracy_beside_fp32(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[-1].startswith("test accuracy on")
     assert main(["export", str(genotype), *NETWORK, "--out", str(tmp_path / "x.onnx"), "--accuracy"]) == 2
     assert "add --weights" in capsys.readouterr().err
+    # data that does not fit the network (3 classes, digits has 10): one line saying what makes it fit
+    three = make_space("nb201", init_channels=8, layers=1, input_size=8, in_channels=1, num_classes=3)
+    torch.save(three.build(load_genotype(str(genotype))).state_dict(), tmp_path / "three.pt")
+    assert main(["export", str(genotype), *NETWORK, "--num-classes", "3", "--weights", str(tmp_path / "three.pt"),
+                 "--out", str(tmp_path / "y.onnx"), "--accuracy", "--limit", "30"]) == 2
+    assert "--num-classes 10 (as it was trained)" in capsys.readouterr().err
 
 
 def test_an_int8_export_measures_the_file_as_written(tmp_path, capsys):
