@@ -6,7 +6,7 @@ inference and graph clean-up), then ``quantize_static`` with its defaults except
 and per-channel weights, calibrated on :data:`CALIBRATION_BATCHES` batches. For timing, the
 batches are standard-normal random data of the input's shape: latency does not depend on the
 values the scales come from, only on the graph (which Q/DQ pairs, which fused int8 kernels).
-For accuracy (``hwnas export --precision int8 --data``), batches of real images are passed in.
+For accuracy (``hwnas export --precision int8 --accuracy``), batches of real images are passed in.
 Conversion happens here, on the machine that runs hwnas: a target needs only ONNX Runtime.
 """
 
