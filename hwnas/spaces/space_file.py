@@ -23,7 +23,7 @@ import difflib
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
 
@@ -170,6 +170,12 @@ class FileSpace(LayerSpace):
 
     description: Description
     file: Optional[Path] = None  # None: shipped with hwnas (mbv3), named by its name alone
+    path: Path  # where it was read from (the shipped file too)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Pickled as the file, the options and the description's hash (for Ray workers, say):
+        the classes are made per file at run time, so they cannot be found by name."""
+        return _rebuild, (str(self.path), self.file is None, asdict(self.settings), self.description.hash)
 
     def describe(self) -> List[Layer]:
         s = self.settings
@@ -205,6 +211,15 @@ class FileSpace(LayerSpace):
 _LOADED: Dict[Tuple[str, str], Type[FileSpace]] = {}
 
 
+def _rebuild(path: str, builtin: bool, options: Dict[str, Any], described: str) -> FileSpace:
+    """A pickled :class:`FileSpace` again, refused where its file now describes another space."""
+    cls = space_class_from_file(path, builtin=builtin)
+    if cls.description.hash != described:
+        raise SpaceFileError(f"{path} has changed since this space was sent (its hash was {described[:12]}, is "
+                             f"{cls.description.hash[:12]}): restore the file as it was")
+    return cls(**options)
+
+
 def space_class_from_file(path: str | Path, builtin: bool = False) -> Type[FileSpace]:
     """The space class a file describes (one per file and description)."""
     path = Path(path).resolve() if not builtin else Path(path)
@@ -217,5 +232,5 @@ def space_class_from_file(path: str | Path, builtin: bool = False) -> Type[FileS
         config = layers_config(**dict(description.network))
         _LOADED[key] = type(f"{description.name}_space", (FileSpace,), {
             "name": description.name, "Config": config, "description": description,
-            "file": None if builtin else path, "__doc__": f"The space {description.name}, read from {path.name}."})
+            "file": None if builtin else path, "path": path, "__doc__": f"The space {description.name}, read from {path.name}."})
     return _LOADED[key]

@@ -132,3 +132,17 @@ def test_a_run_of_an_edited_space_file_is_not_resumed(user_space, tmp_path, caps
     assert main([*search, "--resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "describes another space than when" in err[0] and "restore the file" in err[0]
+
+
+def test_spaces_from_files_pickle_and_refuse_an_edited_file(user_space):
+    """Ray workers receive spaces pickled: a space file's class is made at run time, so it travels
+    as its file, options and hash."""
+    import pickle
+
+    for space in (make_space("mbv3", input_size=8, in_channels=1), make_space(str(user_space))):
+        again = pickle.loads(pickle.dumps(space))
+        assert type(again) is type(space) and again.config() == space.config() and again.layers == space.layers
+    sent = pickle.dumps(make_space(str(user_space)))
+    user_space.write_text(USER_SPACE.replace("channels: 16, repeat: 2", "channels: 24, repeat: 2"))
+    with pytest.raises(ValueError, match="has changed since this space was sent"):
+        pickle.loads(sent)
