@@ -13,7 +13,9 @@ def test_profile_tiny_space_end_to_end(tiny_table):
     space, table, tables = tiny_table
     assert table.meta["complete"] and len(table.rows) == len(space.all_pieces())
     assert (table.rows["latency_ms"] >= 0).all() and (table.rows["p10_ms"] <= table.rows["p90_ms"]).all()
-    assert 0 < table.overhead_ms < table.rows["median_ms"].max()
+    # a run of the empty graph costs about what a run of this tiny space's pieces does (4 channels,
+    # 8x8): of that order, not above it by far (it was under it in all but one run, by 0.3%)
+    assert 0 < table.overhead_ms == table.meta["overhead_ms"] < 2 * table.rows["median_ms"].max()
     assert table.meta["host"]["cores"] >= 1 and table.meta["device"]["provider"] == "CPUExecutionProvider"
 
 
