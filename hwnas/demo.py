@@ -135,13 +135,13 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     measured = measure_exported(onnx_path, final, genotype, device, tables_dir=tables_dir, budget_ms=budget)
     say(f"[5/5] exported {onnx_path} (ONNX Runtime vs PyTorch max abs diff {report.max_abs_diff:.1e}); "
         f"{measured.describe()}")
-    int8_row = []
-    if resolve_device(device).precision == "fp32":  # the same network quantized, beside it
-        int8_path = out / "model.int8.onnx"
-        fileio.write_bytes(int8_path, quantize(Model(onnx_path.read_bytes(), ((1, *final.input_shape),)),
-                                               splits.train).onnx)
-        int8_accuracy = compare_accuracy(onnx_path.read_bytes(), int8_path.read_bytes(), train_splits.test)
-        int8_measured = measure_exported(int8_path, final, genotype, replace(resolve_device(device), precision="int8"),
+    int8_row, spec = [], resolve_device(device)
+    if spec.precision == "fp32":  # the same network quantized, beside it
+        int8_path, fp32_bytes = out / "model.int8.onnx", onnx_path.read_bytes()
+        int8_bytes = quantize(Model(fp32_bytes, ((1, *final.input_shape),)), splits.train).onnx
+        fileio.write_bytes(int8_path, int8_bytes)
+        int8_accuracy = compare_accuracy(fp32_bytes, int8_bytes, train_splits.test)
+        int8_measured = measure_exported(int8_path, final, genotype, replace(spec, precision="int8"),
                                          tables_dir=tables_dir)
         say(f"      int8 {int8_path}: measured {int8_measured.latency_ms:.3f} ms on {int8_measured.device} (fp32: "
             f"{measured.latency_ms:.3f} ms); {int8_accuracy.describe()}")

@@ -22,7 +22,7 @@ from hwnas.device.agent.host import fingerprint, host_facts
 from hwnas.device.agent.load import Load, sample_load
 from hwnas.device.agent.timing import Interleaved
 from hwnas.device.onnx import Model
-from hwnas.device.precision import at_precision, recipe
+from hwnas.device.precision import at_precision
 from hwnas.device.runner import TargetError, agent_command, cannot_start, describe, explain_exit, last_line, send_agent
 from hwnas.device.spec import DeviceSpec, resolve_device
 
@@ -66,9 +66,7 @@ class Target:
         return memory_location(self.spec.settings())[1] if self.spec.provider in GPU_PROVIDERS else None
 
     def check_available(self) -> None:
-        """Raise :class:`~hwnas.device.spec.DeviceUnavailableError` unless the target has the provider,
-        and a :class:`~hwnas.device.precision.PrecisionError` for a precision hwnas cannot measure."""
-        recipe(self.spec.precision)
+        """Raise :class:`~hwnas.device.spec.DeviceUnavailableError` unless the target has the provider."""
         facts = self.facts()
         self.spec.check_available(facts["providers"], where=f"the onnxruntime {facts['onnxruntime']} on {self.where}")
 

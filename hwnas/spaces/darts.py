@@ -127,8 +127,7 @@ class DartsSpace(SearchSpace):
 
     @staticmethod
     def _edge_piece(shape: CellShape, op: str, src: int) -> Piece:
-        stride = shape.edge_stride(src)
-        return Piece(op, shape.c, shape.c, stride, shape.size1 if stride == 2 or not shape.reduction else shape.out_size)
+        return Piece(op, shape.c, shape.c, shape.edge_stride(src), shape.edge_size(src))
 
     def _head_piece(self) -> Piece:
         last = self._shapes[-1]

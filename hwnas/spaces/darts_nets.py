@@ -39,6 +39,10 @@ class CellShape:
         """In a reduction cell the two cell inputs are strided; later nodes are already reduced."""
         return 2 if self.reduction and src < 2 else 1
 
+    def edge_size(self, src: int) -> int:
+        """The input size of an edge from ``src``: a reduction cell's nodes are reduced already."""
+        return self.out_size if self.reduction and src >= 2 else self.size1
+
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     """Drop a whole path per sample with probability ``drop_prob`` (DARTS' regulariser)."""

@@ -100,7 +100,8 @@ def cell_parts(ops: Tuple[str, ...]) -> Tuple[Tuple[str, int], ...]:
     parts, shared = [], set()
     for op, alive, (_, src) in zip(ops, live, NB201_EDGES):
         if alive:
-            parts += [(OWN_PART.get(op, op), 1)] if OWN_PART.get(op, op) else []  # a pooling: all shared
+            own = OWN_PART.get(op, op)  # None: a pooling runs only its shared part
+            parts += [(own, 1)] if own else []
             if op in SHARED_PART:
                 shared.add((SHARED_PART[op], tensor[src]))
     parts += [(part, 1) for part, _ in sorted(shared)]
