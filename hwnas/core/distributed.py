@@ -227,5 +227,7 @@ def data_parallel(torch_device: str = "cpu") -> Iterator[World]:
     world = join_world(torch_device)
     try:
         yield world
+        if world.parallel:  # every rank done before the group closes: gloo aborts a rank whose peer
+            torch.distributed.barrier()  # tears the connections down while it is still leaving
     finally:
         leave_world(world)
