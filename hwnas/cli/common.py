@@ -27,9 +27,9 @@ def add_device_option(parser: argparse.ArgumentParser, help: str, default: Optio
     """``--device`` and ``--precision``: the device at a precision is another device (its own
     tables), named ``DEVICE@PRECISION`` from here on (see :func:`device_at_precision`)."""
     parser.add_argument("--device", default=default, help=help)
-    parser.add_argument("--precision", choices=PRECISIONS, help="precision the networks run at on the device: fp32 "
-                        "or int8 (ONNX Runtime's static QDQ quantization; fp16 is not available yet); default: the "
-                        "device file's, else fp32")
+    parser.add_argument("--precision", choices=PRECISIONS, help="precision the networks run at on the device: fp32, "
+                        "int8 (ONNX Runtime's static QDQ quantization, CPU) or fp16 (onnxconverter-common; refused "
+                        "where the provider lacks fp16 kernels); default: the device file's, else fp32")
 
 
 def device_at_precision(args: argparse.Namespace) -> None:

@@ -31,29 +31,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.weights:
         load_weights(model, args.weights)
     spec = resolve_device(args.device or "cpu")
-    int8 = spec.precision == "int8"
+    int8, reduced = spec.precision == "int8", spec.precision != "fp32"
     if int8 and (args.dynamic_batch or (args.measure and spec.batch_size != 1)):
         raise CLIError(f"an int8 export is quantized at batch 1: leave out --dynamic-batch, and measure it on a device "
                        f"of batch_size 1 (device {spec.name!r} has {spec.batch_size})")
-    fp32, report = export_network(model, space.input_shape, None if int8 else args.out, opset=args.opset,
+    fp32, report = export_network(model, space.input_shape, None if reduced else args.out, opset=args.opset,
                                   dynamic_batch=args.dynamic_batch, atol=args.atol, rtol=args.rtol)
     checked = (f"onnx.checker passed; ONNX Runtime vs PyTorch max abs diff {report.max_abs_diff:.2e} at batch "
                f"{', '.join(map(str, report.batch_sizes_checked))}")
     splits = _splits(args, space) if args.accuracy else None
-    if not int8:
+    if not reduced:
         print(f"wrote {args.out} ({report.size_bytes / 1e6:.2f} MB, opset {report.opset}); {checked}")
         if splits is not None:
             p, labels = predictions(fp32, splits.test)
             print(f"test accuracy on {len(labels)} images: {100 * float((p == labels).mean()):.2f}%")
     else:
-        quantized = quantize(Model(fp32, ((1, *space.input_shape),)), splits.train if splits else None)
-        fileio.write_bytes(args.out, quantized.onnx)
-        print(f"wrote {args.out} (int8: ONNX Runtime's static QDQ quantization, per-channel weights, calibrated on "
-              f"{f'{CALIBRATION_IMAGES} training images' if splits else 'random data (add --accuracy for real images)'}"
-              f"; {len(quantized.onnx) / 1e6:.2f} MB, fp32 {report.size_bytes / 1e6:.2f} MB); runs in ONNX Runtime; "
-              f"the fp32 network before it: {checked}")
+        converted = quantize(Model(fp32, ((1, *space.input_shape),)), splits.train if splits else None, spec.precision)
+        fileio.write_bytes(args.out, converted.onnx)
+        how = (f"ONNX Runtime's static QDQ quantization, per-channel weights, calibrated on "
+               f"{f'{CALIBRATION_IMAGES} training images' if splits else 'random data (add --accuracy for real images)'}"
+               if int8 else "onnxconverter-common's conversion, inputs and outputs fp16 too")
+        print(f"wrote {args.out} ({spec.precision}: {how}; {len(converted.onnx) / 1e6:.2f} MB, fp32 "
+              f"{report.size_bytes / 1e6:.2f} MB); runs in ONNX Runtime; the fp32 network before it: {checked}")
         if splits is not None:
-            print(compare_accuracy(fp32, quantized.onnx, splits.test).describe())
+            print(compare_accuracy(fp32, converted.onnx, splits.test, spec.precision).describe())
     if args.measure:
         from hwnas.export.measure import measure_exported
 
@@ -93,9 +94,10 @@ def register(sub: Any) -> None:
     p.add_argument("--measure", action="store_true", help="measure end-to-end latency on --device beside the "
                    "table's prediction")
     add_device_option(p, "device for --measure (default cpu): a name or a device YAML, whose runner reaches a "
-                      "remote target; at --precision int8 the file written is the quantized network", default=None)
+                      "remote target; at --precision int8 or fp16 the file written is the network at that precision",
+                      default=None)
     p.add_argument("--accuracy", action="store_true", help="report the network's test accuracy on --dataset (at "
-                   "int8: beside the fp32 network's, and calibrate the quantization on its training images)")
+                   "int8 or fp16: beside the fp32 network's; int8 calibrates on its training images)")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the data's splits, as the training run's (0)")
     add_data_options(p)
     p.add_argument("--latency-budget", help="with --measure: the budget the network must keep with the noise band, "

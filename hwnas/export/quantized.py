@@ -1,10 +1,10 @@
-"""An exported network at int8: quantized with calibration images of its own data, checked in
-ONNX Runtime, and its test accuracy set beside the fp32 network's.
+"""An exported network at int8 or fp16: converted, checked in ONNX Runtime, and its test
+accuracy set beside the fp32 network's.
 
-The quantization is the device layer's (:func:`hwnas.device.precision.at_precision`: ONNX
-Runtime's static QDQ quantization with per-channel weights); here it is calibrated on images of
-the training split rather than random data, because accuracy, unlike latency, depends on the
-scales the calibration sets.
+The conversion is the device layer's (:func:`hwnas.device.precision.at_precision`: ONNX
+Runtime's static QDQ quantization with per-channel weights; onnxconverter-common's fp16). int8
+is calibrated here on images of the training split rather than random data, because accuracy,
+unlike latency, depends on the scales the calibration sets.
 """
 
 from __future__ import annotations
@@ -29,15 +29,20 @@ def calibration_batches(train: Dataset, count: int = CALIBRATION_IMAGES, seed: i
     return [[train[int(i)][0].unsqueeze(0).numpy().astype(np.float32)] for i in picks]
 
 
-def quantize(model: Model, train: Dataset | None = None) -> Model:
-    """``model`` at int8, calibrated on ``train`` images (random data where none are given),
-    checked to run in ONNX Runtime."""
+def quantize(model: Model, train: Dataset | None = None, precision: str = "int8") -> Model:
+    """``model`` at ``precision`` (int8: calibrated on ``train`` images, random data where none
+    are given), checked to run in ONNX Runtime."""
     import onnxruntime as ort
 
-    quantized = at_precision(model, "int8", calibration_batches(train) if train is not None else None)
-    session = ort.InferenceSession(quantized.onnx, providers=["CPUExecutionProvider"])
-    session.run(None, {i.name: np.zeros(shape, np.float32) for i, shape in zip(session.get_inputs(), model.shapes)})
-    return quantized
+    batches = calibration_batches(train) if train is not None and precision == "int8" else None
+    converted = at_precision(model, precision, batches)
+    session = ort.InferenceSession(converted.onnx, providers=["CPUExecutionProvider"])
+    session.run(None, {i.name: np.zeros(shape, _dtype(i)) for i, shape in zip(session.get_inputs(), model.shapes)})
+    return converted
+
+
+def _dtype(session_input: Any) -> type:
+    return np.float16 if session_input.type == "tensor(float16)" else np.float32
 
 
 def predictions(model_bytes: bytes, images: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -45,42 +50,43 @@ def predictions(model_bytes: bytes, images: Dataset) -> tuple[np.ndarray, np.nda
     import onnxruntime as ort
 
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
+    name, dtype = session.get_inputs()[0].name, _dtype(session.get_inputs()[0])
     predicted, labels = [], []
     for i in range(len(images)):
         x, y = images[i]
-        predicted.append(int(np.argmax(session.run(None, {name: x.unsqueeze(0).numpy()})[0])))
+        predicted.append(int(np.argmax(session.run(None, {name: x.unsqueeze(0).numpy().astype(dtype)})[0])))
         labels.append(int(y))
     return np.array(predicted), np.array(labels)
 
 
 @dataclass
-class QuantizedAccuracy:
-    """Test accuracy (%) of the fp32 and the int8 network on the same images, and how often
-    their predictions agree."""
+class ReducedAccuracy:
+    """Test accuracy (%) of the fp32 network and of the same network at a reduced ``precision``
+    (int8, fp16) on the same images, and how often their predictions agree."""
 
     images: int
+    precision: str
     fp32: float
-    int8: float
+    reduced: float
     agreement: float
 
     @property
     def drop(self) -> float:
-        return self.fp32 - self.int8
+        return self.fp32 - self.reduced
 
     def describe(self) -> str:
         flag = f"; the drop is over {MAX_DROP_POINTS:g} point: check the calibration data" \
             if self.drop > MAX_DROP_POINTS else ""
-        return (f"test accuracy on {self.images} images: int8 {self.int8:.2f}%, fp32 {self.fp32:.2f}% "
-                f"({self.int8 - self.fp32:+.2f} points); their predictions agree on {self.agreement:.1f}%{flag}")
+        return (f"test accuracy on {self.images} images: {self.precision} {self.reduced:.2f}%, fp32 {self.fp32:.2f}% "
+                f"({self.reduced - self.fp32:+.2f} points); their predictions agree on {self.agreement:.1f}%{flag}")
 
     def to_dict(self) -> Dict[str, Any]:
         return {**asdict(self), "drop": self.drop, "flagged": self.drop > MAX_DROP_POINTS}
 
 
-def compare_accuracy(fp32: bytes, int8: bytes, test: Dataset) -> QuantizedAccuracy:
+def compare_accuracy(fp32: bytes, reduced: bytes, test: Dataset, precision: str = "int8") -> ReducedAccuracy:
     """Both networks on the test images."""
     p32, labels = predictions(fp32, test)
-    p8, _ = predictions(int8, test)
-    return QuantizedAccuracy(len(labels), 100 * float(np.mean(p32 == labels)), 100 * float(np.mean(p8 == labels)),
-                             100 * float(np.mean(p32 == p8)))
+    low, _ = predictions(reduced, test)
+    return ReducedAccuracy(len(labels), precision, 100 * float(np.mean(p32 == labels)),
+                           100 * float(np.mean(low == labels)), 100 * float(np.mean(p32 == low)))

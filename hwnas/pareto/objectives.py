@@ -2,10 +2,10 @@
 
 Each objective maps a batch of encoded genotypes to one value per row: ``error`` from a
 one-shot supernet or the NAS-Bench-201 table, ``latency`` from the device's latency table (at
-the device's precision), ``latency_fp32`` and ``latency_int8`` from the tables of the same
-device at each precision, ``params`` and ``flops`` from the space's cost structure, ``size_mb``
-the weights' megabytes at the device's precision, ``latency_<device>`` from the benchmark's
-measured latencies. Budgets become constraints (feasible when <= 0).
+the device's precision), ``latency_fp32``, ``latency_fp16`` and ``latency_int8`` from the tables
+of the same device at each precision, ``params`` and ``flops`` from the space's cost structure,
+``size_mb`` the weights' megabytes at the device's precision, ``latency_<device>`` from the
+benchmark's measured latencies. Budgets become constraints (feasible when <= 0).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from hwnas.table import LatencyTable
 
 Objective = Callable[[np.ndarray], np.ndarray]
-PRECISIONS = ("fp32", "int8")  # those with tables (hwnas.device.precision)
+PRECISIONS = ("fp32", "fp16", "int8")  # those with tables (hwnas.device.precision)
 OBJECTIVES = ("error", "latency", *(f"latency_{p}" for p in PRECISIONS), "params", "flops", "size_mb",
               *(f"latency_{device}" for device in NB201_DEVICES))
 BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2, "int8": 1}  # size_mb counts weights only (not int8's scales)

@@ -1,5 +1,5 @@
-"""``hwnas export --precision int8``: the quantized network written, checked in ONNX Runtime,
-and its test accuracy beside the fp32 network's."""
+"""``hwnas export --precision int8`` (and fp16): the network at that precision written, checked in
+ONNX Runtime, and its test accuracy beside the fp32 network's."""
 
 import onnx
 import torch
@@ -28,6 +28,15 @@ def test_an_int8_export_reports_its_accuracy_beside_fp32(tmp_path, capsys):
     line = next(line for line in printed.splitlines() if line.startswith("test accuracy on"))
     assert "int8" in line and "fp32" in line and "agree on" in line
     assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+    # at fp16: the converted network, fp16 in and out, its accuracy beside fp32's
+    half = tmp_path / "net.fp16.onnx"
+    assert main(["export", str(genotype), *NETWORK, "--weights", str(weights), "--out", str(half),
+                 "--precision", "fp16", "--accuracy", "--limit", "300"]) == 0
+    printed = capsys.readouterr().out
+    assert "fp16: onnxconverter-common's conversion" in printed
+    line = next(line for line in printed.splitlines() if line.startswith("test accuracy on"))
+    assert "fp16" in line and "fp32" in line and "agree on" in line
+    assert onnx.load(str(half)).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
     # the same export at fp32 prints its accuracy alone; without --weights, --accuracy is refused in one line
     assert main(["export", str(genotype), *NETWORK, "--weights", str(weights), "--out", str(tmp_path / "net.onnx"),
                  "--accuracy", "--limit", "300"]) == 0

@@ -3,6 +3,8 @@ several models timed in interleaved rounds. Needs only NumPy and ONNX Runtime.""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .load import LoadMonitor
@@ -13,6 +15,15 @@ GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 class ProviderMissing(RuntimeError):
     """The device's execution provider is not available, or a session did not get it."""
+
+
+class PrecisionUnsupported(RuntimeError):
+    """The provider has no kernels at the device's precision for some of the model's operations."""
+
+
+# What ONNX Runtime names the casts it inserts around an operation that has no fp16 kernel on
+# the provider (found in the optimised model it writes; the agent cannot parse ONNX files).
+FP32_FALLBACK = b"InsertedPrecisionFreeCast_"
 
 
 def session_options(settings: Dict[str, Any]) -> Any:
@@ -44,7 +55,9 @@ def open_session(model: bytes, settings: Dict[str, Any]) -> Any:
     """A session with the device's provider; refused, not run on the CPU, where it lacks the provider.
 
     ONNX Runtime lists the CUDA provider even when CUDA itself fails to load, then runs the
-    session on the CPU with only a log line: the providers are checked after the start too.
+    session on the CPU with only a log line: the providers are checked after the start too. At
+    fp16 (``settings["precision"]``) a model that the provider would run partly in fp32 is
+    refused (:class:`PrecisionUnsupported`).
     """
     import onnxruntime as ort
 
@@ -53,11 +66,22 @@ def open_session(model: bytes, settings: Dict[str, Any]) -> Any:
     if provider not in available:
         raise ProviderMissing(f"{provider} is not in this onnxruntime {ort.__version__} (available: "
                               f"{', '.join(available)})")
-    session = ort.InferenceSession(model, sess_options=session_options(settings),
-                                   providers=[(provider, dict(settings.get("provider_options") or {}))])
-    if provider not in session.get_providers():
-        raise ProviderMissing(f"ONNX Runtime could not start {provider} (the session runs on "
-                              f"{', '.join(session.get_providers())})")
+    options = session_options(settings)
+    with tempfile.TemporaryDirectory(prefix="hwnas-session-") as folder:
+        if settings.get("precision") == "fp16":  # to see whether ONNX Runtime inserted casts
+            options.optimized_model_filepath = os.path.join(folder, "optimized.onnx")
+        session = ort.InferenceSession(model, sess_options=options,
+                                       providers=[(provider, dict(settings.get("provider_options") or {}))])
+        if provider not in session.get_providers():
+            raise ProviderMissing(f"ONNX Runtime could not start {provider} (the session runs on "
+                                  f"{', '.join(session.get_providers())})")
+        if options.optimized_model_filepath:
+            with open(options.optimized_model_filepath, "rb") as f:
+                if FP32_FALLBACK in f.read():
+                    raise PrecisionUnsupported(
+                        f"ONNX Runtime {ort.__version__}'s {provider} lacks fp16 kernels for some of the model's "
+                        f"operations on this machine: it runs them in fp32 between casts it inserts, so fp16 timings "
+                        f"would describe fp32 work; measure at fp32 (or int8 on a CPU)")
     return session
 
 

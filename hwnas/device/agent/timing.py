@@ -153,10 +153,12 @@ def time_interleaved(runs: Sequence[Callable[[], None]], repeats: int = 40, roun
 
 
 def random_feeds(session: Any, shapes: Sequence[Shape], seed: int = 0) -> Dict[str, np.ndarray]:
-    """Seeded standard-normal float32 inputs, one per session input, in order."""
+    """Seeded standard-normal inputs, one per session input, in order: float32, or float16 where
+    the model takes fp16 (a model converted for an fp16 device)."""
     inputs = session.get_inputs()
     if len(inputs) != len(shapes):
         raise ValueError(f"the model takes {len(inputs)} input(s) ({', '.join(i.name for i in inputs)}), "
                          f"but {len(shapes)} shape(s) were given")
     rng = np.random.default_rng(seed)
-    return {i.name: rng.standard_normal(tuple(s)).astype(np.float32) for i, s in zip(inputs, shapes)}
+    return {i.name: rng.standard_normal(tuple(s)).astype(np.float16 if i.type == "tensor(float16)" else np.float32)
+            for i, s in zip(inputs, shapes)}
