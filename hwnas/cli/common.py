@@ -104,16 +104,31 @@ def network_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def space_and_genotype(args: argparse.Namespace):
+    """The genotype and its space, at the network options given; for trained weights in an
+    ``hwnas train`` run folder, the options it recorded fill those left out."""
     from hwnas.spaces.genotypes import list_genotypes, load_genotype, published
     from hwnas.spaces import make_space
+    from hwnas.spaces.registry import space_from_config, with_flags
 
     genotype = load_genotype(args.genotype)
     options = network_options(args)
+    trained = _trained_network(getattr(args, "weights", None))
+    if trained is not None and trained.get("space") == genotype.space and args.space is None:
+        return with_flags(space_from_config(trained), **options), genotype
     network = dict(published(args.genotype).network) if args.genotype in list_genotypes() else {}
     for key, value in network.items():  # unless given on the command line
         if options.get(key) is None:
             options[key] = value
     return make_space(space_source(args.space, [genotype]), **options), genotype
+
+
+def _trained_network(weights: Optional[str]) -> Optional[Dict[str, Any]]:
+    """The network options recorded beside ``weights`` by the training run that wrote them."""
+    from hwnas.runs import RunFolder
+
+    if not weights or not (Path(weights).parent / "config.json").is_file():
+        return None
+    return RunFolder(Path(weights).parent).read_config("training run").get("space")
 
 
 def space_source(given: Optional[str], genotypes: Sequence[Any]) -> str:

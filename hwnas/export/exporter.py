@@ -52,9 +52,12 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
         state = {k: v for k, v in state.items() if not k.startswith("aux_head.")}
     try:
         model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"{path} does not fit this network (was it trained for another genotype or "
-                         f"--init-channels/--layers/--num-classes?): {str(exc).splitlines()[0]}") from None
+    except RuntimeError as exc:  # torch's first line names only the class; the next says what differs
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0] if lines else "no details"
+        raise ValueError(f"{path} does not fit this network (another genotype, or other network options than it was "
+                         f"trained with? with no option given, they are read from its training run's config.json): "
+                         f"{detail[:200]}") from None
 
 
 def parity(model: nn.Module, model_bytes: bytes, input_shape: Tuple[int, ...], batch: int, device: DeviceSpec,

@@ -28,6 +28,9 @@ def test_an_int8_export_reports_its_accuracy_beside_fp32(tmp_path, capsys):
     line = next(line for line in printed.splitlines() if line.startswith("test accuracy on"))
     assert "int8" in line and "fp32" in line and "agree on" in line
     assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+    # weights from a training run bring its network options: none need repeating
+    assert main(["export", str(genotype), "--weights", str(weights), "--out", str(tmp_path / "plain.onnx")]) == 0
+    capsys.readouterr()
     # at fp16: the converted network, fp16 in and out, its accuracy beside fp32's
     half = tmp_path / "net.fp16.onnx"
     assert main(["export", str(genotype), *NETWORK, "--weights", str(weights), "--out", str(half),
