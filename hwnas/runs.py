@@ -21,13 +21,16 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import pandas as pd
 
 from hwnas import __version__
 from hwnas.core import fileio
 from hwnas.spaces.genotypes import Genotype, load_genotype
+
+if TYPE_CHECKING:
+    from hwnas.spaces import SearchSpace
 
 CONFIG_FORMAT_VERSION = 1
 PARETO_FORMAT_VERSION = 1
@@ -42,6 +45,21 @@ def check_run_name(name: str) -> str:
         raise ValueError(f"--name {name!r}: a run name is one folder name inside --runs-dir (no '/', no '..', not "
                          f"starting with '.'); to put runs elsewhere use --runs-dir")
     return name
+
+
+def run_folder(runs_dir: str | Path, name: str, resume: bool = False, overwrite: bool = False) -> Path:
+    """``runs_dir/name``, the name checked (:func:`check_run_name`) and the wishes checked to
+    agree (``resume`` continues a run, ``overwrite`` replaces it)."""
+    if resume and overwrite:
+        raise ValueError("--resume continues a run and --overwrite replaces it: pass one of them")
+    return Path(runs_dir) / check_run_name(name)
+
+
+def refuse_a_used_folder(run_dir: Path, what: str) -> None:
+    """A fresh run starts in an empty folder: another run's files would mix with its own."""
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise ValueError(f"{run_dir} already holds {what}'s files; continue it with --resume, replace it with "
+                         f"--overwrite, or choose another --name")
 
 
 @contextmanager
@@ -205,3 +223,45 @@ def write_pareto(out_dir: str | Path, frames: Mapping[str, pd.DataFrame], **info
     for name, frame in frames.items():
         folder.write_frame(name, frame)
     folder.write_json("pareto.json", {"format_version": PARETO_FORMAT_VERSION, **info})
+
+
+def space_source(given: Optional[str], genotypes: Sequence[Genotype]) -> str:
+    """What to build the genotypes' space from: ``given`` where there is one (a name, or a file,
+    say one that moved), checked against the genotypes, else the space (or file) they record."""
+    from hwnas.spaces.registry import space_class
+
+    recorded = genotypes[0].space if genotypes else None
+    if given is None:
+        if recorded is None:
+            raise ValueError("give search run directories or --space")
+        return getattr(genotypes[0], "space_file", None) or recorded
+    name = space_class(given).name
+    if recorded is not None and name != recorded:
+        raise ValueError(f"--space {given}{'' if given == name else f' (the space {name})'} does not match the "
+                         f"genotype, which is of space {recorded}")
+    return given
+
+
+def trained_network(weights: Optional[str | Path]) -> Optional[Dict[str, Any]]:
+    """The network options recorded beside ``weights`` by the training run that wrote them."""
+    if not weights or not (Path(weights).parent / "config.json").is_file():
+        return None
+    return RunFolder(Path(weights).parent).read_config("training run").get("space")
+
+
+def genotype_space(source: str | Genotype, space: Optional[str] = None, weights: Optional[str | Path] = None,
+                   **options: Any) -> Tuple["SearchSpace", Genotype]:
+    """A genotype (a file, JSON text, a published name) and its space at the network ``options``
+    given (``None``: left out); those left out come from the training run of ``weights``, else
+    from a published genotype's definition, else the space's defaults."""
+    from hwnas.spaces.genotypes import list_genotypes, published
+    from hwnas.spaces.registry import make_space, space_from_config, with_flags
+
+    genotype = load_genotype(source) if isinstance(source, (str, Path)) else source
+    trained = trained_network(weights)
+    if trained is not None and trained.get("space") == genotype.space and space is None:
+        return with_flags(space_from_config(trained), **options), genotype
+    if isinstance(source, str) and source in list_genotypes():
+        options = {**dict(published(source).network), **{k: v for k, v in options.items() if v is not None}}
+    return make_space(space_source(space, [genotype]), **options), genotype
+

@@ -12,7 +12,7 @@ import hwnas
 PACKAGE = Path(hwnas.__file__).resolve().parent
 
 # The pipeline's order: a stage may import its own modules and those of earlier stages only.
-STAGES = ["core", "device", "spaces", "runs", "table", "check", "profile", "search", "pareto", "train", "export", "demo",
+STAGES = ["core", "device", "spaces", "runs", "table", "check", "profile", "search", "pareto", "train", "export", "demo", "api",
           "cli"]
 LIBRARY_LIMIT_LINES = 400
 

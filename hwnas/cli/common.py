@@ -104,48 +104,17 @@ def network_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def space_and_genotype(args: argparse.Namespace):
-    """The genotype and its space, at the network options given; for trained weights in an
-    ``hwnas train`` run folder, the options it recorded fill those left out."""
-    from hwnas.spaces.genotypes import list_genotypes, load_genotype, published
-    from hwnas.spaces import make_space
-    from hwnas.spaces.registry import space_from_config, with_flags
+    """The genotype and its space, at the network options given (see :func:`hwnas.runs.genotype_space`)."""
+    from hwnas.runs import genotype_space
 
-    genotype = load_genotype(args.genotype)
-    options = network_options(args)
-    trained = _trained_network(getattr(args, "weights", None))
-    if trained is not None and trained.get("space") == genotype.space and args.space is None:
-        return with_flags(space_from_config(trained), **options), genotype
-    network = dict(published(args.genotype).network) if args.genotype in list_genotypes() else {}
-    for key, value in network.items():  # unless given on the command line
-        if options.get(key) is None:
-            options[key] = value
-    return make_space(space_source(args.space, [genotype]), **options), genotype
-
-
-def _trained_network(weights: Optional[str]) -> Optional[Dict[str, Any]]:
-    """The network options recorded beside ``weights`` by the training run that wrote them."""
-    from hwnas.runs import RunFolder
-
-    if not weights or not (Path(weights).parent / "config.json").is_file():
-        return None
-    return RunFolder(Path(weights).parent).read_config("training run").get("space")
+    return genotype_space(args.genotype, args.space, getattr(args, "weights", None), **network_options(args))
 
 
 def space_source(given: Optional[str], genotypes: Sequence[Any]) -> str:
-    """What to build the genotypes' space from: ``--space`` where given (a name, or a file, say one
-    that moved), checked against the genotypes, else the space (or file) they record."""
-    from hwnas.spaces.registry import space_class
+    """See :func:`hwnas.runs.space_source` (imported here: the parser loads no run code)."""
+    from hwnas.runs import space_source as source
 
-    recorded = genotypes[0].space if genotypes else None
-    if given is None:
-        if recorded is None:
-            raise CLIError("give search run directories or --space")
-        return getattr(genotypes[0], "space_file", None) or recorded
-    name = space_class(given).name
-    if recorded is not None and name != recorded:
-        raise CLIError(f"--space {given}{'' if given == name else f' (the space {name})'} does not match the "
-                       f"genotype, which is of space {recorded}")
-    return given
+    return source(given, genotypes)
 
 
 def number(kind: type = float, low: Optional[float] = None, high: Optional[float] = None, open_low: bool = False,
@@ -205,13 +174,10 @@ def add_run_options(parser: argparse.ArgumentParser, kind: str, checkpoint: str,
 
 
 def run_folder_of(args: argparse.Namespace) -> Path:
-    """``--runs-dir/--name``, the name checked (one folder inside the runs folder) and the
-    flags checked to agree (``--resume`` continues a run, ``--overwrite`` replaces it)."""
-    from hwnas.runs import check_run_name
+    """``--runs-dir/--name`` (see :func:`hwnas.runs.run_folder`)."""
+    from hwnas.runs import run_folder
 
-    if getattr(args, "resume", False) and getattr(args, "overwrite", False):
-        raise CLIError("--resume continues a run and --overwrite replaces it: pass one of them")
-    return Path(args.runs_dir) / check_run_name(args.name)
+    return run_folder(args.runs_dir, args.name, getattr(args, "resume", False), getattr(args, "overwrite", False))
 
 
 def changed_by_flags(asked: Any, recorded: Any, argv: Sequence[str],
@@ -232,13 +198,6 @@ def changed_by_flags(asked: Any, recorded: Any, argv: Sequence[str],
         if shown and value != was[field]:
             out.append(f"{shown} sets {field} to {value!r} (the run has {was[field]!r})")
     return out
-
-
-def refuse_a_used_folder(run_dir: Path, what: str) -> None:
-    """A fresh run starts in an empty folder: another run's files would mix with its own."""
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        raise CLIError(f"{run_dir} already holds {what}'s files; continue it with --resume, replace it with "
-                       f"--overwrite, or choose another --name")
 
 
 def add_tables_option(parser: argparse.ArgumentParser, writes: bool = False) -> None:

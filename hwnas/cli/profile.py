@@ -10,23 +10,6 @@ from hwnas.cli.common import (COUNT, SEED, add_command, add_device_option, add_n
                               network_options, number)
 
 
-def _progress_bar(desc: str):
-    from tqdm import tqdm
-
-    bar = None
-
-    def update(done: int, total: int, note: str) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, desc=desc, unit="net" if desc.startswith("valid") else "op", leave=True)
-        bar.set_postfix_str(note[-48:], refresh=False)
-        bar.update(done - bar.n)
-        if done == total:
-            bar.close()
-
-    return update
-
-
 def _print_validation(result: dict) -> None:
     def line(label: str, m: dict) -> str:
         return (f"  {label:<22}: MAPE {m['mape_pct']:5.1f}%, within +-10%: {100 * m['within_10pct']:3.0f}%, "
@@ -60,41 +43,26 @@ def cmd_profile(args: argparse.Namespace) -> int:
     shape, alone (the per-run overhead subtracted) where it does not; then fit it to whole networks.
     Interrupt and re-run to resume; --force re-measures.
     """
+    from hwnas import api
     from hwnas.device.spec import resolve_device
-    from hwnas.table import writable_table_path
-    from hwnas.spaces import make_space
-    from hwnas.profile.calibrate import default_networks, validate_and_calibrate
-    from hwnas.profile.build import build_table
-
     from hwnas.runs import Interrupted
+    from hwnas.spaces import make_space
+    from hwnas.table import writable_table_path
 
-    device = resolve_device(args.device)
-    space = make_space(args.space, **network_options(args))
-    path = writable_table_path(device.id, space, args.tables_dir)
+    path = writable_table_path(resolve_device(args.device).id, make_space(args.space, **network_options(args)),
+                               args.tables_dir)
     typed = [a for a in getattr(args, "argv", ["profile"]) if a != "--force"]  # --force again would start over
     again = " ".join(shlex.quote(a) for a in ["hwnas", *typed])
     try:
-        table = build_table(space, device, tables_dir=args.tables_dir, force=args.force, warmup=args.warmup,
-                            repeats=args.repeats, progress=_progress_bar(f"profile {device.id}"))
+        result = api.profile(args.space, args.device, tables_dir=args.tables_dir, force=args.force, warmup=args.warmup,
+                             repeats=args.repeats, validate=args.validate, seed=args.seed, say=print, progress=True,
+                             **network_options(args))
     except KeyboardInterrupt:  # the rows measured so far are on disk (build_table saves them on the way out)
         raise Interrupted(f"interrupted; the rows measured so far are saved in {path}. To continue where it "
                           f"stopped, run: {again}") from None
-    print(f"table: {path} ({len(table.rows)} rows, overhead {table.overhead_ms * 1000:.1f} us subtracted, "
-          f"{table.meta['build_seconds']:.0f} s of profiling)")
-    if args.validate is None and table.meta.get("validation"):  # a finished table, run again: keep its fit
-        print("already calibrated (hwnas validate -n N checks and fits it again)")
-        return 0
-    n = default_networks(table) if args.validate is None else args.validate
-    if n:
-        print(f"calibrating with {n} whole networks measured end to end (--validate 0 skips it)")
-        result = validate_and_calibrate(table, path, device, n=n, seed=args.seed,
-                                        progress=_progress_bar(f"validate {device.id}"))
-        _print_validation(result)
-    else:
-        print("not calibrated (--validate 0): the table predicts the raw sum of its pieces")
+    if result.validation is not None:
+        _print_validation(result.validation)
     return 0
-
-
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -105,6 +73,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     share within +-10% and Spearman on the held-out third beside this machine's re-measure noise;
     record all in the table's sidecar.
     """
+    from hwnas.core.progress import progress_bar
     from hwnas.device.spec import resolve_device
     from hwnas.table import load_table_for, writable_table_path
     from hwnas.spaces import make_space
@@ -115,7 +84,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     table = load_table_for(device, space, tables_dir=args.tables_dir)
     # the checked, calibrated table is saved where tables are written: the shipped ones stay as shipped
     result = validate_and_calibrate(table, writable_table_path(device.id, space, args.tables_dir), device, n=args.n,
-                                    seed=args.seed, progress=_progress_bar(f"validate {device.id}"))
+                                    seed=args.seed, progress=progress_bar(f"validate {device.id}", "net"))
     _print_validation(result)
     return 0
 

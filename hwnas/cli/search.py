@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import math
+import os
 import time
-from pathlib import Path
 from typing import Any
 
 from hwnas.cli.common import (COUNT, add_device_option, NON_NEGATIVE, POSITIVE, add_command, add_data_options, add_run_options,
-                              add_space_option, add_tables_option, changed_by_flags, number, refuse_a_used_folder,
-                              run_folder_of)
+                              add_space_option, add_tables_option, changed_by_flags, number, run_folder_of)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -21,85 +18,37 @@ def cmd_search(args: argparse.Namespace) -> int:
     table's differentiable latency (and parameter) penalty for the final network; writes
     runs/NAME/{config.json,metrics.csv,genotype.json,checkpoint.pt}.
     """
-    from contextlib import nullcontext
+    from tqdm import tqdm
 
-    from hwnas.core.distributed import data_parallel
-    from hwnas.runs import own_run_folder
+    from hwnas import api
+    from hwnas.runs import Interrupted
 
     run_dir = run_folder_of(args)
     asked = _config_from_args(args)
-    with data_parallel(asked.torch_device) as world:  # one process, or a rank under torchrun
-        # rank 0 owns the run folder, reads it and decides; the other ranks take its settings
-        with own_run_folder(run_dir, fresh=args.overwrite) if world.is_main else nullcontext():
-            cfg = world.broadcast(_settings(args, asked, run_dir) if world.is_main else None)
-            if world.is_main and args.limit is None and cfg.limit is not None and not args.resume:
-                print(f"searching on {cfg.limit} {cfg.dataset} training images, the CPU default (--limit N to "
-                      f"change it; 5 epochs of nb201 take about 6 minutes on 2 cores)")
-            return _search(args, cfg, run_dir, world)
-
-
-def _settings(args: argparse.Namespace, asked: Any, run_dir: Path) -> Any:
-    """The run's settings: those asked for, or on --resume the recorded ones (refusing changes)."""
-    from hwnas.core.settings import RUNTIME_SETTINGS
-    from hwnas.search.setup import load_run_config
-
-    if args.resume:
-        cfg = load_run_config(run_dir)
-        changed = changed_by_flags(asked, cfg, getattr(args, "argv", None) or [], _FLAGS_OF)
-        if changed:
-            raise ValueError(f"--resume continues {run_dir} with its recorded settings, but "
-                             f"{'; '.join(changed)}; drop those flags, or start a new --name")
-        print(f"resuming {run_dir} with its recorded settings")
-        return dataclasses.replace(cfg, **{f: getattr(asked, f) for f in RUNTIME_SETTINGS})  # how it runs: as typed
-    refuse_a_used_folder(run_dir, "a search")
-    return asked
-
-
-def _search(args: argparse.Namespace, cfg: Any, run_dir: Path, world: Any) -> int:
-    from tqdm import tqdm
-
-    from hwnas.runs import Interrupted
-    from hwnas.search.setup import prepare
-
-    searcher = prepare(cfg, run_dir, world)
-    if world.parallel and world.is_main:
-        print(f"data-parallel search: {world.size} processes ({world.backend}), global batch {cfg.batch_size}")
-    if searcher.missing_table and world.is_main:
-        print(f"latency unknown: this search runs without latency ({searcher.missing_table})")
-    if searcher.latency_range and world.is_main:
-        r = searcher.latency_range
-        budget = f"budget {cfg.latency_budget_ms:g} ms; " if cfg.latency_budget_ms else ""
-        print(f"{budget}final {cfg.space} networks take {r['min_latency_ms']:.3f} to {r['max_latency_ms']:.3f} ms on "
-              f"{cfg.device} (table)")
-    steps = len(searcher.train_set) // cfg.batch_size
-    bar = tqdm(total=cfg.epochs * steps, initial=searcher.epoch * steps + searcher.step_in_epoch,
-               desc=f"search {cfg.space}", unit="step", delay=1.0,  # an early error prints no empty bar
-               disable=not world.is_main)
-
-    def progress(stats: dict) -> None:
-        bar.set_postfix(epoch=stats["epoch"], loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.2f}",
-                        E_lat=f"{stats['e_lat_ms']:.2f}ms" if math.isfinite(stats["e_lat_ms"]) else "unknown",
-                        refresh=False)
-        bar.update(1)
+    main = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 reports
+    if main and args.limit is None and asked.limit is not None and not args.resume:
+        print(f"searching on {asked.limit} {asked.dataset} training images, the CPU default (--limit N to change it; "
+              f"5 epochs of nb201 take about 6 minutes on 2 cores)")
 
     def on_epoch(row: dict) -> None:
         lat = f", derived {row['derived_latency_ms']:.2f} ms (E[LAT] {row['e_latency_ms']:.2f})" \
             if "derived_latency_ms" in row else ""
-        if world.is_main:
-            bar.write(f"epoch {row['epoch']}/{cfg.epochs}: val acc {row['val_acc']:.3f}{lat}, "
-                      f"params {row['derived_params'] / 1e6:.2f} M")
+        tqdm.write(f"epoch {row['epoch']}/{asked.epochs}: val acc {row['val_acc']:.3f}{lat}, "
+                   f"params {row['derived_params'] / 1e6:.2f} M")
 
     started = time.perf_counter()
+    argv = getattr(args, "argv", None) or []
     try:
-        result = searcher.run(resume=args.resume, progress=progress, on_epoch=on_epoch)
+        result = api.run_search(asked, run_dir, resume=args.resume, overwrite=args.overwrite, say=print, progress=True,
+                                check=lambda recorded: changed_by_flags(asked, recorded, argv, _FLAGS_OF),
+                                on_epoch=on_epoch)
     except Interrupted as exc:
-        if world.is_main:
+        if main:
             print(f"hwnas search: {exc}")
         return 130
-    finally:
-        bar.close()
     if result is None:  # another rank than 0: rank 0 measures and reports
         return 0
+    cfg = result.config
     print(f"search done in {time.perf_counter() - started:.0f} s; genotype: {run_dir / 'genotype.json'}")
     if result.measured is not None:
         print(f"latency on {cfg.device}: {result.measured.describe()}")
@@ -129,28 +78,19 @@ def _stages(text: str) -> list:
 
 
 def _config_from_args(args: argparse.Namespace):
-    from hwnas.search.config import CPU_SEARCH_IMAGES, SearchConfig
-    from hwnas.core.units import parse_count, parse_latency_ms
+    from hwnas import api
 
-    budget = parse_latency_ms(args.latency_budget) if args.latency_budget is not None else None
-    limit = args.limit
-    if limit is None and args.torch_device == "cpu":  # a large data set on a CPU: a subset, by default
-        limit = CPU_SEARCH_IMAGES.get(args.dataset)
-    return SearchConfig(
-        space=args.space, dataset=args.dataset, data_dir=args.data_dir, download=args.download, limit=limit,
-        image_size=args.image_size,
+    return api.search_config(
+        args.space, latency_budget=args.latency_budget, param_budget=args.param_budget, dataset=args.dataset,
+        data_dir=args.data_dir, download=args.download, limit=args.limit, image_size=args.image_size,
         init_channels=args.init_channels, layers=args.layers, final_init_channels=args.final_init_channels,
         final_layers=args.final_layers, relax=args.relax, optimizer=args.optimizer, epochs=args.epochs,
         batch_size=args.batch_size, w_lr=args.w_lr, a_lr=args.a_lr, warmup_epochs=args.warmup_epochs,
-        device=args.device, tables_dir=args.tables_dir, latency_budget_ms=budget,
-        latency_loss=args.latency_loss or ("budget" if budget else "linear" if args.latency_weight else None),
-        latency_weight=args.latency_weight,
-        param_budget=parse_count(args.param_budget) if args.param_budget is not None else None,
-        max_skip=None if args.max_skip < 0 else args.max_skip, beta_decay=args.beta_decay,
-        budget_penalty={"auto": None, "on": True, "off": False}[args.budget_penalty],
-        partial_channels=args.partial_channels,
-        progressive=_stages(args.progressive) if args.progressive else None, threads=args.threads, seed=args.seed,
-        torch_device=args.torch_device, measure_budget=not args.no_measure)
+        device=args.device, tables_dir=args.tables_dir, latency_loss=args.latency_loss,
+        latency_weight=args.latency_weight, max_skip=None if args.max_skip < 0 else args.max_skip,
+        beta_decay=args.beta_decay, budget_penalty={"auto": None, "on": True, "off": False}[args.budget_penalty],
+        partial_channels=args.partial_channels, progressive=_stages(args.progressive) if args.progressive else None,
+        threads=args.threads, seed=args.seed, torch_device=args.torch_device, measure_budget=not args.no_measure)
 
 
 # Settings set by a flag of another name (the rest: --field-name).

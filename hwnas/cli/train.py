@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import os
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 from hwnas.cli.common import (COUNT, NON_NEGATIVE, POSITIVE, add_command, add_data_options, add_network_options,
-                              add_run_options, changed_by_flags, network_options, number, refuse_a_used_folder,
-                              run_folder_of, space_source)
+                              add_run_options, changed_by_flags, network_options, number, run_folder_of,
+                              space_source)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -20,11 +19,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     momentum, cosine schedule, cutout, drop path, auxiliary head, gradient clipping); writes
     runs/NAME/{config.json,metrics.csv,best.pt,last.pt,result.json}.
     """
-    from contextlib import nullcontext
+    from tqdm import tqdm
 
-    from hwnas.core.distributed import data_parallel
+    from hwnas import api
+    from hwnas.runs import Interrupted
     from hwnas.spaces.genotypes import load_genotype
-    from hwnas.runs import own_run_folder
     from hwnas.train import TrainConfig
 
     genotype = load_genotype(args.genotype)
@@ -35,64 +34,21 @@ def cmd_train(args: argparse.Namespace) -> int:
                              f"classes; leave it out (for imagefolder, --image-size sets the side)")
     run_dir = run_folder_of(args)
     # every training setting the command line has (the others keep their defaults)
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
-    with data_parallel(cfg.torch_device) as world:  # one process, or a rank under torchrun
-        with own_run_folder(run_dir, fresh=args.overwrite) if world.is_main else nullcontext():
-            if world.is_main and not args.resume:
-                refuse_a_used_folder(run_dir, "a training run")
-            if args.resume:  # rank 0 reads the run's settings; the others take them
-                cfg = world.broadcast(_recorded(args, cfg, run_dir) if world.is_main else None)
-            return _train(args, genotype, cfg, run_dir, world)
-
-
-def _recorded(args: argparse.Namespace, asked: Any, run_dir: Path) -> Any:
-    """The settings a training run was started with; flags typed now that would change them are
-    refused by name (those left out take the run's values)."""
-    from hwnas.core.settings import RUNTIME_SETTINGS
-    from hwnas.runs import RunFolder
-    from hwnas.train import TrainConfig
-
-    config = RunFolder(run_dir).read_config("training run")
-    if "train" not in config:
-        raise ValueError(f"{run_dir / 'config.json'} holds no training settings: is {run_dir} a training run folder?")
-    recorded = TrainConfig.from_dict(config["train"])
-    changed = changed_by_flags(asked, recorded, getattr(args, "argv", None) or [])
-    if changed:
-        raise ValueError(f"--resume continues {run_dir} with its recorded settings, but {'; '.join(changed)}; drop "
-                         f"those flags, or start a new --name")
-    print(f"resuming {run_dir} with its recorded settings")
-    return dataclasses.replace(recorded, **{f: getattr(asked, f) for f in RUNTIME_SETTINGS})
-
-
-def _train(args: argparse.Namespace, genotype: Any, cfg: Any, run_dir: Path, world: Any) -> int:
-    from tqdm import tqdm
-
-    from hwnas.runs import Interrupted
-    from hwnas.train import prepare_training
-
-    world.check_batch(cfg.batch_size)
-    trainer = prepare_training(genotype, cfg, run_dir, world, space=args.space, **network_options(args))
-    steps = max(1, len(trainer.splits.train) // cfg.batch_size)
-    bar = tqdm(total=cfg.epochs * steps, initial=trainer.epoch * steps if args.resume else 0, desc="train",
-               unit="step", disable=not world.is_main)
-
-    def progress(stats: dict) -> None:
-        bar.set_postfix(epoch=stats["epoch"], loss=f"{stats['loss']:.3f}", acc=f"{stats['acc']:.3f}", refresh=False)
-        bar.update(1)
+    asked = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
+    argv = getattr(args, "argv", None) or []
 
     def on_epoch(row: dict) -> None:
-        if world.is_main:
-            bar.write(f"epoch {row['epoch']}/{cfg.epochs}: train acc {row['train_acc']:.3f}, "
-                      f"val acc {row['val_acc']:.3f}")
+        tqdm.write(f"epoch {row['epoch']}/{asked.epochs}: train acc {row['train_acc']:.3f}, "
+                   f"val acc {row['val_acc']:.3f}")
 
     try:
-        result = trainer.run(resume=args.resume, progress=progress, on_epoch=on_epoch)
+        result = api.run_training(genotype, asked, run_dir, resume=args.resume, overwrite=args.overwrite,
+                                  space=args.space, network=network_options(args), say=print, progress=True,
+                                  check=lambda recorded: changed_by_flags(asked, recorded, argv), on_epoch=on_epoch)
     except Interrupted as exc:
-        bar.close()
-        if world.is_main:
+        if os.environ.get("RANK", "0") == "0":
             print(f"hwnas train: {exc}")
         return 130
-    bar.close()
     if result is None:  # another rank than 0: rank 0 tests and reports
         return 0
     print(f"test accuracy {result.test_acc:.4f} (best val {result.best_val_acc:.4f}); weights: {run_dir / 'best.pt'}")

@@ -10,7 +10,7 @@ unlike latency, depends on the scales the calibration sets.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -43,6 +43,22 @@ def quantize(model: Model, train: Dataset | None = None, precision: str = "int8"
 
 def _dtype(session_input: Any) -> type:
     return np.float16 if session_input.type == "tensor(float16)" else np.float32
+
+
+def accuracy_splits(space: Any, dataset: str = "digits", data_dir: Optional[str] = None, download: bool = False,
+                seed: int = 0, limit: Optional[int] = None, image_size: int = 32) -> Any:
+    """The data set's splits for an accuracy check, refused in one line where its images or
+    classes do not fit ``space``'s network."""
+    from hwnas.core.data import load_splits
+
+    splits = load_splits(dataset, data_dir=data_dir, download=download, seed=seed, limit=limit, image_size=image_size)
+    info, shape = splits.info, space.input_shape
+    if (info.in_channels, info.input_size, info.input_size, info.num_classes) != (*shape, space.config()["num_classes"]):
+        raise ValueError(f"--accuracy: {dataset} has {info.input_size}x{info.input_size}x{info.in_channels} images "
+                         f"of {info.num_classes} classes, the network takes {shape[1]}x{shape[2]}x{shape[0]} and has "
+                         f"{space.config()['num_classes']}: pass --input-size {info.input_size} --in-channels "
+                         f"{info.in_channels} --num-classes {info.num_classes} (as it was trained)")
+    return splits
 
 
 def predictions(model_bytes: bytes, images: Dataset) -> tuple[np.ndarray, np.ndarray]:

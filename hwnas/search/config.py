@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from hwnas.core.settings import DataSettings
+from hwnas.core.units import parse_count, parse_latency_ms
 
 OPTIMIZERS = ("first", "second", "one-level")
 # Images a CPU search reads from a large data set when --limit is not given: with the 5 default
@@ -100,3 +101,17 @@ class SearchConfig(DataSettings):
         if self.optimizer == "second" and self.relax != "softmax":
             raise ValueError("the second-order step is DARTS' (softmax relaxation); use --optimizer first with "
                              f"--relax {self.relax}")
+
+
+def search_config(space: str = "darts", *, latency_budget: Optional[str | float] = None,
+                  param_budget: Optional[str | int] = None, **settings: Any) -> SearchConfig:
+    """A search's settings with the defaults a user expects: budgets as text (``"10ms"``,
+    ``"1.5M"``) or numbers (ms, parameters), a subset of a large data set on a CPU
+    (:data:`CPU_SEARCH_IMAGES`), the budget loss where a budget is given."""
+    budget = parse_latency_ms(latency_budget) if isinstance(latency_budget, str) else latency_budget
+    if settings.get("limit") is None and settings.get("torch_device", "cpu") == "cpu":
+        settings["limit"] = CPU_SEARCH_IMAGES.get(settings.get("dataset", "digits"))
+    if settings.get("latency_loss") is None:
+        settings["latency_loss"] = "budget" if budget else "linear" if settings.get("latency_weight") else None
+    params = parse_count(param_budget) if isinstance(param_budget, str) else param_budget
+    return SearchConfig.from_dict({**settings, "space": space, "latency_budget_ms": budget, "param_budget": params})

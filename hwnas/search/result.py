@@ -46,6 +46,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SearchResult:
+    """What a search found: the derived ``genotype`` (also ``run_dir/genotype.json``), the
+    epochs' ``metrics``, the table's ``latency_ms`` of its final network (``None`` without a
+    table), whether the budget ``repaired`` it, its latency ``measured`` on the device (where a
+    latency budget was checked) or why not (``measure_note``), and the run's ``config``."""
+
     genotype: Genotype
     metrics: pd.DataFrame
     run_dir: Path
@@ -53,6 +58,7 @@ class SearchResult:
     repaired: bool
     measured: Optional[MeasuredBudget] = None  # the budget checked on the device, where it could be
     measure_note: Optional[str] = None  # why it was not
+    config: Optional[SearchConfig] = None
 
 
 def table_budgets(searcher: SearchState) -> List[Budget]:
@@ -110,7 +116,8 @@ def finish(searcher: SearchState) -> SearchResult:
         "measured_budget": measured.to_dict() if measured else None,
         "measured_note": note,
     })
-    return SearchResult(genotype, pd.DataFrame(searcher.metrics), searcher.run_dir, latency, repaired, measured, note)
+    return SearchResult(genotype, pd.DataFrame(searcher.metrics), searcher.run_dir, latency, repaired, measured, note,
+                        searcher.cfg)
 
 
 def measured_budget(searcher: SearchState, genotype: Genotype,
