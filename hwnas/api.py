@@ -22,9 +22,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import pandas as pd
 
 
-from hwnas.core.progress import StepBar, progress_bar
+from hwnas.core.progress import Feed, feedback, progress_bar
 from hwnas.core.units import parse_count, parse_latency_ms
-from hwnas.runs import refuse_a_used_folder, run_folder
+from hwnas.runs import changed_settings, long_run, run_folder
 from hwnas.search.config import SearchConfig, search_config
 from hwnas.search.result import SearchResult
 from hwnas.spaces.genotypes import Genotype, load_genotype
@@ -93,36 +93,8 @@ def profile(space: str, device: str = "cpu", *, tables_dir: Optional[str] = None
 # search and train: runs in runs/NAME, resumable
 
 
-def changed_settings(asked: Any, recorded: Any, given: Sequence[str]) -> List[str]:
-    """'FIELD: X, the run has Y' for each setting in ``given`` that differs from the recorded run's."""
-    was, now = recorded.to_dict(), asked.to_dict()
-    return [f"{f}: {now[f]!r}, the run has {was[f]!r}" for f in given if f in now and now[f] != was[f]]
-
-
-def _recorded(cfg: Any, run_dir: Path, section: str, what: str, check: Optional[Check], say: Say) -> Any:
-    """On resume, the run's recorded settings (its runtime settings as asked now), refused where
-    the caller's settings would change them."""
-    from hwnas.core.settings import RUNTIME_SETTINGS
-    from hwnas.runs import RunFolder
-    from hwnas.search.setup import load_run_config
-
-    if section == "search":
-        recorded = load_run_config(run_dir)
-    else:
-        config = RunFolder(run_dir).read_config(what)
-        if section not in config:
-            raise ValueError(f"{run_dir / 'config.json'} holds no {what} settings: is {run_dir} a {what} folder?")
-        recorded = type(cfg).from_dict(config[section])
-    changed = check(recorded) if check is not None else []
-    if changed:
-        raise ValueError(f"resuming {run_dir} continues it with its recorded settings, but {'; '.join(changed)}; "
-                         f"drop those, or start a new run name")
-    say(f"resuming {run_dir} with its recorded settings")
-    return type(cfg).from_dict({**recorded.to_dict(), **{f: getattr(cfg, f) for f in RUNTIME_SETTINGS}})
-
-
 def search(space: str = "darts", *, name: str = "search", runs_dir: str | Path = "runs", resume: bool = False,
-           overwrite: bool = False, say: Optional[Say] = None, progress: bool = False,
+           overwrite: bool = False, say: Optional[Say] = None, progress: bool = False, tensorboard: bool = False,
            **settings: Any) -> Optional[SearchResult]:
     """Search ``space`` under the budgets of ``settings`` (fields of
     :class:`~hwnas.search.config.SearchConfig`; ``latency_budget`` and ``param_budget`` as in
@@ -131,41 +103,31 @@ def search(space: str = "darts", *, name: str = "search", runs_dir: str | Path =
     cfg = search_config(space, **settings)
     given = [f.name for f in fields(cfg) if f.name in settings] + ["latency_budget_ms"] * ("latency_budget" in settings)
     return run_search(cfg, run_folder(runs_dir, name, resume, overwrite), resume=resume, overwrite=overwrite,
-                      check=lambda recorded: changed_settings(cfg, recorded, given), say=say, progress=progress)
+                      check=lambda recorded: changed_settings(cfg, recorded, given), say=say, progress=progress,
+                      tensorboard=tensorboard)
 
 
 def run_search(cfg: SearchConfig, run_dir: Path, *, resume: bool = False, overwrite: bool = False,
                check: Optional[Check] = None, say: Optional[Say] = None, progress: bool = False,
-               on_step: Optional[Callable[[Dict[str, Any]], None]] = None,
-               on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None) -> Optional[SearchResult]:
+               tensorboard: bool = False, on_step: Optional[Feed] = None,
+               on_epoch: Optional[Feed] = None) -> Optional[SearchResult]:
     """Run the search ``cfg`` describes in ``run_dir``, one process or a rank under torchrun (rank
-    0 returns the result, the others ``None``); ``check`` refuses a resume that would change
-    the run's settings. Raises :class:`hwnas.runs.Interrupted` on Ctrl-C, the run resumable."""
-    from contextlib import nullcontext
-
-    from hwnas.core.distributed import data_parallel
-    from hwnas.runs import own_run_folder
-    from hwnas.search.setup import prepare
+    0 returns the result, the others ``None``); ``check`` refuses a resume that would change the
+    run's settings; ``tensorboard`` writes its curves into ``run_dir``. Raises
+    :class:`hwnas.runs.Interrupted` on Ctrl-C, the run resumable."""
+    from hwnas.search.setup import load_run_config, prepare
 
     say = _say(say)
-    with data_parallel(cfg.torch_device) as world:  # rank 0 owns the run folder, reads it and decides
-        with own_run_folder(run_dir, fresh=overwrite) if world.is_main else nullcontext():
-            if world.is_main and not resume:
-                refuse_a_used_folder(run_dir, "a search")
-            cfg = world.broadcast((_recorded(cfg, run_dir, "search", "search run", check, say) if resume else cfg)
-                                  if world.is_main else None)
-            searcher = prepare(cfg, run_dir, world)
-            if world.is_main:
-                _announce(cfg, searcher, world, say)
-            steps = len(searcher.train_set) // cfg.batch_size
-            with StepBar(cfg.epochs * steps, searcher.epoch * steps + searcher.step_in_epoch, f"search {cfg.space}",
-                      progress and world.is_main) as step:
-                def stepped(stats: Dict[str, Any]) -> None:
-                    step(stats)
-                    if on_step:
-                        on_step(stats)
-
-                return searcher.run(resume=resume, progress=stepped, on_epoch=on_epoch if world.is_main else None)
+    with long_run(run_dir, "a search", cfg, load_run_config, resume=resume, overwrite=overwrite, check=check,
+                  say=say) as (world, cfg):
+        searcher = prepare(cfg, run_dir, world)
+        if world.is_main:
+            _announce(cfg, searcher, world, say)
+        steps = len(searcher.train_set) // cfg.batch_size
+        with feedback(cfg.epochs * steps, searcher.epoch * steps + searcher.step_in_epoch, f"search {cfg.space}",
+                      bar=progress and world.is_main, curves=run_dir if tensorboard and world.is_main else None,
+                      on_step=on_step, on_epoch=on_epoch, say=say) as (step, epoch):
+            return searcher.run(resume=resume, progress=step, on_epoch=epoch if world.is_main else None)
 
 
 def _announce(cfg: SearchConfig, searcher: Any, world: Any, say: Say) -> None:
@@ -182,7 +144,7 @@ def _announce(cfg: SearchConfig, searcher: Any, world: Any, say: Say) -> None:
 
 def train(genotype: str | Genotype, *, name: str = "train", runs_dir: str | Path = "runs", resume: bool = False,
           overwrite: bool = False, space: Optional[str] = None, say: Optional[Say] = None, progress: bool = False,
-          network: Optional[Dict[str, Any]] = None, **settings: Any) -> Optional[TrainResult]:
+          tensorboard: bool = False, network: Optional[Dict[str, Any]] = None, **settings: Any) -> Optional[TrainResult]:
     """Train ``genotype``'s network (a genotype, a file, JSON text or a published name) from
     scratch with ``settings`` (fields of :class:`~hwnas.train.TrainConfig`) in
     ``runs_dir/name``; ``network``: options such as ``init_channels``, ``layers``."""
@@ -191,36 +153,25 @@ def train(genotype: str | Genotype, *, name: str = "train", runs_dir: str | Path
     return run_training(load_genotype(genotype) if isinstance(genotype, str) else genotype, cfg,
                         run_folder(runs_dir, name, resume, overwrite), resume=resume, overwrite=overwrite,
                         space=space, network=network, check=lambda recorded: changed_settings(cfg, recorded, given),
-                        say=say, progress=progress)
+                        say=say, progress=progress, tensorboard=tensorboard)
 
 
 def run_training(genotype: Genotype, cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: bool = False,
                  space: Optional[str] = None, network: Optional[Dict[str, Any]] = None, check: Optional[Check] = None,
-                 say: Optional[Say] = None, progress: bool = False,
-                 on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None) -> Optional[TrainResult]:
+                 say: Optional[Say] = None, progress: bool = False, tensorboard: bool = False,
+                 on_epoch: Optional[Feed] = None) -> Optional[TrainResult]:
     """Train in ``run_dir`` as :func:`run_search` searches: rank 0 returns the result."""
-    from contextlib import nullcontext
+    from hwnas.train import prepare_training, recorded_training
 
-    from hwnas.core.distributed import data_parallel
-    from hwnas.runs import own_run_folder
-    from hwnas.train import prepare_training
-
-    say = _say(say)
-    with data_parallel(cfg.torch_device) as world:
-        with own_run_folder(run_dir, fresh=overwrite) if world.is_main else nullcontext():
-            if world.is_main and not resume:
-                refuse_a_used_folder(run_dir, "a training run")
-            if resume:
-                cfg = world.broadcast(_recorded(cfg, run_dir, "train", "training run", check, say)
-                                      if world.is_main else None)
-            world.check_batch(cfg.batch_size)
-            trainer = prepare_training(genotype, cfg, run_dir, world, space=space, **(network or {}))
-            steps = max(1, len(trainer.splits.train) // cfg.batch_size)
-            with StepBar(cfg.epochs * steps, trainer.epoch * steps if resume else 0, "train",
-                      progress and world.is_main) as step:
-                return trainer.run(resume=resume, progress=step, on_epoch=on_epoch if world.is_main else None)
-
-
+    with long_run(run_dir, "a training run", cfg, recorded_training, resume=resume, overwrite=overwrite, check=check,
+                  say=_say(say)) as (world, cfg):
+        world.check_batch(cfg.batch_size)
+        trainer = prepare_training(genotype, cfg, run_dir, world, space=space, **(network or {}))
+        steps = max(1, len(trainer.splits.train) // cfg.batch_size)
+        with feedback(cfg.epochs * steps, trainer.epoch * steps if resume else 0, "train",
+                      bar=progress and world.is_main, curves=run_dir if tensorboard and world.is_main else None,
+                      on_epoch=on_epoch, say=_say(say)) as (step, epoch):
+            return trainer.run(resume=resume, progress=step, on_epoch=epoch if world.is_main else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,7 +181,7 @@ def run_training(genotype: Genotype, cfg: TrainConfig, run_dir: Path, *, resume:
 @dataclass
 class Pareto:
     """A Pareto run: the ``front`` and every ``evaluated`` genotype (one row each: its objectives
-    and its genotype as JSON), written to ``out_dir`` with its ``plots``."""
+    and its genotype as JSON), written to ``out_dir`` with its ``plots`` (``report.html`` last)."""
 
     front: pd.DataFrame
     evaluated: pd.DataFrame
@@ -255,6 +206,7 @@ def pareto(runs: Sequence[str | Path] = (), *, space: Optional[str] = None,
     from hwnas.pareto.nsga2 import check_settings, run_nsga2, write_result
     from hwnas.pareto.objectives import DEFAULT_ESTIMATE, PRECISIONS, assemble, check_names
     from hwnas.pareto.plots import plot_run
+    from hwnas.pareto.report import write_report
     from hwnas.runs import searched_genotypes, space_source
     from hwnas.spaces import make_space
     from hwnas.spaces.genotypes import genotype_to_json
@@ -331,7 +283,7 @@ def pareto(runs: Sequence[str | Path] = (), *, space: Optional[str] = None,
     if result.front.empty:  # the constraints left no feasible network among those evaluated
         raise ValueError(f"no evaluated network keeps the constraints ({len(result.evaluated)} evaluated; written to "
                          f"{out_dir}); loosen --latency-budget / --param-budget or raise --evaluations")
-    return Pareto(result.front, result.evaluated, out_dir, plot_run(out_dir))
+    return Pareto(result.front, result.evaluated, out_dir, [*plot_run(out_dir), write_report(out_dir)])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,7 +56,8 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     from hwnas.pareto.zero_cost import ZeroCostEvaluator
     from hwnas.pareto.nsga2 import run_nsga2, write_result
     from hwnas.pareto.objectives import assemble
-    from hwnas.pareto.plots import plot_run
+    from hwnas.pareto.plots import axis_label, plot_run, readable
+    from hwnas.pareto.report import write_report
     from hwnas.device import open_target
     from hwnas.search.config import SearchConfig
     from hwnas.search.setup import prepare, spaces_for
@@ -116,6 +117,7 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
                  pop_size=40, evaluations=pareto_evaluations, searched=[genotype_to_json(genotype)],
                  runs=[str(out / "search")])
     plot_run(pareto_dir)
+    write_report(pareto_dir)
     say(f"[3/5] Pareto front: {len(front.front)} genotypes of {len(front.evaluated)} evaluated (error: "
         f"{describe_estimate(DEFAULT_ESTIMATE)}); {pareto_dir / 'pareto.csv'}")
     t = lap("pareto", t)
@@ -156,6 +158,8 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     params, flops = count_params(model), count_flops(model, final.input_shape)
     raw, held_out = validation.get("raw", {}), validation.get("calibrated_heldout", {})
     noise = validation.get("noise")
+    front_table = front.front[objectives.names].assign(  # the estimate as its rank, as the plots show it
+        error=readable(front.evaluated, DEFAULT_ESTIMATE)(front.front, "error"))
     lines = [
         "# hwnas demo report", "",
         f"Offline digits data (scikit-learn, 8x8), DARTS space, final network C={final.config()['init_channels']}, "
@@ -190,9 +194,10 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
         f"| wall time | {', '.join(f'{k} {v:.0f} s' for k, v in times.items())}; total {total:.0f} s |", "",
         "Genotype (`search/genotype.json`):", "", "```json", genotype_to_json(genotype), "```", "",
         f"## Pareto front ({len(front.front)} of {len(front.evaluated)} evaluated genotypes; error: "
-        f"{describe_estimate(DEFAULT_ESTIMATE)})", "",
+        f"{axis_label('error', None, DEFAULT_ESTIMATE)})", "",
         "![error vs latency](pareto/front_error_vs_latency.png)", "",
-        front.front[objectives.names].to_markdown(index=False, floatfmt=".4g"), "",
+        "Interactive, with every genotype and the commands that train and export it: `pareto/report.html`.", "",
+        front_table.to_markdown(index=False, floatfmt=".4g"), "",
     ]
     fileio.write_text(out / "report.md", "\n".join(lines) + "\n")
     return out / "report.md"

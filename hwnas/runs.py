@@ -21,7 +21,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -60,6 +60,42 @@ def refuse_a_used_folder(run_dir: Path, what: str) -> None:
     if run_dir.is_dir() and any(run_dir.iterdir()):
         raise ValueError(f"{run_dir} already holds {what}'s files; continue it with --resume, replace it with "
                          f"--overwrite, or choose another --name")
+
+
+def changed_settings(asked: Any, recorded: Any, given: Sequence[str]) -> List[str]:
+    """'FIELD: X, the run has Y' for each setting in ``given`` that differs from the recorded run's."""
+    was, now = recorded.to_dict(), asked.to_dict()
+    return [f"{f}: {now[f]!r}, the run has {was[f]!r}" for f in given if f in now and now[f] != was[f]]
+
+
+@contextmanager
+def long_run(run_dir: Path, what: str, asked: Any, read_recorded: Callable[[Path], Any], *, resume: bool = False,
+             overwrite: bool = False, check: Optional[Callable[[Any], List[str]]] = None,
+             say: Callable[[str], None] = print) -> Iterator[Tuple[Any, Any]]:
+    """``(world, settings)`` of a long run (``what``: "a search") in ``run_dir``: one process or a
+    rank under torchrun; rank 0 holds the folder, and on ``resume`` reads the recorded settings
+    (``read_recorded``; the runtime ones as ``asked``), refused where ``check`` names settings
+    the caller would change; the other ranks take rank 0's."""
+    from contextlib import nullcontext
+
+    from hwnas.core.distributed import data_parallel
+    from hwnas.core.settings import RUNTIME_SETTINGS
+
+    def settings() -> Any:
+        if not resume:
+            refuse_a_used_folder(run_dir, what)
+            return asked
+        recorded = read_recorded(run_dir)
+        changed = check(recorded) if check is not None else []
+        if changed:
+            raise ValueError(f"--resume continues {run_dir} with its recorded settings, but {'; '.join(changed)}; drop "
+                             f"those, or start a new --name")
+        say(f"resuming {run_dir} with its recorded settings")
+        return type(asked).from_dict({**recorded.to_dict(), **{f: getattr(asked, f) for f in RUNTIME_SETTINGS}})
+
+    with data_parallel(asked.torch_device) as world:
+        with own_run_folder(run_dir, fresh=overwrite) if world.is_main else nullcontext():
+            yield world, world.broadcast(settings() if world.is_main else None)
 
 
 @contextmanager

@@ -211,6 +211,14 @@ class Trainer:
                 on_epoch(row)
 
 
+def recorded_training(run_dir: Path) -> TrainConfig:
+    """The settings a training run folder was started with."""
+    config = RunFolder(run_dir).read_config("training run")
+    if "train" not in config:
+        raise ValueError(f"{run_dir / 'config.json'} holds no training settings: is {run_dir} a training run folder?")
+    return TrainConfig.from_dict(config["train"])
+
+
 def prepare_training(genotype: Genotype, cfg: TrainConfig, run_dir: str | Path, world: World = ALONE,
                      space: Optional[str] = None, **network: Any) -> Trainer:
     """Data and network for ``genotype`` (in ``space``, a name or a file: by default the one the

@@ -11,7 +11,7 @@ warm-up step.
 With ``--nproc N`` each configuration also runs data-parallel under torchrun: N processes (gloo)
 share the same global batch, each with cores/N threads; its RSS is the sum over the processes.
 
-    python scripts/bench_search.py                  # the table in the README
+    python scripts/bench_search.py                  # the table in docs/results/search.md
     python scripts/bench_search.py --steps 5 --batch-size 32
     python scripts/bench_search.py --nproc 2 --only nb201:softmax:first darts:softmax:first
     python scripts/bench_search.py --original-darts DIR --only darts:softmax:first darts:softmax:first:4 \

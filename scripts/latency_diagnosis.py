@@ -1,4 +1,4 @@
-"""Why do whole networks differ from the sum of their pieces? The experiment behind the README.
+"""Why do whole networks differ from the sum of their pieces? The experiment behind the docs' latency results.
 
 For random DARTS networks (C=36, 20 cells) at 32x32x3 and at 8x8x1 (digits), every piece and
 every whole network is timed in ONNX Runtime on the ``cpu`` device, interleaved in rounds so

@@ -171,6 +171,10 @@ def add_run_options(parser: argparse.ArgumentParser, kind: str, checkpoint: str,
     parser.add_argument("--runs-dir", default="runs", help="folder of runs (runs)")
     parser.add_argument("--resume", action="store_true", help=f"continue runs/NAME from {checkpoint}")
     parser.add_argument("--overwrite", action="store_true", help="start runs/NAME afresh")
+    parser.add_argument("--tensorboard", action="store_true", help="write the run's curves (losses, accuracies, and "
+                        "for a search the architecture's entropy, expected and derived latency and parameters) for "
+                        "TensorBoard into runs/NAME (tensorboard --logdir runs/NAME); needs pip install "
+                        "'hwnas[tensorboard]'")
 
 
 def run_folder_of(args: argparse.Namespace) -> Path:

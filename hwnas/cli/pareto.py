@@ -27,18 +27,21 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     names = args.objectives
     print(f"\nPareto front ({len(result.front)} genotypes, {len(result.evaluated)} evaluated):")
     print(result.front[names].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"\nwrote {result.out_dir / 'pareto.csv'}, evaluated.csv, history.csv and {len(result.plots)} plot files")
+    print(f"\nwrote {result.out_dir / 'pareto.csv'}, evaluated.csv, history.csv, {len(result.plots) - 1} plot files and "
+          f"{result.plots[-1]} (interactive)")
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Redraw the plots of a Pareto run directory.
 
-    Reads pareto.csv, evaluated.csv, history.csv and pareto.json; writes the plots beside them.
+    Reads pareto.csv, evaluated.csv, history.csv and pareto.json; writes the plots and report.html
+    (interactive) beside them.
     """
     from hwnas.pareto.plots import plot_run
+    from hwnas.pareto.report import write_report
 
-    written = plot_run(args.run_dir)
+    written = [*plot_run(args.run_dir), write_report(args.run_dir)]
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 

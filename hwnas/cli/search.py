@@ -40,8 +40,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     argv = getattr(args, "argv", None) or []
     try:
         result = api.run_search(asked, run_dir, resume=args.resume, overwrite=args.overwrite, say=print, progress=True,
-                                check=lambda recorded: changed_by_flags(asked, recorded, argv, _FLAGS_OF),
-                                on_epoch=on_epoch)
+                                tensorboard=args.tensorboard, on_epoch=on_epoch,
+                                check=lambda recorded: changed_by_flags(asked, recorded, argv, _FLAGS_OF))
     except Interrupted as exc:
         if main:
             print(f"hwnas search: {exc}")

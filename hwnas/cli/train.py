@@ -44,7 +44,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         result = api.run_training(genotype, asked, run_dir, resume=args.resume, overwrite=args.overwrite,
                                   space=args.space, network=network_options(args), say=print, progress=True,
-                                  check=lambda recorded: changed_by_flags(asked, recorded, argv), on_epoch=on_epoch)
+                                  tensorboard=args.tensorboard, on_epoch=on_epoch,
+                                  check=lambda recorded: changed_by_flags(asked, recorded, argv))
     except Interrupted as exc:
         if os.environ.get("RANK", "0") == "0":
             print(f"hwnas train: {exc}")

@@ -1,9 +1,16 @@
-"""Progress bars (tqdm, on stderr) for long work: pieces and networks measured, steps trained."""
+"""What a long run shows while it runs: progress bars (tqdm, on stderr) for pieces and networks
+measured and steps trained, and curves for TensorBoard."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+
+from hwnas.core.curves import Curves
+
+Feed = Callable[[Dict[str, Any]], None]
 
 
 def progress_bar(desc: str, unit: str, enabled: bool = True) -> Callable[[int, int, str], None]:
@@ -45,3 +52,31 @@ class StepBar:
 
     def __exit__(self, *exc: Any) -> None:
         self.bar.close()
+
+
+@contextmanager
+def feedback(total: int, initial: int, desc: str, *, bar: bool = True, curves: Optional[Path] = None,
+             on_step: Optional[Feed] = None, on_epoch: Optional[Feed] = None,
+             say: Callable[[str], None] = print) -> Iterator[Tuple[Feed, Feed]]:
+    """``(step, epoch)`` callbacks of a run of ``total`` steps (``initial`` done): a step bar, the
+    TensorBoard curves in the folder ``curves`` (where given), then the caller's own callbacks."""
+    writer = Curves(curves, initial) if curves is not None else None
+    if writer is not None:
+        say(f"TensorBoard curves in {curves} (tensorboard --logdir {curves})")
+    with StepBar(total, initial, desc, bar) as step:
+        def stepped(stats: Dict[str, Any]) -> None:
+            step(stats)
+            for feed in (writer.step if writer else None, on_step):
+                if feed:
+                    feed(stats)
+
+        def epoched(row: Dict[str, Any]) -> None:
+            for feed in (writer.epoch if writer else None, on_epoch):
+                if feed:
+                    feed(row)
+
+        try:
+            yield stepped, epoched
+        finally:
+            if writer is not None:
+                writer.close()

@@ -31,7 +31,7 @@ BYTES_PER_WEIGHT = {"fp32": 4, "fp16": 2, "int8": 1}  # size_mb counts weights o
 # predictor fitted on genotypes the user trained (hwnas.pareto.predictor).
 ZERO_COST = ("naswot", "synflow", "snip", "grad_norm")
 ESTIMATES = ("one-shot", *ZERO_COST, "predictor")
-DEFAULT_ESTIMATE = "naswot"  # the best Kendall tau in scripts/bench_estimators.py (see the README)
+DEFAULT_ESTIMATE = "naswot"  # the best Kendall tau in scripts/bench_estimators.py (docs/results/pareto.md)
 
 
 def describe_estimate(estimate: Optional[str]) -> str:

@@ -1,22 +1,29 @@
-"""Plots of Pareto fronts: error vs latency, 2-D projections, hypervolume per generation."""
+"""Plots of Pareto fronts: one per pair of objectives, each with that pair's own front (the
+genotypes no other beats in both, a step line), the members of the whole front, and where the
+searched genotypes stand; the hypervolume per generation. A zero-cost error estimate is drawn as
+what a reader can use, the genotype's rank among those evaluated, not its raw score."""
 
 from __future__ import annotations
 
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import numpy as np
 import pandas as pd
 
 from hwnas.core import fileio
-from hwnas.pareto.objectives import PRECISIONS, describe_estimate
+from hwnas.pareto.nsga2 import non_dominated
+from hwnas.pareto.objectives import PRECISIONS, ZERO_COST, describe_estimate
 
 LABELS = {"latency": "latency (ms)", "params": "parameters (M)", "flops": "FLOPs (M)"}
 SCALE = {"params": 1e-6, "flops": 1e-6}
 
 
-def _label(name: str, device: Optional[str], estimate: Optional[str] = None) -> str:
+def axis_label(name: str, device: Optional[str], estimate: Optional[str] = None) -> str:
+    if name == "error" and estimate in ZERO_COST:
+        return f"accuracy rank by {estimate} (% of evaluated ranked better)"
     if name == "error":
         return describe_estimate(estimate)
     if name.startswith("latency_") and name[len("latency_"):] in PRECISIONS:
@@ -60,8 +67,40 @@ def read_run(run_dir: Path) -> Tuple[Dict[str, Any], pd.DataFrame, pd.DataFrame,
     return (meta, *frames)
 
 
+def feasible(evaluated: pd.DataFrame) -> pd.DataFrame:
+    """The evaluated genotypes that keep every constraint (``constraint_*`` columns at most 0)."""
+    limits = [c for c in evaluated.columns if c.startswith("constraint_")]
+    return evaluated[(evaluated[limits] <= 0).all(axis=1)] if limits else evaluated
+
+
+def pair_front(frame: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """The rows no other row beats in both ``a`` and ``b`` (minimised), sorted by ``b``."""
+    return frame.iloc[non_dominated(frame[[a, b]].to_numpy(dtype=float))].sort_values([b, a])
+
+
+def beaten_by(frame: pd.DataFrame, a: str, b: str, row: pd.Series) -> int:
+    """How many rows of ``frame`` are at least as good as ``row`` in ``a`` and ``b`` and better in one."""
+    at_least = (frame[a] <= row[a]) & (frame[b] <= row[b])
+    return int((at_least & ((frame[a] < row[a]) | (frame[b] < row[b]))).sum())
+
+
+def readable(evaluated: pd.DataFrame, estimate: Optional[str]) -> Callable[[pd.DataFrame, str], pd.Series]:
+    """What an objective's axis shows: parameters and FLOPs in millions, a zero-cost error
+    estimate as the percentage of evaluated genotypes it ranks better (0: the best)."""
+    ranked = np.sort(evaluated["error"].to_numpy(dtype=float)) if "error" in evaluated else None
+
+    def values(frame: pd.DataFrame, name: str) -> pd.Series:
+        if name == "error" and estimate in ZERO_COST and ranked is not None and len(ranked):
+            better = np.searchsorted(ranked, frame[name].to_numpy(dtype=float), side="left")
+            return pd.Series(100.0 * better / len(ranked), index=frame.index)
+        return frame[name] * SCALE.get(name, 1.0)
+
+    return values
+
+
 def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
-    """Write ``front_*.png/svg`` and ``hypervolume.png/svg`` for a Pareto run directory."""
+    """Write ``front_A_vs_B.png/svg`` per pair of objectives and ``hypervolume.png/svg`` for a
+    Pareto run directory."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,6 +112,7 @@ def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
     device = meta.get("device")
     estimate = meta.get("error_estimate") or ("nb201" if meta.get("benchmark") else None)
     searched = set(meta.get("searched", []))
+    ok, values = feasible(evaluated), readable(evaluated, estimate)
     written = []
 
     def save(fig, stem: str) -> None:
@@ -83,28 +123,25 @@ def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
             written.append(path)
         plt.close(fig)
 
-    def values(frame: pd.DataFrame, name: str):
-        return frame[name] * SCALE.get(name, 1.0)
-
     for a, b in itertools.combinations(names, 2):
         fig, ax = plt.subplots(figsize=(6.4, 4.8))
-        third = [n for n in names if n not in (a, b)]
-        if third:
-            c = values(evaluated, third[0])
-            sc = ax.scatter(values(evaluated, b), values(evaluated, a), c=c, s=10, cmap="viridis", alpha=0.5,
-                            label="evaluated")
-            fig.colorbar(sc, ax=ax, label=_label(third[0], device, estimate))
-        else:
-            ax.scatter(values(evaluated, b), values(evaluated, a), s=10, color="0.7", alpha=0.6, label="evaluated")
-        f2 = front.sort_values(b)
-        ax.plot(values(f2, b), values(f2, a), "-o", color="crimson", ms=4, lw=1.2, label="Pareto front")
-        marked = evaluated[evaluated["genotype"].isin(searched)]
-        if len(marked):
-            ax.scatter(values(marked, b), values(marked, a), marker="*", s=180, color="orange",
-                                edgecolor="k", zorder=5, label="searched genotypes")
-        ax.set_xlabel(_label(b, device, estimate))
-        ax.set_ylabel(_label(a, device, estimate))
-        ax.set_title(f"{meta['space']}: {a} vs {b}" + (f" ({device})" if device and "latency" in (a, b) else ""))
+        ax.scatter(values(evaluated, b), values(evaluated, a), s=10, color="0.75", alpha=0.6, label="evaluated")
+        pair = pair_front(ok, a, b)
+        ax.step(values(pair, b), values(pair, a), where="post", color="crimson", lw=1.4,
+                label=f"front of {a} and {b}")
+        if len(names) > 2:
+            ax.scatter(values(front, b), values(front, a), s=28, facecolors="none", edgecolors="crimson", lw=0.9,
+                       label=f"on the front of all {len(names)} objectives")
+        notes = []
+        for _, row in evaluated[evaluated["genotype"].isin(searched)].iterrows():
+            beaten = beaten_by(ok, a, b, row)
+            notes.append("on this front" if not beaten else f"{beaten} evaluated beat it in both")
+            ax.scatter(values(row.to_frame().T, b), values(row.to_frame().T, a), marker="*", s=200, color="orange",
+                       edgecolor="k", zorder=5, label="searched" if len(notes) == 1 else None)
+        ax.set_xlabel(axis_label(b, device, estimate))
+        ax.set_ylabel(axis_label(a, device, estimate))
+        title = f"{meta['space']}: {a} vs {b}" + (f" ({device})" if device and "latency" in (a, b) else "")
+        ax.set_title(title + (f"\nsearched genotype: {'; '.join(notes)}" if notes else ""), fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
         save(fig, f"front_{a}_vs_{b}")

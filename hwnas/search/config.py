@@ -10,7 +10,7 @@ from hwnas.core.units import parse_count, parse_latency_ms
 
 OPTIMIZERS = ("first", "second", "one-level")
 # Images a CPU search reads from a large data set when --limit is not given: with the 5 default
-# epochs, the best of the equal-time settings scripts/bench_nb201_search.py compared (README).
+# epochs, the best of the equal-time settings scripts/bench_nb201_search.py compared (docs/results/search.md).
 CPU_SEARCH_IMAGES = {"cifar10": 2000}
 RELAXATIONS = ("softmax", "gumbel", "gdas")  # see hwnas.search.arch.Architecture.weights
 LOSS_FORMS = ("budget", "fbnet", "mnas", "linear")  # see hwnas.search.penalty.penalty_loss
