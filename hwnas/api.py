@@ -8,8 +8,9 @@
 The command line is built on these calls (``hwnas search`` parses its flags into a
 :class:`~hwnas.search.config.SearchConfig` and calls :func:`run_search`, and so on). Messages go
 to ``say`` (the command line passes ``print``; by default they are logged), progress bars to
-stderr where ``progress`` is true. Mistakes raise ``ValueError`` (or ``FileNotFoundError``) with
-the one line the command line prints.
+stderr where ``progress`` is true. Mistakes raise ``ValueError``, ``FileNotFoundError`` or
+hwnas's own errors (a missing table row's ``MissingRowsError``, a device's
+``DeviceUnavailableError``), each with the one line the command line prints.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import pandas as pd
 
 
+from hwnas.core.curves import require_tensorboard
 from hwnas.core.progress import Feed, feedback, progress_bar
 from hwnas.core.units import parse_count, parse_latency_ms
 from hwnas.runs import changed_settings, long_run, run_folder
@@ -32,7 +34,7 @@ from hwnas.table import LatencyTable
 from hwnas.train import TrainConfig, TrainResult
 
 __all__ = ["Profile", "profile", "search_config", "search", "run_search", "train", "run_training", "Pareto", "pareto",
-           "Export", "export", "changed_settings"]
+           "Export", "export"]
 log = logging.getLogger("hwnas")
 Say = Callable[[str], None]
 Check = Callable[[Any], List[str]]  # recorded settings -> what the caller's settings would change
@@ -93,15 +95,16 @@ def profile(space: str, device: str = "cpu", *, tables_dir: Optional[str] = None
 # search and train: runs in runs/NAME, resumable
 
 
-def search(space: str = "darts", *, name: str = "search", runs_dir: str | Path = "runs", resume: bool = False,
+def search(space: Optional[str] = None, *, name: str = "search", runs_dir: str | Path = "runs", resume: bool = False,
            overwrite: bool = False, say: Optional[Say] = None, progress: bool = False, tensorboard: bool = False,
            **settings: Any) -> Optional[SearchResult]:
-    """Search ``space`` under the budgets of ``settings`` (fields of
-    :class:`~hwnas.search.config.SearchConfig`; ``latency_budget`` and ``param_budget`` as in
-    :func:`~hwnas.search.config.search_config`) in ``runs_dir/name``: the derived genotype, its
-    table latency and, under a latency budget, its latency measured on the device."""
-    cfg = search_config(space, **settings)
-    given = [f.name for f in fields(cfg) if f.name in settings] + ["latency_budget_ms"] * ("latency_budget" in settings)
+    """Search ``space`` (default ``darts``; on ``resume``, the run's) under the budgets of
+    ``settings`` (fields of :class:`~hwnas.search.config.SearchConfig`; ``latency_budget`` and
+    ``param_budget`` as in :func:`~hwnas.search.config.search_config`) in ``runs_dir/name``: the
+    derived genotype, its table latency and, under a latency budget, its measured latency."""
+    cfg = search_config(space or "darts", **settings)
+    given = [f.name for f in fields(cfg) if f.name in settings] + ["space"] * (space is not None) + \
+        ["latency_budget_ms"] * ("latency_budget" in settings)
     return run_search(cfg, run_folder(runs_dir, name, resume, overwrite), resume=resume, overwrite=overwrite,
                       check=lambda recorded: changed_settings(cfg, recorded, given), say=say, progress=progress,
                       tensorboard=tensorboard)
@@ -113,20 +116,24 @@ def run_search(cfg: SearchConfig, run_dir: Path, *, resume: bool = False, overwr
                on_epoch: Optional[Feed] = None) -> Optional[SearchResult]:
     """Run the search ``cfg`` describes in ``run_dir``, one process or a rank under torchrun (rank
     0 returns the result, the others ``None``); ``check`` refuses a resume that would change the
-    run's settings; ``tensorboard`` writes its curves into ``run_dir``. Raises
+    run's settings; ``tensorboard`` writes its curves into ``run_dir``; ``on_step`` is called on
+    every rank after each step, ``on_epoch`` on rank 0 after each epoch. Raises
     :class:`hwnas.runs.Interrupted` on Ctrl-C, the run resumable."""
     from hwnas.search.setup import load_run_config, prepare
 
     say = _say(say)
+    if tensorboard:
+        require_tensorboard()  # before any work
     with long_run(run_dir, "a search", cfg, load_run_config, resume=resume, overwrite=overwrite, check=check,
-                  say=say) as (world, cfg):
-        searcher = prepare(cfg, run_dir, world)
+                  say=say) as (world, settings):
+        searcher = prepare(settings, run_dir, world)
         if world.is_main:
-            _announce(cfg, searcher, world, say)
-        steps = len(searcher.train_set) // cfg.batch_size
-        with feedback(cfg.epochs * steps, searcher.epoch * steps + searcher.step_in_epoch, f"search {cfg.space}",
-                      bar=progress and world.is_main, curves=run_dir if tensorboard and world.is_main else None,
-                      on_step=on_step, on_epoch=on_epoch, say=say) as (step, epoch):
+            _announce(settings, searcher, world, say)
+        steps = len(searcher.train_set) // settings.batch_size
+        with feedback(settings.epochs * steps, searcher.epoch * steps + searcher.step_in_epoch,
+                      f"search {settings.space}", bar=progress and world.is_main,
+                      curves=run_dir if tensorboard and world.is_main else None, on_step=on_step, on_epoch=on_epoch,
+                      say=say) as (step, epoch):
             return searcher.run(resume=resume, progress=step, on_epoch=epoch if world.is_main else None)
 
 
@@ -142,15 +149,17 @@ def _announce(cfg: SearchConfig, searcher: Any, world: Any, say: Say) -> None:
             f"{cfg.device} (table)")
 
 
-def train(genotype: str | Genotype, *, name: str = "train", runs_dir: str | Path = "runs", resume: bool = False,
-          overwrite: bool = False, space: Optional[str] = None, say: Optional[Say] = None, progress: bool = False,
-          tensorboard: bool = False, network: Optional[Dict[str, Any]] = None, **settings: Any) -> Optional[TrainResult]:
+def train(genotype: str | Path | Genotype, *, name: str = "train", runs_dir: str | Path = "runs",
+          resume: bool = False, overwrite: bool = False, space: Optional[str] = None, say: Optional[Say] = None,
+          progress: bool = False, tensorboard: bool = False, network: Optional[Dict[str, Any]] = None,
+          **settings: Any) -> Optional[TrainResult]:
     """Train ``genotype``'s network (a genotype, a file, JSON text or a published name) from
     scratch with ``settings`` (fields of :class:`~hwnas.train.TrainConfig`) in
-    ``runs_dir/name``; ``network``: options such as ``init_channels``, ``layers``."""
+    ``runs_dir/name``; ``network``: options such as ``init_channels``, ``layers`` (the data set
+    decides the input and the classes)."""
     cfg = TrainConfig.from_dict(settings)
     given = [f.name for f in fields(cfg) if f.name in settings]
-    return run_training(load_genotype(genotype) if isinstance(genotype, str) else genotype, cfg,
+    return run_training(load_genotype(genotype) if isinstance(genotype, (str, Path)) else genotype, cfg,
                         run_folder(runs_dir, name, resume, overwrite), resume=resume, overwrite=overwrite,
                         space=space, network=network, check=lambda recorded: changed_settings(cfg, recorded, given),
                         say=say, progress=progress, tensorboard=tensorboard)
@@ -160,17 +169,26 @@ def run_training(genotype: Genotype, cfg: TrainConfig, run_dir: Path, *, resume:
                  space: Optional[str] = None, network: Optional[Dict[str, Any]] = None, check: Optional[Check] = None,
                  say: Optional[Say] = None, progress: bool = False, tensorboard: bool = False,
                  on_epoch: Optional[Feed] = None) -> Optional[TrainResult]:
-    """Train in ``run_dir`` as :func:`run_search` searches: rank 0 returns the result."""
+    """Train in ``run_dir`` as :func:`run_search` searches: rank 0 returns the result. ``space``
+    (a name or a file) must be the genotype's; by default it is the one the genotype records."""
+    from hwnas.runs import space_source
     from hwnas.train import prepare_training, recorded_training
 
+    space, say = space_source(space, [genotype]), _say(say)  # checked before any work
+    decided = [k for k in ("input_size", "in_channels", "num_classes") if (network or {}).get(k) is not None]
+    if decided:
+        raise ValueError(f"--{decided[0].replace('_', '-')}: in hwnas train the data set decides the image shape and "
+                         f"classes; leave it out (for imagefolder, --image-size sets the side)")
+    if tensorboard:
+        require_tensorboard()
     with long_run(run_dir, "a training run", cfg, recorded_training, resume=resume, overwrite=overwrite, check=check,
-                  say=_say(say)) as (world, cfg):
-        world.check_batch(cfg.batch_size)
-        trainer = prepare_training(genotype, cfg, run_dir, world, space=space, **(network or {}))
-        steps = max(1, len(trainer.splits.train) // cfg.batch_size)
-        with feedback(cfg.epochs * steps, trainer.epoch * steps if resume else 0, "train",
+                  say=say) as (world, settings):
+        world.check_batch(settings.batch_size)
+        trainer = prepare_training(genotype, settings, run_dir, world, space=space, **(network or {}))
+        steps = max(1, len(trainer.splits.train) // settings.batch_size)
+        with feedback(settings.epochs * steps, trainer.epoch * steps if resume else 0, "train",
                       bar=progress and world.is_main, curves=run_dir if tensorboard and world.is_main else None,
-                      on_epoch=on_epoch, say=_say(say)) as (step, epoch):
+                      on_epoch=on_epoch, say=say) as (step, epoch):
             return trainer.run(resume=resume, progress=step, on_epoch=epoch if world.is_main else None)
 
 
@@ -208,6 +226,7 @@ def pareto(runs: Sequence[str | Path] = (), *, space: Optional[str] = None,
     from hwnas.pareto.plots import plot_run
     from hwnas.pareto.report import write_report
     from hwnas.runs import searched_genotypes, space_source
+    from hwnas.search.setup import load_run_config
     from hwnas.spaces import make_space
     from hwnas.spaces.genotypes import genotype_to_json
     from hwnas.table import load_table_for
@@ -216,6 +235,8 @@ def pareto(runs: Sequence[str | Path] = (), *, space: Optional[str] = None,
     estimate_by = error_estimate or DEFAULT_ESTIMATE
     check_names(names)
     check_settings(pop_size, evaluations)
+    if benchmark not in (None, "nb201"):
+        raise ValueError(f"benchmark {benchmark!r}: the benchmark hwnas reads is nb201")
     genotypes = searched_genotypes(runs)
     space_name = space_source(space, genotypes)
     bench, error, table = None, None, None
@@ -249,7 +270,7 @@ def pareto(runs: Sequence[str | Path] = (), *, space: Optional[str] = None,
     else:
         priced = make_space(space_name)
     spec = resolve_device(device)
-    if "latency" in names or latency_budget:
+    if "latency" in names or latency_budget is not None:
         table = load_table_for(device, priced, tables_dir=tables_dir)
     tables_at = {p: load_table_for(with_precision(device, p), priced, tables_dir=tables_dir)
                  for p in PRECISIONS if f"latency_{p}" in names}
@@ -276,10 +297,14 @@ def pareto(runs: Sequence[str | Path] = (), *, space: Optional[str] = None,
         if hasattr(error, "close"):
             error.close()
     estimated = None if "error" not in names else "nb201" if benchmark else estimate_by
+    data = None
+    if runs:  # the search's data: the report's train commands use it
+        searched_with = load_run_config(runs[0])
+        data = {"dataset": searched_with.dataset, "data_dir": searched_with.data_dir}
     write_result(result, out_dir, priced, names, runs=runs, seed=seed, workers=workers, trained=list(map(str, trained)),
                  device=table.device_id if table is not None else (spec.table_id if tables_at else None),
                  benchmark=benchmark, error_estimate=estimated, pop_size=pop_size, evaluations=evaluations,
-                 searched=[genotype_to_json(g) for g in genotypes])
+                 searched=[genotype_to_json(g) for g in genotypes], measure_on=str(device), data=data)
     if result.front.empty:  # the constraints left no feasible network among those evaluated
         raise ValueError(f"no evaluated network keeps the constraints ({len(result.evaluated)} evaluated; written to "
                          f"{out_dir}); loosen --latency-budget / --param-budget or raise --evaluations")
@@ -292,9 +317,11 @@ def pareto(runs: Sequence[str | Path] = (), *, space: Optional[str] = None,
 
 @dataclass
 class Export:
-    """An exported network: the file written, the fp32 export's check (ONNX Runtime against
-    PyTorch), its ``precision``, the test ``accuracy`` (% at fp32; at int8/fp16 a
-    :class:`~hwnas.export.quantized.ReducedAccuracy`) and the latency ``measured`` on the device."""
+    """An exported network: the file written, the fp32 export's ``report`` (an
+    :class:`~hwnas.export.exporter.ExportReport`: ONNX Runtime against PyTorch), its ``precision``,
+    its test ``accuracy`` where asked (at fp32 a percentage, on ``tested_images`` images; at int8
+    or fp16 a :class:`~hwnas.export.quantized.ReducedAccuracy` beside fp32's) and its latency
+    ``measured`` on the device (a :class:`~hwnas.check.LatencyCheck`)."""
 
     path: Path
     report: Any
@@ -304,22 +331,25 @@ class Export:
     measured: Any = None
 
 
-def export(genotype: str | Genotype, out: str | Path, *, weights: Optional[str | Path] = None,
-           space: Optional[str] = None, device: str = "cpu", measure: bool = False,
+def export(genotype: str | Path | Genotype, out: str | Path, *, weights: Optional[str | Path] = None,
+           space: Optional[str] = None, device: str = "cpu", precision: Optional[str] = None, measure: bool = False,
            latency_budget: Optional[str | float] = None, accuracy: bool = False, data: Optional[Dict[str, Any]] = None,
            opset: int = 17, dynamic_batch: bool = False, atol: float = 1e-4, rtol: float = 1e-3,
            tables_dir: Optional[str] = None, **network: Any) -> Export:
     """Export ``genotype``'s network (with trained ``weights``; its network options as recorded by
-    their training run, or ``network``) to ONNX at the ``device``'s precision, checked in ONNX
-    Runtime; ``accuracy`` tests it on ``data`` (``dataset``, ``data_dir``, ``limit``, ``seed``...),
-    ``measure`` times it on the device beside the table and ``latency_budget``."""
+    their training run, or ``network``) to ONNX at ``precision`` (fp32, int8, fp16; default: the
+    ``device``'s), checked in ONNX Runtime; ``accuracy`` tests it on ``data`` (``dataset``,
+    ``data_dir``, ``limit``, ``seed``...), ``measure`` times it on the device beside the table and
+    ``latency_budget``."""
     from hwnas.core import fileio
     from hwnas.device import Model, resolve_device
     from hwnas.export.exporter import export_network, load_weights
     from hwnas.export.measure import measure_exported
     from hwnas.export.quantized import accuracy_splits, compare_accuracy, predictions, quantize
+    from hwnas.device.spec import with_precision
     from hwnas.runs import genotype_space
 
+    device = with_precision(device, precision) if precision else device
     if latency_budget is not None and not measure:
         raise ValueError("--latency-budget is checked by measuring: add --measure")
     if accuracy and not weights:

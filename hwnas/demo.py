@@ -52,7 +52,7 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     from hwnas.export.measure import measure_exported
     from hwnas.export.quantized import CALIBRATION_IMAGES, compare_accuracy, quantize
     from hwnas.device import Model, resolve_device
-    from hwnas.pareto.objectives import DEFAULT_ESTIMATE, describe_estimate
+    from hwnas.pareto.objectives import DEFAULT_ESTIMATE
     from hwnas.pareto.zero_cost import ZeroCostEvaluator
     from hwnas.pareto.nsga2 import run_nsga2, write_result
     from hwnas.pareto.objectives import assemble
@@ -115,11 +115,11 @@ def _run_demo(out: str | Path, device: str, budget_fraction: float, search_epoch
     write_result(front, pareto_dir, final, objectives.names, device=table.device_id, benchmark=None,
                  error_estimate=DEFAULT_ESTIMATE, seed=seed,
                  pop_size=40, evaluations=pareto_evaluations, searched=[genotype_to_json(genotype)],
-                 runs=[str(out / "search")])
+                 runs=[str(out / "search")], measure_on=str(device), data={"dataset": "digits"})
     plot_run(pareto_dir)
     write_report(pareto_dir)
     say(f"[3/5] Pareto front: {len(front.front)} genotypes of {len(front.evaluated)} evaluated (error: "
-        f"{describe_estimate(DEFAULT_ESTIMATE)}); {pareto_dir / 'pareto.csv'}")
+        f"{axis_label('error', None, DEFAULT_ESTIMATE)}); {pareto_dir / 'report.html'}")
     t = lap("pareto", t)
 
     train_cfg = TrainConfig(dataset="digits", epochs=train_epochs, seed=seed, threads=-1)

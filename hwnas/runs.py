@@ -12,6 +12,7 @@ run raises :class:`Interrupted`, whose message says how to continue.
 
 from __future__ import annotations
 
+import logging
 import errno
 import json
 import os
@@ -63,15 +64,19 @@ def refuse_a_used_folder(run_dir: Path, what: str) -> None:
 
 
 def changed_settings(asked: Any, recorded: Any, given: Sequence[str]) -> List[str]:
-    """'FIELD: X, the run has Y' for each setting in ``given`` that differs from the recorded run's."""
+    """'FIELD: X, the run has Y' for each setting in ``given`` that differs from the recorded
+    run's (how it runs, threads or the torch device, may change: the run takes them as asked)."""
+    from hwnas.core.settings import RUNTIME_SETTINGS
+
     was, now = recorded.to_dict(), asked.to_dict()
-    return [f"{f}: {now[f]!r}, the run has {was[f]!r}" for f in given if f in now and now[f] != was[f]]
+    return [f"{f}: {now[f]!r}, the run has {was[f]!r}" for f in given
+            if f in now and f not in RUNTIME_SETTINGS and now[f] != was[f]]
 
 
 @contextmanager
 def long_run(run_dir: Path, what: str, asked: Any, read_recorded: Callable[[Path], Any], *, resume: bool = False,
              overwrite: bool = False, check: Optional[Callable[[Any], List[str]]] = None,
-             say: Callable[[str], None] = print) -> Iterator[Tuple[Any, Any]]:
+             say: Optional[Callable[[str], None]] = None) -> Iterator[Tuple[Any, Any]]:
     """``(world, settings)`` of a long run (``what``: "a search") in ``run_dir``: one process or a
     rank under torchrun; rank 0 holds the folder, and on ``resume`` reads the recorded settings
     (``read_recorded``; the runtime ones as ``asked``), refused where ``check`` names settings
@@ -80,6 +85,10 @@ def long_run(run_dir: Path, what: str, asked: Any, read_recorded: Callable[[Path
 
     from hwnas.core.distributed import data_parallel
     from hwnas.core.settings import RUNTIME_SETTINGS
+
+    say = say or logging.getLogger("hwnas").info
+    if resume and overwrite:  # overwrite would empty the folder the resume reads
+        raise ValueError("--resume continues a run and --overwrite replaces it: pass one of them")
 
     def settings() -> Any:
         if not resume:
@@ -288,8 +297,9 @@ def trained_network(weights: Optional[str | Path]) -> Optional[Dict[str, Any]]:
 def genotype_space(source: str | Genotype, space: Optional[str] = None, weights: Optional[str | Path] = None,
                    **options: Any) -> Tuple["SearchSpace", Genotype]:
     """A genotype (a file, JSON text, a published name) and its space at the network ``options``
-    given (``None``: left out); those left out come from the training run of ``weights``, else
-    from a published genotype's definition, else the space's defaults."""
+    given (``None``: left out); those left out come from the training run of ``weights`` (unless
+    ``space`` is given: a space file that moved since), else from a published genotype's
+    definition, else the space's defaults."""
     from hwnas.spaces.genotypes import list_genotypes, published
     from hwnas.spaces.registry import make_space, space_from_config, with_flags
 

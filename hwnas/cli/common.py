@@ -1,4 +1,4 @@
-"""What the subcommands share: the user-error type, network and data options."""
+"""What the subcommands share: network, data, device and run options."""
 
 from __future__ import annotations
 
@@ -13,10 +13,6 @@ from hwnas.core.settings import DATASETS, DataSettings
 from hwnas.spaces.settings import SPACE_SETTINGS, is_space_file, network_flags
 
 PRECISIONS = ("fp32", "fp16", "int8")  # hwnas.device.spec's (kept here: the parser imports no device code)
-
-
-class CLIError(Exception):
-    """A user error: printed as one line, exit status 2."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import hwnas.cli.pareto as pareto
 import hwnas.cli.profile as profile
 import hwnas.cli.search as search
 import hwnas.cli.train as train
-from hwnas.cli.common import CLIError, device_at_precision
+from hwnas.cli.common import device_at_precision
 
 log = logging.getLogger("hwnas")
 
@@ -71,7 +71,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt) if on_main else None  # a kill stops like Ctrl-C
     try:
         return int(args.func(args) or 0)
-    except (CLIError, GenotypeError, DeviceUnavailableError, MissingRowsError, FileNotFoundError, ValueError,
+    except (GenotypeError, DeviceUnavailableError, MissingRowsError, FileNotFoundError, ValueError,
             OSError) as exc:  # OSError: a full disk, a folder where a file should be, no permission
         if args.verbose:
             raise

@@ -22,6 +22,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     from hwnas import api
     from hwnas.runs import Interrupted
+    from hwnas.search.setup import load_run_config
 
     run_dir = run_folder_of(args)
     asked = _config_from_args(args)
@@ -30,10 +31,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"searching on {asked.limit} {asked.dataset} training images, the CPU default (--limit N to change it; "
               f"5 epochs of nb201 take about 6 minutes on 2 cores)")
 
+    epochs = load_run_config(run_dir).epochs if args.resume and (run_dir / "config.json").is_file() else asked.epochs
+
     def on_epoch(row: dict) -> None:
         lat = f", derived {row['derived_latency_ms']:.2f} ms (E[LAT] {row['e_latency_ms']:.2f})" \
             if "derived_latency_ms" in row else ""
-        tqdm.write(f"epoch {row['epoch']}/{asked.epochs}: val acc {row['val_acc']:.3f}{lat}, "
+        tqdm.write(f"epoch {row['epoch']}/{epochs}: val acc {row['val_acc']:.3f}{lat}, "
                    f"params {row['derived_params'] / 1e6:.2f} M")
 
     started = time.perf_counter()

@@ -8,8 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from hwnas.cli.common import (COUNT, NON_NEGATIVE, POSITIVE, add_command, add_data_options, add_network_options,
-                              add_run_options, changed_by_flags, network_options, number, run_folder_of,
-                              space_source)
+                              add_run_options, changed_by_flags, network_options, number, run_folder_of)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -24,22 +23,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hwnas import api
     from hwnas.runs import Interrupted
     from hwnas.spaces.genotypes import load_genotype
-    from hwnas.train import TrainConfig
+    from hwnas.train import TrainConfig, recorded_training
 
     genotype = load_genotype(args.genotype)
-    args.space = space_source(args.space, [genotype])  # checked against the genotype before any work
-    for option in ("input_size", "in_channels", "num_classes"):
-        if getattr(args, option) is not None:
-            raise ValueError(f"--{option.replace('_', '-')}: in hwnas train the data set decides the image shape and "
-                             f"classes; leave it out (for imagefolder, --image-size sets the side)")
     run_dir = run_folder_of(args)
     # every training setting the command line has (the others keep their defaults)
     asked = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})
     argv = getattr(args, "argv", None) or []
 
+    epochs = recorded_training(run_dir).epochs if args.resume and (run_dir / "config.json").is_file() else asked.epochs
+
     def on_epoch(row: dict) -> None:
-        tqdm.write(f"epoch {row['epoch']}/{asked.epochs}: train acc {row['train_acc']:.3f}, "
-                   f"val acc {row['val_acc']:.3f}")
+        tqdm.write(f"epoch {row['epoch']}/{epochs}: train acc {row['train_acc']:.3f}, val acc {row['val_acc']:.3f}")
 
     try:
         result = api.run_training(genotype, asked, run_dir, resume=args.resume, overwrite=args.overwrite,

@@ -3,9 +3,16 @@ PyTorch's own ``SummaryWriter`` into the run folder (``tensorboard --logdir runs
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 from typing import Any, Mapping
+
+
+def require_tensorboard() -> None:
+    """Raise, saying what to install, where PyTorch's writer lacks the tensorboard package."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ValueError("--tensorboard needs the tensorboard package: pip install 'hwnas[tensorboard]'")
 
 
 class Curves:
@@ -13,10 +20,9 @@ class Curves:
     ``epoch/...`` (one per epoch); text and missing values are left out."""
 
     def __init__(self, folder: str | Path, first_step: int = 0) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # torch's writer needs the tensorboard package
-            raise ValueError("--tensorboard needs the tensorboard package: pip install 'hwnas[tensorboard]'") from None
+        require_tensorboard()
+        from torch.utils.tensorboard import SummaryWriter
+
         self.writer = SummaryWriter(log_dir=str(folder))
         self.steps = first_step
 

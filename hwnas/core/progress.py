@@ -3,6 +3,7 @@ measured and steps trained, and curves for TensorBoard."""
 
 from __future__ import annotations
 
+import logging
 import math
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,12 +58,12 @@ class StepBar:
 @contextmanager
 def feedback(total: int, initial: int, desc: str, *, bar: bool = True, curves: Optional[Path] = None,
              on_step: Optional[Feed] = None, on_epoch: Optional[Feed] = None,
-             say: Callable[[str], None] = print) -> Iterator[Tuple[Feed, Feed]]:
+             say: Optional[Callable[[str], None]] = None) -> Iterator[Tuple[Feed, Feed]]:
     """``(step, epoch)`` callbacks of a run of ``total`` steps (``initial`` done): a step bar, the
     TensorBoard curves in the folder ``curves`` (where given), then the caller's own callbacks."""
     writer = Curves(curves, initial) if curves is not None else None
     if writer is not None:
-        say(f"TensorBoard curves in {curves} (tensorboard --logdir {curves})")
+        (say or logging.getLogger("hwnas").info)(f"TensorBoard curves in {curves} (tensorboard --logdir {curves})")
     with StepBar(total, initial, desc, bar) as step:
         def stepped(stats: Dict[str, Any]) -> None:
             step(stats)

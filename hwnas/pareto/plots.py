@@ -51,7 +51,8 @@ def read_run(run_dir: Path) -> Tuple[Dict[str, Any], pd.DataFrame, pd.DataFrame,
             or not isinstance(meta.get("space"), str):
         raise ValueError(f"{meta_path} does not name a space and two or more objectives; {rerun}")
     frames = []
-    for stem, columns in (("evaluated", names + ["genotype"]), ("pareto", names), ("history", ["evaluations", "hypervolume"])):
+    for stem, columns in (("evaluated", names + ["genotype"]), ("pareto", names + ["genotype"]),
+                          ("history", ["evaluations", "hypervolume"])):
         path = run_dir / f"{stem}.csv"
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: the Pareto run in {run_dir} is incomplete; {rerun}")

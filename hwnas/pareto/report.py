@@ -14,7 +14,7 @@ import html
 import itertools
 import shlex
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pandas as pd
 
@@ -25,25 +25,32 @@ from hwnas.pareto.plots import axis_label, beaten_by, feasible, pair_front, read
 DATA_DECIDES = ("input_size", "in_channels", "num_classes")
 
 
-def commands(genotype: str, flags: Dict[str, Any]) -> Dict[str, str]:
-    """The train and export commands of a genotype (its JSON text) at the run's network options."""
-    def options(keep) -> str:
-        return "".join(f" --{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in flags.items() if keep(k))
-
+def commands(genotype: str, name: str, flags: Optional[Dict[str, Any]], meta: Dict[str, Any]) -> Dict[str, str]:
+    """The commands that train a genotype (its JSON text) as run ``name``, at the Pareto run's
+    network options (less those the data set decides) on its search's data, and export the
+    trained network (its options then come from the training run) measured on the run's device.
+    None where the space could not be rebuilt to read its options (``flags`` None)."""
+    if flags is None:
+        return {}
+    data = meta.get("data") or {}
+    train = [f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in flags.items() if k not in DATA_DECIDES]
+    train += [f"--{k.replace('_', '-')} {shlex.quote(str(data[k]))}" for k in ("dataset", "data_dir") if data.get(k)]
+    device = f" --device {shlex.quote(meta['measure_on'])}" if meta.get("measure_on") else ""
     quoted = shlex.quote(genotype)
-    return {"train": f"hwnas train {quoted}{options(lambda k: k not in DATA_DECIDES)} --name front",
-            "export": f"hwnas export {quoted} --weights runs/front/best.pt --out front.onnx --measure"
-                      f"{options(lambda k: True)}"}
+    return {"train": " ".join([f"hwnas train {quoted}", *train, f"--name {name}"]),
+            "export": f"hwnas export {quoted} --weights runs/{name}/best.pt --out {name}.onnx --measure{device}"}
 
 
-def _network_flags(meta: Dict[str, Any]) -> Dict[str, Any]:
+def _network_flags(meta: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The run's network options as flags; None where its space cannot be rebuilt here (a space
+    file that moved or changed since)."""
     from hwnas.spaces.registry import space_from_config
     from hwnas.spaces.settings import flag_values
 
     try:
-        return flag_values(space_from_config(meta["config"]).settings) if meta.get("config") else {}
-    except (ValueError, FileNotFoundError, KeyError):  # a space file since moved: the genotype records it
-        return {}
+        return flag_values(space_from_config(meta["config"]).settings) if meta.get("config") else None
+    except (ValueError, FileNotFoundError):
+        return None
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -57,6 +64,11 @@ def write_report(run_dir: str | Path) -> Path:
     device = meta.get("device")
     estimate = meta.get("error_estimate") or ("nb201" if meta.get("benchmark") else None)
     flags, searched = _network_flags(meta), set(meta.get("searched", []))
+    ids = {g: f"pareto-{i}" for i, g in enumerate(evaluated["genotype"])}  # each genotype's run name, everywhere
+
+    def run(genotype: str) -> Dict[str, str]:
+        return commands(genotype, ids.get(genotype, "pareto"), flags, meta)
+
     values, ok = readable(evaluated, estimate), feasible(evaluated)
     pairs = list(itertools.combinations(names, 2))
     marked = evaluated[evaluated["genotype"].isin(searched)]
@@ -78,7 +90,7 @@ def write_report(run_dir: str | Path) -> Path:
             text = html.escape(row["genotype"]) + "".join(
                 f"<br>{axis_label(n, device, estimate)}: {shown[n][index]:.4g}" for n in names)
             if with_commands:
-                text += "".join(f"<br>{html.escape(line)}" for line in commands(row["genotype"], flags).values())
+                text += "".join(f"<br>{html.escape(line)}" for line in run(row["genotype"]).values())
             out.append(text)
         return out
 
@@ -87,8 +99,8 @@ def write_report(run_dir: str | Path) -> Path:
         layers = [("evaluated", evaluated, dict(mode="markers", marker=dict(size=5, color="#bbbbbb"))),
                   (f"front of {a} and {b}", pair, dict(mode="lines+markers", line=dict(shape="hv", color="crimson"),
                                                        marker=dict(size=6, color="crimson"))),
-                  (f"front of all {len(names)}", front, dict(mode="markers", marker=dict(
-                      size=10, color="rgba(0,0,0,0)", line=dict(color="crimson", width=1.5)))),
+                  (f"front of all {len(names)}", front if len(names) > 2 else front.iloc[:0], dict(
+                      mode="markers", marker=dict(size=10, color="rgba(0,0,0,0)", line=dict(color="crimson", width=1.5)))),
                   ("searched", marked, dict(mode="markers", marker=dict(size=16, symbol="star", color="orange",
                                                                        line=dict(color="black", width=1))))]
         for legend, frame, style in layers:
@@ -105,7 +117,7 @@ def write_report(run_dir: str | Path) -> Path:
     table = {n: values(front, n) for n in names}
     rows = "".join(
         f"<tr>{''.join(f'<td>{table[n][index]:.4g}</td>' for n in names)}<td><code>{html.escape(row['genotype'])}"
-        f"</code></td><td><code>{html.escape(commands(row['genotype'], flags)['train'])}</code></td></tr>"
+        f"</code></td><td><code>{html.escape(run(row['genotype']).get('train', ''))}</code></td></tr>"
         for index, row in front.iterrows())
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>hwnas pareto: {html.escape(meta['space'])}"
             f"</title><style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;text-align:left;"

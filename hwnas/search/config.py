@@ -106,12 +106,15 @@ class SearchConfig(DataSettings):
 def search_config(space: str = "darts", *, latency_budget: Optional[str | float] = None,
                   param_budget: Optional[str | int] = None, **settings: Any) -> SearchConfig:
     """A search's settings with the defaults a user expects: budgets as text (``"10ms"``,
-    ``"1.5M"``) or numbers (ms, parameters), a subset of a large data set on a CPU
-    (:data:`CPU_SEARCH_IMAGES`), the budget loss where a budget is given."""
+    ``"1.5M"``) or numbers (ms, parameters; ``latency_budget_ms`` is taken too), a subset of a
+    large data set on a CPU (:data:`CPU_SEARCH_IMAGES`), the budget loss where a budget is given."""
+    if latency_budget is None:
+        latency_budget = settings.pop("latency_budget_ms", None)
     budget = parse_latency_ms(latency_budget) if isinstance(latency_budget, str) else latency_budget
     if settings.get("limit") is None and settings.get("torch_device", "cpu") == "cpu":
         settings["limit"] = CPU_SEARCH_IMAGES.get(settings.get("dataset", "digits"))
     if settings.get("latency_loss") is None:
         settings["latency_loss"] = "budget" if budget else "linear" if settings.get("latency_weight") else None
+    param_budget = settings.pop("param_budget", None) if param_budget is None else param_budget
     params = parse_count(param_budget) if isinstance(param_budget, str) else param_budget
     return SearchConfig.from_dict({**settings, "space": space, "latency_budget_ms": budget, "param_budget": params})

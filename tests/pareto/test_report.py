@@ -29,13 +29,17 @@ def test_the_page_stands_alone_and_names_the_commands(report):
     path, result = report
     page = path.read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]+src=", page)  # plotly.js inlined: opens without a network
-    genotype = result.front["genotype"].iloc[0]
-    train = commands(genotype, {"init_channels": 4, "layers": 1, "input_size": 8})["train"]
-    assert "--init-channels 4 --layers 1 --name front" in train and "--input-size" not in train  # the data decides
     assert "hwnas train" in page and "hwnas export" in page and "searched" in page
+    genotype = result.front["genotype"].iloc[0]
+    meta = {"data": {"dataset": "cifar10", "data_dir": "data"}, "measure_on": "cpu@int8"}
+    run = commands(genotype, "pareto-3", {"init_channels": 4, "layers": 1, "input_size": 8}, meta)
+    # the network options the data set does not decide, the search's data; the export reads the training run's
+    assert run["train"].endswith("--init-channels 4 --layers 1 --dataset cifar10 --data-dir data --name pareto-3")
+    assert run["export"].endswith("--weights runs/pareto-3/best.pt --out pareto-3.onnx --measure --device cpu@int8")
+    assert commands(genotype, "pareto-3", None, meta) == {}  # a space that cannot be rebuilt: no commands guessed
 
 
-def test_a_headless_browser_renders_the_front(report, tmp_path):
+def test_a_headless_browser_renders_the_front(report):
     browser = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
     if browser is None:
         pytest.skip("no Chromium here (.ci/run installs Debian's chromium)")
