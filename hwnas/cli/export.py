@@ -31,8 +31,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         if done.accuracy is not None:
             print(f"test accuracy on {done.tested_images} images: {done.accuracy:.2f}%")
     else:
-        data = f"{CALIBRATION_IMAGES} training images" if args.accuracy else "random data (add --accuracy for real images)"
-        how = (f"ONNX Runtime's static QDQ quantization, per-channel weights, calibrated on {data}"
+        on = f"{CALIBRATION_IMAGES} training images" if args.accuracy else "random data (add --accuracy for real images)"
+        how = (f"ONNX Runtime's static QDQ quantization, per-channel weights, calibrated on {on}"
                if done.precision == "int8" else "onnxconverter-common's conversion, inputs and outputs fp16 too")
         print(f"wrote {args.out} ({done.precision}: {how}; {done.path.stat().st_size / 1e6:.2f} MB, fp32 "
               f"{report.size_bytes / 1e6:.2f} MB); runs in ONNX Runtime; the fp32 network before it: {checked}")

@@ -2,9 +2,9 @@
 
 One panel per pair of objectives, drawn as the PNG plots are (:mod:`hwnas.pareto.plots`): the
 evaluated genotypes, the pair's own front as a step line, the members of the whole front and the
-searched genotypes. Hovering a point shows its genotype (which ``hwnas train`` takes as it is) and
-its objectives, and on the fronts the commands that train and export it; below the panels, the
-front as a table with the same commands. plotly.js is
+searched genotypes. Hovering a point shows its genotype, its objectives and the command that
+trains it, and on the fronts the one that exports it too; below the panels, the front as a table
+with its commands. plotly.js is
 inlined, so the page opens without a network.
 """
 
@@ -81,16 +81,17 @@ def write_report(run_dir: str | Path) -> Path:
     fig = make_subplots(rows=len(pairs), cols=1, vertical_spacing=0.25 / len(pairs),
                         subplot_titles=[title(a, b) for a, b in pairs])
 
-    def hover(frame: pd.DataFrame, with_commands: bool = True) -> List[str]:
-        """Each point's genotype and objectives (as the axes show them); on the fronts and for the
-        searched genotypes also its commands (for every evaluated point they would double the page)."""
+    def hover(frame: pd.DataFrame, both: bool = True) -> List[str]:
+        """Each point's genotype, objectives (as the axes show them) and the command that trains it;
+        on the fronts and for the searched genotypes also the one that exports it (for every
+        evaluated point it would add a megabyte to the page)."""
         shown = {n: values(frame, n) for n in names}
         out = []
         for index, row in frame.iterrows():
             text = html.escape(row["genotype"]) + "".join(
                 f"<br>{axis_label(n, device, estimate)}: {shown[n][index]:.4g}" for n in names)
-            if with_commands:
-                text += "".join(f"<br>{html.escape(line)}" for line in run(row["genotype"]).values())
+            lines = run(row["genotype"])
+            text += "".join(f"<br>{html.escape(lines[k])}" for k in ("train", "export")[:2 if both else 1] if k in lines)
             out.append(text)
         return out
 
