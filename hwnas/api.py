@@ -363,6 +363,8 @@ def export(genotype: str | Path | Genotype, out: str | Path, *, weights: Optiona
     if spec.precision == "int8" and (dynamic_batch or (measure and spec.batch_size != 1)):
         raise ValueError(f"an int8 export is quantized at batch 1: leave out --dynamic-batch, and measure it on a "
                          f"device of batch_size 1 (device {spec.name!r} has {spec.batch_size})")
+    # measured at the device's batch: a file for batch 1 could not take it
+    dynamic_batch = dynamic_batch or (measure and spec.batch_size != 1)
     fp32, report = export_network(model, priced.input_shape, None if reduced else out, opset=opset,
                                   dynamic_batch=dynamic_batch, atol=atol, rtol=rtol)
     splits = accuracy_splits(priced, **(data or {})) if accuracy else None

@@ -47,3 +47,15 @@ def test_profile_a_tiny_table_on_cuda(tmp_path):
     assert main(["profile", "--space", "nb201", "--device", "cuda:0", "--init-channels", "4", "--layers", "1",
                  "--input-size", "8", "--in-channels", "1", "--tables-dir", str(tmp_path)]) == 0
     assert list(tmp_path.rglob("*.csv"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_checkpoints_carry_the_gpus_random_state():
+    """A resumed run on a GPU draws the same dropout, Gumbel noise and drop path as one that never stopped."""
+    from hwnas.core.seeding import rng_state, set_rng_state
+
+    state = rng_state()
+    assert len(state["cuda"]) == torch.cuda.device_count()
+    first = torch.rand(4, device="cuda")
+    set_rng_state(state)
+    assert torch.equal(torch.rand(4, device="cuda"), first)

@@ -34,12 +34,14 @@ PRECISIONS = ("fp32", "fp16", "int8")  # what the networks run at (see hwnas.dev
 REACH = ("runner", "python")  # how to reach the target, not what it is
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _CUDA_RE = re.compile(r"cuda:?(\d+)")
-_GPU_BUILD = "pip install onnxruntime-gpu (and uninstall onnxruntime)"
+# Both builds own the folder onnxruntime/: the CPU build uninstalled first, or its removal later
+# deletes files of the GPU build.
+_GPU_BUILD = "pip uninstall -y onnxruntime, then pip install onnxruntime-gpu"
 _INSTALL_HINTS = {
     "CUDAExecutionProvider": _GPU_BUILD + ", with a CUDA and cuDNN that match it",
     "TensorrtExecutionProvider": _GPU_BUILD + ", with TensorRT installed",
-    "OpenVINOExecutionProvider": "pip install onnxruntime-openvino (and uninstall onnxruntime)",
-    "DmlExecutionProvider": "pip install onnxruntime-directml (and uninstall onnxruntime)",
+    "OpenVINOExecutionProvider": "pip uninstall -y onnxruntime, then pip install onnxruntime-openvino",
+    "DmlExecutionProvider": "pip uninstall -y onnxruntime, then pip install onnxruntime-directml",
     "ROCMExecutionProvider": "install an onnxruntime build with ROCm (see onnxruntime.ai)",
 }
 

@@ -22,7 +22,7 @@ def measure_exported(onnx_path: str | Path, space: SearchSpace, genotype: Genoty
     spec = resolve_device(device)
     candidate = Model(Path(onnx_path).read_bytes(), ((spec.batch_size, *space.input_shape),))
     try:
-        table = load_table_for(spec, space, tables_dir, warn_other_host=False)
+        table = load_table_for(device, space, tables_dir, warn_other_host=False)  # as named: its hint names it so
     except (FileNotFoundError, ValueError, MissingRowsError) as exc:
         return check_latency(candidate, spec, None, budget_ms, note=f"no table prediction ({exc})")
     if not table.describes(open_target(spec)):  # its speed and prediction are another machine's

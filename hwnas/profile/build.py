@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 SAVE_EVERY_S = 5.0  # how often partial progress reaches disk
+# A piece that runs a kernel is never free: where its time beyond the baseline is lost in the
+# noise (an add at 8x8, a GPU kernel as cheap as the empty graph), its row keeps this floor, so
+# the calibration still counts it as a piece that runs and can give it a per-piece cost. Only
+# identities, which exporters drop, are 0.
+FLOOR_MS = 1e-5
 CHUNK = 32  # pieces timed together in interleaved rounds
 ROUNDS = 5
 
@@ -50,7 +55,7 @@ def _piece_row(piece: Piece, timing: Optional[Timing], baseline: Optional[Timing
     # Timed in context, the piece costs what the model costs beyond its neighbours alone (the
     # run's overhead is in both); timed alone, what it costs beyond an empty graph.
     base = baseline.latency_ms if baseline is not None else overhead_ms
-    return {**row, "latency_ms": max(0.0, timing.latency_ms - base), "median_ms": timing.median_ms,
+    return {**row, "latency_ms": max(FLOOR_MS, timing.latency_ms - base), "median_ms": timing.median_ms,
             "p10_ms": timing.p10_ms, "p90_ms": timing.p90_ms, "repeats": timing.repeats}
 
 

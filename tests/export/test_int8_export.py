@@ -60,3 +60,17 @@ def test_an_int8_export_measures_the_file_as_written(tmp_path, capsys):
                  "--precision", "int8", "--measure", "--tables-dir", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "random data" in printed and "cpu-int8" in printed
+
+
+def test_export_measures_on_a_device_of_a_larger_batch(tmp_path, capsys):
+    """The device feeds batches of 4: the file is exported with a dynamic batch (checked at two
+    sizes) rather than for batch 1, which could not take them; the hint names the device file."""
+    device = tmp_path / "b4.yaml"
+    device.write_text("name: cpu-batch4\nprovider: CPUExecutionProvider\nbatch_size: 4\n")
+    out = tmp_path / "net.onnx"
+    assert main(["export", "fbnet_a", "--input-size", "8", "--in-channels", "1", "--out", str(out), "--measure",
+                 "--device", str(device), "--tables-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "at batch 1, 3" in printed and "measured on cpu-batch4" in printed
+    assert f"hwnas profile --device {device}" in printed
+    assert onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim[0].dim_param  # a named, free batch

@@ -103,3 +103,19 @@ def test_profile_will_not_mix_rows_of_two_protocols(tiny_table, tmp_path):
     alone.save(table_path("cpu", space, tmp_path))
     with pytest.raises(ValueError, match="timed alone, this run times them between neighbours.*--force"):
         tablebuild.build_table(space, resolve_device("cpu"), tables_dir=tmp_path, repeats=5)
+
+
+def test_a_piece_that_runs_is_never_free_and_an_identity_is():
+    """A piece whose time is lost in the baseline's noise keeps a floor (the calibration counts it
+    as a piece that runs); only an identity, which exporters drop, costs 0."""
+    from hwnas.device.agent.timing import Timing
+    from hwnas.profile.build import FLOOR_MS, _piece_row
+    from hwnas.spaces import Piece
+
+    def timed(ms):
+        return Timing(median_ms=ms, p10_ms=ms, p90_ms=ms, mean_ms=ms, std_ms=0.0, repeats=10, min_ms=ms)
+
+    add = Piece("add", 8, 8, 1, 8, arity=2)
+    assert _piece_row(add, timed(0.0100), timed(0.0102), 0.0)["latency_ms"] == FLOOR_MS > 0
+    assert _piece_row(add, timed(0.0150), timed(0.0100), 0.0)["latency_ms"] == pytest.approx(0.005)
+    assert _piece_row(Piece("skip_connect", 8, 8, 1, 8), None, None, 0.0)["latency_ms"] == 0.0
