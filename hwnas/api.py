@@ -22,7 +22,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import pandas as pd
 
-
 from hwnas.core.curves import require_tensorboard
 from hwnas.core.progress import Feed, feedback, progress_bar
 from hwnas.core.units import parse_count, parse_latency_ms
