@@ -206,17 +206,35 @@ class DeviceSpec:
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
 
-    def check_available(self, providers: Optional[Sequence[str]] = None, where: str = "this onnxruntime") -> None:
-        """Raise :class:`DeviceUnavailableError` unless ``providers`` (default: this ONNX Runtime's) has the provider."""
+    def check_available(self, providers: Optional[Sequence[str]] = None, where: str = "this onnxruntime",
+                        builds: Optional[Sequence[str]] = None) -> None:
+        """Raise :class:`DeviceUnavailableError` unless ``providers`` (default: this ONNX Runtime's)
+        has the provider; ``builds``, the ONNX Runtime distributions installed there, name a
+        clobbered install (two builds in one package folder) as the cause."""
         if providers is None:
             import onnxruntime as ort
 
             providers, where = ort.get_available_providers(), f"this onnxruntime {ort.__version__}"
         if self.provider not in providers:
             hint = _INSTALL_HINTS.get(self.provider, "install an onnxruntime build that includes it")
+            if builds is not None and len(builds) > 1:
+                hint = (f"{where} has {' and '.join(builds)} installed over each other in one package folder: pip "
+                        f"uninstall -y {' '.join(builds)}, then install the one you need ({hint})")
             raise DeviceUnavailableError(
                 f"device {self.name!r} needs {self.provider}, which {where} does not have (available: "
                 f"{', '.join(providers)}). To get it: {hint}. hwnas does not fall back to the CPU.")
+
+
+def cuda_mismatch(torch_cuda: Optional[str], onnxruntime_cuda: Optional[str]) -> Optional[str]:
+    """Why PyTorch and ONNX Runtime cannot share one process's CUDA (different major versions
+    load conflicting libraries), or None."""
+    if not torch_cuda or not onnxruntime_cuda:
+        return None
+    if str(torch_cuda).split(".")[0] == str(onnxruntime_cuda).split(".")[0]:
+        return None
+    return (f"PyTorch is built for CUDA {torch_cuda} and onnxruntime-gpu for CUDA {onnxruntime_cuda}: one process "
+            f"cannot load both; install the onnxruntime-gpu made for CUDA {str(torch_cuda).split('.')[0]} "
+            f"(see onnxruntime.ai's install matrix), or measure through the agent (device field python:)")
 
 
 def with_precision(device: str, precision: str) -> str:

@@ -24,7 +24,7 @@ from hwnas.device.agent.timing import Interleaved
 from hwnas.device.onnx import Model
 from hwnas.device.precision import at_precision
 from hwnas.device.runner import TargetError, agent_command, cannot_start, describe, explain_exit, last_line, send_agent
-from hwnas.device.spec import DeviceSpec, resolve_device
+from hwnas.device.spec import DeviceSpec, DeviceUnavailableError, cuda_mismatch, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,18 @@ class Target:
         return memory_location(self.spec.settings())[1] if self.spec.provider in GPU_PROVIDERS else None
 
     def check_available(self) -> None:
-        """Raise :class:`~hwnas.device.spec.DeviceUnavailableError` unless the target has the provider."""
+        """Raise :class:`~hwnas.device.spec.DeviceUnavailableError` unless the target has the
+        provider (and, for a GPU in this process, a CUDA that PyTorch's can share it with)."""
         facts = self.facts()
-        self.spec.check_available(facts["providers"], where=f"the onnxruntime {facts['onnxruntime']} on {self.where}")
+        builds = facts.get("onnxruntime_builds") or {}
+        self.spec.check_available(facts["providers"], where=f"the onnxruntime {facts['onnxruntime']} on {self.where}",
+                                  builds=builds.get("packages"))
+        if self._gpu_id() is not None and not isinstance(self, AgentTarget):
+            import torch
+
+            clash = cuda_mismatch(torch.version.cuda, builds.get("cuda"))
+            if clash:
+                raise DeviceUnavailableError(f"device {self.spec.name!r}: {clash}")
 
     def fingerprint(self) -> Optional[Dict[str, Any]]:
         return fingerprint(self.facts(), gpu=self._gpu_id() is not None)

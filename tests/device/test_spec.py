@@ -162,3 +162,34 @@ def test_bad_runner_fields(tmp_path, field, value, words):
     path.write_text(yaml.safe_dump({"name": "bad", "provider": "CPUExecutionProvider", field: value}))
     with pytest.raises(ValueError, match=words):
         resolve_device(path)
+
+
+def test_a_clobbered_onnxruntime_and_a_cuda_clash_are_named():
+    """Two ONNX Runtime builds installed over each other (they share one package folder) leave
+    the GPU provider missing: the hint says to remove both first. PyTorch and onnxruntime-gpu made
+    for different CUDA majors cannot share a process: one line says so."""
+    import pytest
+
+    from hwnas.device.spec import DeviceSpec, DeviceUnavailableError, cuda_mismatch
+
+    gpu = DeviceSpec.from_dict({"name": "g", "provider": "CUDAExecutionProvider"})
+    with pytest.raises(DeviceUnavailableError, match="pip uninstall -y onnxruntime onnxruntime-gpu, then install"):
+        gpu.check_available(["CPUExecutionProvider"], builds=["onnxruntime", "onnxruntime-gpu"])
+    with pytest.raises(DeviceUnavailableError, match="pip uninstall -y onnxruntime, then pip install onnxruntime-gpu"):
+        gpu.check_available(["CPUExecutionProvider"], builds=["onnxruntime"])
+    gpu.check_available(["CUDAExecutionProvider", "CPUExecutionProvider"], builds=["onnxruntime-gpu"])
+    assert "CUDA 12.4" in cuda_mismatch("12.4", "11.8") and cuda_mismatch("12.4", "12.2") is None
+    assert cuda_mismatch(None, "12.2") is None and cuda_mismatch("13.0", None) is None
+
+
+def test_a_gpu_table_describes_only_the_same_gpu_build_and_host():
+    from hwnas.device.agent.host import fingerprint, onnxruntime_builds
+
+    assert "onnxruntime" in onnxruntime_builds()["packages"]  # this machine's CPU build
+    facts = {"cpu": "AMD EPYC", "onnxruntime": "1.32.0", "onnxruntime_builds": {"cuda": "12.4", "cudnn": "9"},
+             "gpu": {"name": "NVIDIA H100", "driver": "550.54"}}
+    recorded = fingerprint(facts, gpu=True)
+    assert recorded == {"gpu": "NVIDIA H100", "driver": "550.54", "cuda": "12.4", "cudnn": "9", "onnxruntime": "1.32.0",
+                      "cpu": "AMD EPYC"}
+    assert fingerprint({**facts, "onnxruntime_builds": {"cuda": "11.8", "cudnn": "8"}}, gpu=True) != recorded
+    assert fingerprint({**facts, "gpu": None}, gpu=True) is None  # no GPU named: describes nothing

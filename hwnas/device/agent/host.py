@@ -130,6 +130,26 @@ def gpu_facts(device_id: int = 0) -> Optional[Dict[str, Any]]:
     return dict(zip(("index", "name", "driver", "memory", "max_sm_clock", "uuid"), values))
 
 
+# The distributions that each install the package folder onnxruntime/ (onnxruntime-extensions and
+# the like are other packages).
+ORT_BUILDS = {"onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml", "onnxruntime-rocm",
+              "onnxruntime-qnn", "onnxruntime-silicon"}
+
+
+def onnxruntime_builds() -> Dict[str, Any]:
+    """The installed ONNX Runtime distributions (two of them share one package folder: whichever
+    was installed last, or removed, decides what imports) and the CUDA and cuDNN a GPU build was
+    made for."""
+    from importlib import metadata
+
+    try:
+        from onnxruntime.capi import build_and_package_info as build
+    except ImportError:
+        build = None
+    names = sorted({(d.metadata["Name"] or "").lower() for d in metadata.distributions()} & ORT_BUILDS)
+    return {"packages": names, "cuda": getattr(build, "cuda_version", None), "cudnn": getattr(build, "cudnn_version", None)}
+
+
 def host_facts(gpu_id: Optional[int] = None) -> Dict[str, Any]:
     """Everything a table records of the machine it was measured on."""
     import onnxruntime as ort
@@ -139,18 +159,20 @@ def host_facts(gpu_id: Optional[int] = None) -> Dict[str, Any]:
             "logical_cpus": facts["logical_cpus"],
             "caches": facts["caches"], "board": facts["board"], "platform": platform.platform(),
             "python": platform.python_version(), "onnxruntime": ort.__version__,
-            "providers": ort.get_available_providers(),
+            "providers": ort.get_available_providers(), "onnxruntime_builds": onnxruntime_builds(),
             "gpu": gpu_facts(gpu_id) if gpu_id is not None else None}
 
 
 def fingerprint(facts: Dict[str, Any], gpu: bool = False) -> Optional[Dict[str, Any]]:
     """What must match for a table to describe a target: the CPU (name, architecture, speed
-    flags) or, for a GPU device, the GPU's model and driver. None where the record is too old to
-    say (tables of earlier hwnas recorded no instruction sets)."""
+    flags) or, for a GPU device, the GPU's model and driver, the CUDA and cuDNN ONNX Runtime was
+    built for, its version, and the host CPU (which launches every kernel). None where the record
+    is too old to say (tables of earlier hwnas recorded no instruction sets), or names no GPU."""
     if gpu:
-        g = facts.get("gpu")
+        g, build = facts.get("gpu"), facts.get("onnxruntime_builds") or {}
         if isinstance(g, dict):
-            return {"gpu": g.get("name"), "driver": g.get("driver")}
+            return {"gpu": g.get("name"), "driver": g.get("driver"), "cuda": build.get("cuda"),
+                    "cudnn": build.get("cudnn"), "onnxruntime": facts.get("onnxruntime"), "cpu": facts.get("cpu")}
         return None
     if "flags" not in facts:
         return None
