@@ -50,9 +50,11 @@ def test_a_cuda_table_is_calibrated_and_a_search_keeps_its_budget_there(tmp_path
 
     network = dict(input_size=8, in_channels=1, init_channels=4, layers=1)
     made = api.profile("nb201", "cuda:0", tables_dir=str(tmp_path), validate=30, **network)
-    rows = made.table.rows
-    assert ((rows["latency_ms"] > 0) | (rows["repeats"] == 0)).all()  # only identities cost nothing
-    assert made.table.meta["device"]["provider"] == "CUDAExecutionProvider"
+    from hwnas.profile.build import FLOOR_MS
+
+    timed = made.table.rows.loc[made.table.rows["repeats"] > 0, "latency_ms"]
+    assert (timed >= FLOOR_MS).all() and (timed > FLOOR_MS).any()  # timed pieces are never free
+    assert made.table.meta["device"]["provider"] == "CUDAExecutionProvider"  # sessions refuse to start without it
     assert made.table.meta["host"]["gpu"]["name"] and made.validation["calibrated_heldout"]["n"] > 0
     low, high = made.table.costs().range()
     found = api.search("nb201", latency_budget=low + 0.3 * (high - low), epochs=1, limit=400, batch_size=32,
@@ -66,8 +68,9 @@ def test_checkpoints_carry_the_gpus_random_state():
     """A resumed run on a GPU draws the same dropout, Gumbel noise and drop path as one that never stopped."""
     from hwnas.core.seeding import rng_state, set_rng_state
 
+    torch.rand(1, device="cuda")  # a run that uses CUDA
     state = rng_state()
-    assert len(state["cuda"]) == torch.cuda.device_count()
+    assert "cuda" in state
     first = torch.rand(4, device="cuda")
     set_rng_state(state)
     assert torch.equal(torch.rand(4, device="cuda"), first)

@@ -16,23 +16,22 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> Dict[str, Any]:
-    """Every generator's state, the CUDA devices' too where there are any, in types
-    ``torch.load(weights_only=True)`` accepts."""
+    """Every generator's state, in types ``torch.load(weights_only=True)`` accepts; with the
+    state of this process's CUDA device where the run has used CUDA."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {"torch": torch.get_rng_state(), "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
              "python": random.getstate()}
-    if torch.cuda.is_available():  # dropout, Gumbel noise and drop path draw on the GPU there
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # dropout, Gumbel noise, drop path draw there
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
 def set_rng_state(state: Dict[str, Any]) -> None:
-    """Restore :func:`rng_state`; a checkpoint from a machine with another number of GPUs (or
-    none) restores the CPU generators and those of the GPUs both have."""
+    """Restore :func:`rng_state`, the CUDA generator into this process's device where there is
+    one. (Under torchrun the checkpoint is rank 0's: every rank resumes from rank 0's generators.)"""
     torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        for device, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
-            torch.cuda.set_rng_state(cuda_state, device)
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
     python = state["python"]

@@ -92,11 +92,11 @@ def ort_session(model_bytes: bytes, device: DeviceSpec) -> Any:
     """An ``onnxruntime.InferenceSession`` in this process with the device's provider, threads and
     optimisation level; the provider is checked before and after the session starts, so a run
     never lands on the CPU silently."""
-    from hwnas.device.agent.session import PlacementRefused, PrecisionUnsupported, ProviderMissing, open_session
+    from hwnas.device.agent.session import PrecisionUnsupported, ProviderMissing, open_session
 
     try:
         return open_session(model_bytes, device.settings())
-    except (PrecisionUnsupported, PlacementRefused) as exc:
+    except PrecisionUnsupported as exc:
         raise DeviceUnavailableError(f"device {device.name!r}: {exc}") from None
     except ProviderMissing:
         device.check_available()  # raises with the install hint where the provider is missing

@@ -103,11 +103,11 @@ class Target:
         return self._time(repeats, rounds, warmup, progress)
 
     def _add(self, models: Sequence[Model], first: bool) -> None:
-        from hwnas.device.agent.session import PlacementRefused, PrecisionUnsupported, ProviderMissing
+        from hwnas.device.agent.session import PrecisionUnsupported, ProviderMissing
 
         try:
             self._bench.add(self.spec.settings(), [m.onnx for m in models], [m.shapes for m in models], first)
-        except (ProviderMissing, PrecisionUnsupported, PlacementRefused) as exc:
+        except (ProviderMissing, PrecisionUnsupported) as exc:
             raise TargetError(f"device {self.spec.name!r}: {exc}") from None
 
     def _time(self, repeats: int, rounds: int, warmup: int, progress: Optional[Progress]) -> Interleaved:

@@ -54,19 +54,3 @@ def test_dynamic_batch_and_input_names():
 def test_check_onnx_rejects_garbage():
     with pytest.raises(ValueError, match="invalid"):
         check_onnx(b"not a model")
-
-
-def test_a_gpu_session_may_not_leave_nodes_to_the_cpu():
-    """ONNX Runtime puts nodes a GPU provider lacks on the CPU with only a log line; hwnas's GPU
-    sessions refuse that instead (the CPU's own sessions have nothing to fall back from)."""
-    import pytest
-
-    from hwnas.device.agent.session import session_options
-
-    settings = {"intra_op_threads": 1, "inter_op_threads": 1, "graph_optimization": "all"}
-    for provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
-        options = session_options({**settings, "provider": provider})
-        assert options.get_session_config_entry("session.disable_cpu_ep_fallback") == "1"
-    with pytest.raises(RuntimeError):  # not set at all
-        session_options({**settings, "provider": "CPUExecutionProvider"}).get_session_config_entry(
-            "session.disable_cpu_ep_fallback")

@@ -133,13 +133,14 @@ def gpu_facts(device_id: int = 0) -> Optional[Dict[str, Any]]:
 # The distributions that each install the package folder onnxruntime/ (onnxruntime-extensions and
 # the like are other packages).
 ORT_BUILDS = {"onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml", "onnxruntime-rocm",
-              "onnxruntime-qnn", "onnxruntime-silicon"}
+              "onnxruntime-qnn", "onnxruntime-silicon", "onnxruntime-training", "onnxruntime-vitisai", "ort-nightly",
+              "ort-nightly-gpu"}
 
 
 def onnxruntime_builds() -> Dict[str, Any]:
     """The installed ONNX Runtime distributions (two of them share one package folder: whichever
-    was installed last, or removed, decides what imports) and the CUDA and cuDNN a GPU build was
-    made for."""
+    was installed last, or removed, decides what imports) and the CUDA a GPU build was made for
+    (its build record names no cuDNN)."""
     from importlib import metadata
 
     try:
@@ -147,7 +148,7 @@ def onnxruntime_builds() -> Dict[str, Any]:
     except ImportError:
         build = None
     names = sorted({(d.metadata["Name"] or "").lower() for d in metadata.distributions()} & ORT_BUILDS)
-    return {"packages": names, "cuda": getattr(build, "cuda_version", None), "cudnn": getattr(build, "cudnn_version", None)}
+    return {"packages": names, "cuda": getattr(build, "cuda_version", None)}
 
 
 def host_facts(gpu_id: Optional[int] = None) -> Dict[str, Any]:
@@ -165,14 +166,14 @@ def host_facts(gpu_id: Optional[int] = None) -> Dict[str, Any]:
 
 def fingerprint(facts: Dict[str, Any], gpu: bool = False) -> Optional[Dict[str, Any]]:
     """What must match for a table to describe a target: the CPU (name, architecture, speed
-    flags) or, for a GPU device, the GPU's model and driver, the CUDA and cuDNN ONNX Runtime was
-    built for, its version, and the host CPU (which launches every kernel). None where the record
+    flags) or, for a GPU device, the GPU's model and driver, the CUDA ONNX Runtime was built for,
+    its version, and the host CPU (which launches every kernel). None where the record
     is too old to say (tables of earlier hwnas recorded no instruction sets), or names no GPU."""
     if gpu:
         g, build = facts.get("gpu"), facts.get("onnxruntime_builds") or {}
         if isinstance(g, dict):
             return {"gpu": g.get("name"), "driver": g.get("driver"), "cuda": build.get("cuda"),
-                    "cudnn": build.get("cudnn"), "onnxruntime": facts.get("onnxruntime"), "cpu": facts.get("cpu")}
+                    "onnxruntime": facts.get("onnxruntime"), "cpu": facts.get("cpu")}
         return None
     if "flags" not in facts:
         return None

@@ -17,10 +17,6 @@ class ProviderMissing(RuntimeError):
     """The device's execution provider is not available, or a session did not get it."""
 
 
-class PlacementRefused(RuntimeError):
-    """A GPU session that would put some of the model's nodes on the CPU."""
-
-
 class PrecisionUnsupported(RuntimeError):
     """The provider has no kernels at the device's precision for some of the model's operations."""
 
@@ -44,8 +40,6 @@ def session_options(settings: Dict[str, Any]) -> Any:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = levels[settings["graph_optimization"]]
     options.log_severity_level = 3  # errors only: placement notices would flood a profiling run
-    if settings["provider"] in GPU_PROVIDERS:  # a node left to the CPU would time CPU work as GPU work
-        options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
     return options
 
 
@@ -76,15 +70,8 @@ def open_session(model: bytes, settings: Dict[str, Any]) -> Any:
     with tempfile.TemporaryDirectory(prefix="hwnas-session-") as folder:
         if settings.get("precision") == "fp16":  # to see whether ONNX Runtime inserted casts
             options.optimized_model_filepath = os.path.join(folder, "optimized.onnx")
-        try:
-            session = ort.InferenceSession(model, sess_options=options,
-                                           providers=[(provider, dict(settings.get("provider_options") or {}))])
-        except Exception as exc:  # ONNX Runtime raises its own Fail for a node the provider cannot take
-            if "fallback to CPU EP has been explicitly disabled" not in str(exc):
-                raise
-            raise PlacementRefused(f"{provider} cannot run every node of the model; hwnas does not time a model "
-                                   f"that would run partly on the CPU (ONNX Runtime: {str(exc).splitlines()[0][:200]})"
-                                   ) from None
+        session = ort.InferenceSession(model, sess_options=options,
+                                       providers=[(provider, dict(settings.get("provider_options") or {}))])
         if provider not in session.get_providers():
             raise ProviderMissing(f"ONNX Runtime could not start {provider} (the session runs on "
                                   f"{', '.join(session.get_providers())})")
