@@ -223,6 +223,7 @@ def pareto(runs: Sequence[str | Path] = (), *, space: Optional[str] = None,
     from hwnas.pareto.nsga2 import check_settings, run_nsga2, write_result
     from hwnas.pareto.objectives import DEFAULT_ESTIMATE, PRECISIONS, assemble, check_names
     from hwnas.pareto.plots import plot_run
+    from hwnas.pareto.predictor import describe_quality
     from hwnas.pareto.report import write_report
     from hwnas.runs import searched_genotypes, space_source
     from hwnas.search.setup import load_run_config
@@ -259,6 +260,8 @@ def pareto(runs: Sequence[str | Path] = (), *, space: Optional[str] = None,
 
         priced, error = error_from_run(runs[0], estimate_by, val_images=val_images, seed=seed,
                                        needed="error" in names and not workers, trained=[str(t) for t in trained])
+        for line in describe_quality(getattr(error, "quality", None)):
+            say(line)
         if workers and "error" in names:
             from hwnas.pareto.ray_workers import EstimateRecipe, RayEvaluator
 
@@ -303,7 +306,8 @@ def pareto(runs: Sequence[str | Path] = (), *, space: Optional[str] = None,
     write_result(result, out_dir, priced, names, runs=runs, seed=seed, workers=workers, trained=list(map(str, trained)),
                  device=table.device_id if table is not None else (spec.table_id if tables_at else None),
                  benchmark=benchmark, error_estimate=estimated, pop_size=pop_size, evaluations=evaluations,
-                 searched=[genotype_to_json(g) for g in genotypes], measure_on=str(device), data=data)
+                 searched=[genotype_to_json(g) for g in genotypes], measure_on=str(device), data=data,
+                 predictor_quality=getattr(error, "quality", None))
     if result.front.empty:  # the constraints left no feasible network among those evaluated
         raise ValueError(f"no evaluated network keeps the constraints ({len(result.evaluated)} evaluated; written to "
                          f"{out_dir}); loosen --latency-budget / --param-budget or raise --evaluations")

@@ -43,12 +43,17 @@ def error_from_run(run_dir: str | Path, estimate: str = DEFAULT_ESTIMATE, val_im
     _, final = spaces_for(cfg, info.input_size, info.in_channels, info.num_classes)
     if not needed:
         return final, None
-    if estimate == "predictor":
-        return final, fit_predictor(final, trained, seed=seed)
     if estimate == "one-shot":
         return final, OneShotEvaluator(proxy, supernet, splits.train, splits.val, make_loader, val_images=val_images,
                                        seed=seed)
     batch = next(iter(make_loader(splits.train, ZERO_COST_BATCH, shuffle=True, seed=seed)))
+    if estimate == "predictor":  # with its quality on the user's genotypes, beside the default estimate's
+        from hwnas.pareto.predictor import predictor_quality
+
+        predictor = fit_predictor(final, trained, seed=seed)
+        default = ZeroCostEvaluator(proxy, DEFAULT_ESTIMATE, batch, seed=seed)
+        predictor.quality = predictor_quality(predictor, default, DEFAULT_ESTIMATE)
+        return final, predictor
     return final, ZeroCostEvaluator(proxy, estimate, batch, seed=seed)
 
 

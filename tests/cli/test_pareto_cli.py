@@ -88,9 +88,15 @@ def test_the_predictor_estimate_is_fitted_on_trained_runs(tmp_path, capsys):
         genotype = json.dumps({"space": "nb201", "arch": cell})
         assert main(["train", genotype, "--epochs", "1", "--limit", "200", "--runs-dir", str(runs), "--name", f"t{i}",
                      "--threads", "1"]) == 0
+    capsys.readouterr()
     assert main([*front, "--trained", *(str(runs / f"t{i}") for i in range(3))]) == 0
     meta = json.loads((tmp_path / "front" / "pareto.json").read_text())
     assert meta["error_estimate"] == "predictor" and len(meta["trained"]) == 3
+    # its quality on the user's genotypes (leave one out), beside the default estimate's, said and recorded
+    quality = meta["predictor_quality"]
+    assert quality["trained"] == 3 and quality["default_estimate"] == "naswot"
+    assert all(v is None or -1 <= v <= 1 for v in (quality["kendall_tau_cv"], quality["default_kendall_tau"]))
+    assert "predictor: " in capsys.readouterr().out
     trained = [json.loads((runs / f"t{i}" / "result.json").read_text())["test_acc"] * 100 for i in range(3)]
     errors = pd.read_csv(tmp_path / "front" / "evaluated.csv")["error"]
     # a random forest predicts within the range of what it was fitted on

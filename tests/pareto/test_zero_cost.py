@@ -83,3 +83,26 @@ def test_the_predictor_learns_what_each_choice_adds():
     assert np.allclose(predictor(x[60:]), 100 - predictor.predict(x[60:]))
     with pytest.raises(ValueError, match="not fitted"):
         AccuracyPredictor(space).predict(x)
+
+
+def test_the_predictors_quality_is_its_leave_one_out_rank_beside_the_default_estimates():
+    from scipy.stats import kendalltau
+
+    from hwnas.pareto.predictor import AccuracyPredictor, describe_quality, predictor_quality
+    from hwnas.spaces import make_space
+
+    space = make_space("nb201", init_channels=4, layers=1, input_size=8)
+    rng = np.random.default_rng(0)
+    x = np.stack([space.encode(space.sample(rng)) for _ in range(12)])
+    accuracy = 50 + np.log1p(space.params.many(x))  # size decides: a ranking the predictor can learn
+    predictor = AccuracyPredictor(space, trees=50).fit(x, accuracy)
+    backwards = predictor_quality(predictor, lambda v: np.log1p(space.params.many(v)), "size backwards")
+    assert backwards["trained"] == 12 and backwards["default_kendall_tau"] == pytest.approx(-1.0)
+    loo = predictor.cross_validated()
+    assert backwards["kendall_tau_cv"] == pytest.approx(kendalltau(loo, accuracy).statistic)
+    assert backwards["kendall_tau_cv"] > 0.5
+    assert not any(line.startswith("warning") for line in describe_quality(backwards))
+    perfect = predictor_quality(predictor, lambda v: -np.log1p(space.params.many(v)), "size")
+    assert describe_quality(perfect)[-1].startswith("warning: the predictor ranks your trained genotypes worse")
+    two = predictor_quality(AccuracyPredictor(space, trees=10).fit(x[:2], accuracy[:2]), lambda v: v[:, 0], "x")
+    assert two["kendall_tau_cv"] is None and "too few" in describe_quality(two)[0]
