@@ -276,13 +276,13 @@ def pareto(runs: Sequence[str | Path] = (), *, space: Optional[str] = None,
         table = load_table_for(device, priced, tables_dir=tables_dir)
     tables_at = {p: load_table_for(with_precision(device, p), priced, tables_dir=tables_dir)
                  for p in PRECISIONS if f"latency_{p}" in names}
-    budget_ms = parse_latency_ms(latency_budget) if isinstance(latency_budget, str) else latency_budget
+    budget_ms = parse_latency_ms(latency_budget) if latency_budget is not None else None
     if budget_ms is not None:
         low, high = table.costs().range()
         if budget_ms < low:  # NSGA-II would search for nothing and print an empty front
             raise ValueError(f"--latency-budget {latency_budget}: no network of this space keeps it; the cheapest "
                              f"takes {low:.3f} ms on {table.device_id} (the dearest {high:.3f} ms)")
-    params = parse_count(param_budget) if isinstance(param_budget, str) else param_budget
+    params = parse_count(param_budget) if param_budget is not None else None
     goals = assemble(names, priced, error=error, table=table, benchmark=bench, latency_budget_ms=budget_ms,
                      param_budget=params, precision=spec.precision, tables_at=tables_at)
     out_dir = Path(out) if out else (Path(runs[0]) if runs else Path("runs") / "pareto")
@@ -381,6 +381,6 @@ def export(genotype: str | Path | Genotype, out: str | Path, *, weights: Optiona
         if splits is not None:
             done.accuracy = compare_accuracy(fp32, converted.onnx, splits.test, spec.precision)
     if measure:
-        budget = parse_latency_ms(latency_budget) if isinstance(latency_budget, str) else latency_budget
+        budget = parse_latency_ms(latency_budget) if latency_budget is not None else None
         done.measured = measure_exported(out, priced, genotype, device, tables_dir=tables_dir, budget_ms=budget)
     return done

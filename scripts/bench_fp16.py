@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
+from check_latency_independent import plain_session, time_runs
 from hwnas.device import host_facts
 from hwnas.device.agent.host import describe_host
 from hwnas.device.agent.session import FP32_FALLBACK
@@ -37,30 +36,6 @@ def fp32_fallback(optimized: bytes) -> list:
     marker = FP32_FALLBACK.decode()
     cast = {out for node in graph.node if node.name.startswith(marker) for out in node.output}
     return sorted({node.op_type for node in graph.node if node.op_type != "Cast" and cast & set(node.input)})
-
-
-def session(model: bytes, optimized: str = "") -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    if optimized:
-        options.optimized_model_filepath = optimized
-    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
-
-
-def median_ms(s: ort.InferenceSession, runs: int) -> float:
-    meta = s.get_inputs()[0]
-    dtype = np.float16 if meta.type == "tensor(float16)" else np.float32
-    feed = {meta.name: np.random.default_rng(0).standard_normal(meta.shape).astype(dtype)}
-    for _ in range(20):
-        s.run(None, feed)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        s.run(None, feed)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(times))
 
 
 def main() -> None:
@@ -85,10 +60,10 @@ def main() -> None:
         fp16 = to_fp16(fp32)
         with tempfile.TemporaryDirectory() as folder:
             optimized = os.path.join(folder, "optimized.onnx")
-            sessions = [session(fp32.onnx), session(fp16.onnx, optimized)]
+            sessions = [plain_session(fp32.onnx), plain_session(fp16.onnx, optimized)]
             with open(optimized, "rb") as f:
                 fallback = fp32_fallback(f.read())
-        passes = np.array([[median_ms(s, args.runs) for s in sessions] for _ in range(3)])
+        passes = np.array([[np.median(time_runs(s, args.runs)) for s in sessions] for _ in range(3)])
         ms32, ms16 = np.median(passes, axis=0)
         ratios.append(ms16 / ms32)
         print(f"{name:>9} {ms32:>8.3f} {ms16:>8.3f} {ms16 / ms32:>8.2f}x  {', '.join(fallback) or 'none'}")

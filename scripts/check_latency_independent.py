@@ -29,19 +29,30 @@ import torch
 
 from hwnas.device import host_facts
 from hwnas.device.agent.host import describe_host
+from hwnas.device.agent.timing import input_dtype
 from hwnas.table import load_table_for
 from hwnas.spaces import make_space
 
 
-def plain_timing(path: Path, runs: int) -> np.ndarray:
-    """Milliseconds of ``runs`` calls of ``session.run`` after 20 warm-up calls."""
+def plain_session(model: Path | bytes, optimized: str = "") -> ort.InferenceSession:
+    """A session as the ``cpu`` device opens one: one intra-op thread, full graph optimisation;
+    ``optimized``: where ONNX Runtime writes the model it runs."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    options.log_severity_level = 3
+    if optimized:
+        options.optimized_model_filepath = optimized
+    source = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def time_runs(session: ort.InferenceSession, runs: int) -> np.ndarray:
+    """Milliseconds of ``runs`` calls of ``session.run`` after 20 warm-up calls, on seeded
+    standard-normal input of the model's type."""
     meta = session.get_inputs()[0]
-    x = np.random.default_rng(0).standard_normal(meta.shape).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal(meta.shape).astype(input_dtype(meta))
     for _ in range(20):
         session.run(None, {meta.name: x})
     out = np.empty(runs)
@@ -50,6 +61,11 @@ def plain_timing(path: Path, runs: int) -> np.ndarray:
         session.run(None, {meta.name: x})
         out[i] = (time.perf_counter() - t0) * 1e3
     return out
+
+
+def plain_timing(path: Path, runs: int) -> np.ndarray:
+    """Milliseconds of ``runs`` calls of ``session.run`` after 20 warm-up calls."""
+    return time_runs(plain_session(path), runs)
 
 
 def quantize_file(path: Path) -> Path:

@@ -16,6 +16,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from hwnas.device import Model
+from hwnas.device.agent.timing import input_dtype
 from hwnas.device.precision import at_precision
 
 CALIBRATION_IMAGES = 128  # one image per calibration feed: the export's batch is 1
@@ -37,12 +38,8 @@ def quantize(model: Model, train: Dataset | None = None, precision: str = "int8"
     batches = calibration_batches(train) if train is not None and precision == "int8" else None
     converted = at_precision(model, precision, batches)
     session = ort.InferenceSession(converted.onnx, providers=["CPUExecutionProvider"])
-    session.run(None, {i.name: np.zeros(shape, _dtype(i)) for i, shape in zip(session.get_inputs(), model.shapes)})
+    session.run(None, {i.name: np.zeros(shape, input_dtype(i)) for i, shape in zip(session.get_inputs(), model.shapes)})
     return converted
-
-
-def _dtype(session_input: Any) -> type:
-    return np.float16 if session_input.type == "tensor(float16)" else np.float32
 
 
 def accuracy_splits(space: Any, dataset: str = "digits", data_dir: Optional[str] = None, download: bool = False,
@@ -66,7 +63,7 @@ def predictions(model_bytes: bytes, images: Dataset) -> tuple[np.ndarray, np.nda
     import onnxruntime as ort
 
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    name, dtype = session.get_inputs()[0].name, _dtype(session.get_inputs()[0])
+    name, dtype = session.get_inputs()[0].name, input_dtype(session.get_inputs()[0])
     predicted, labels = [], []
     for i in range(len(images)):
         x, y = images[i]

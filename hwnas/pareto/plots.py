@@ -85,6 +85,12 @@ def beaten_by(frame: pd.DataFrame, a: str, b: str, row: pd.Series) -> int:
     return int((at_least & ((frame[a] < row[a]) | (frame[b] < row[b]))).sum())
 
 
+def standing(frame: pd.DataFrame, marked: pd.DataFrame, a: str, b: str) -> str:
+    """Where each ``marked`` row (a searched genotype) stands among ``frame`` in ``a`` and ``b``."""
+    return "; ".join("on this front" if not n else f"{n} evaluated beat it in both"
+                     for n in (beaten_by(frame, a, b, row) for _, row in marked.iterrows()))
+
+
 def readable(evaluated: pd.DataFrame, estimate: Optional[str]) -> Callable[[pd.DataFrame, str], pd.Series]:
     """What an objective's axis shows: parameters and FLOPs in millions, a zero-cost error
     estimate as the percentage of evaluated genotypes it ranks better (0: the best)."""
@@ -112,7 +118,7 @@ def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
     names: List[str] = meta["objectives"]
     device = meta.get("device")
     estimate = meta.get("error_estimate") or ("nb201" if meta.get("benchmark") else None)
-    searched = set(meta.get("searched", []))
+    marked = evaluated[evaluated["genotype"].isin(set(meta.get("searched", [])))]
     ok, values = feasible(evaluated), readable(evaluated, estimate)
     written = []
 
@@ -133,16 +139,14 @@ def plot_run(run_dir: str | Path, formats=("png", "svg")) -> List[Path]:
         if len(names) > 2:
             ax.scatter(values(front, b), values(front, a), s=28, facecolors="none", edgecolors="crimson", lw=0.9,
                        label=f"on the front of all {len(names)} objectives")
-        notes = []
-        for _, row in evaluated[evaluated["genotype"].isin(searched)].iterrows():
-            beaten = beaten_by(ok, a, b, row)
-            notes.append("on this front" if not beaten else f"{beaten} evaluated beat it in both")
-            ax.scatter(values(row.to_frame().T, b), values(row.to_frame().T, a), marker="*", s=200, color="orange",
-                       edgecolor="k", zorder=5, label="searched" if len(notes) == 1 else None)
+        if len(marked):
+            ax.scatter(values(marked, b), values(marked, a), marker="*", s=200, color="orange", edgecolor="k",
+                       zorder=5, label="searched")
         ax.set_xlabel(axis_label(b, device, estimate))
         ax.set_ylabel(axis_label(a, device, estimate))
         title = f"{meta['space']}: {a} vs {b}" + (f" ({device})" if device and "latency" in (a, b) else "")
-        ax.set_title(title + (f"\nsearched genotype: {'; '.join(notes)}" if notes else ""), fontsize=10)
+        where = standing(ok, marked, a, b)
+        ax.set_title(title + (f"\nsearched genotype: {where}" if where else ""), fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
         save(fig, f"front_{a}_vs_{b}")

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 import pandas as pd
 
 from hwnas.core import fileio
-from hwnas.pareto.plots import axis_label, beaten_by, feasible, pair_front, read_run, readable
+from hwnas.pareto.plots import axis_label, feasible, pair_front, read_run, readable, standing
 
 # Network options that hwnas train takes from the data set, not from flags.
 DATA_DECIDES = ("input_size", "in_channels", "num_classes")
@@ -74,8 +74,7 @@ def write_report(run_dir: str | Path) -> Path:
     marked = evaluated[evaluated["genotype"].isin(searched)]
 
     def title(a: str, b: str) -> str:  # and where the searched genotypes stand in this pair
-        beaten = [beaten_by(ok, a, b, row) for _, row in marked.iterrows()]
-        where = "; ".join("on this front" if not n else f"{n} evaluated beat it in both" for n in beaten)
+        where = standing(ok, marked, a, b)
         return f"{a} vs {b}" + (f" (searched: {where})" if where else "")
 
     fig = make_subplots(rows=len(pairs), cols=1, vertical_spacing=0.25 / len(pairs),

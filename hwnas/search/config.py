@@ -110,11 +110,11 @@ def search_config(space: str = "darts", *, latency_budget: Optional[str | float]
     large data set on a CPU (:data:`CPU_SEARCH_IMAGES`), the budget loss where a budget is given."""
     if latency_budget is None:
         latency_budget = settings.pop("latency_budget_ms", None)
-    budget = parse_latency_ms(latency_budget) if isinstance(latency_budget, str) else latency_budget
+    budget = parse_latency_ms(latency_budget) if latency_budget is not None else None
     if settings.get("limit") is None and settings.get("torch_device", "cpu") == "cpu":
         settings["limit"] = CPU_SEARCH_IMAGES.get(settings.get("dataset", "digits"))
     if settings.get("latency_loss") is None:
         settings["latency_loss"] = "budget" if budget else "linear" if settings.get("latency_weight") else None
     param_budget = settings.pop("param_budget", None) if param_budget is None else param_budget
-    params = parse_count(param_budget) if isinstance(param_budget, str) else param_budget
+    params = parse_count(param_budget) if param_budget is not None else None
     return SearchConfig.from_dict({**settings, "space": space, "latency_budget_ms": budget, "param_budget": params})

@@ -67,21 +67,31 @@ def open_session(model: bytes, settings: Dict[str, Any]) -> Any:
         raise ProviderMissing(f"{provider} is not in this onnxruntime {ort.__version__} (available: "
                               f"{', '.join(available)})")
     options = session_options(settings)
+    providers = [(provider, dict(settings.get("provider_options") or {}))]
+    if settings.get("precision") == "fp16":
+        session = _fp16_session(model, options, providers)
+    else:
+        session = ort.InferenceSession(model, sess_options=options, providers=providers)
+    if provider not in session.get_providers():
+        raise ProviderMissing(f"ONNX Runtime could not start {provider} (the session runs on "
+                              f"{', '.join(session.get_providers())})")
+    return session
+
+
+def _fp16_session(model: bytes, options: Any, providers: list) -> Any:
+    """A session of an fp16 model, refused where ONNX Runtime would run some of it in fp32 (the
+    optimised model it writes shows the casts it inserted)."""
+    import onnxruntime as ort
+
     with tempfile.TemporaryDirectory(prefix="hwnas-session-") as folder:
-        if settings.get("precision") == "fp16":  # to see whether ONNX Runtime inserted casts
-            options.optimized_model_filepath = os.path.join(folder, "optimized.onnx")
-        session = ort.InferenceSession(model, sess_options=options,
-                                       providers=[(provider, dict(settings.get("provider_options") or {}))])
-        if provider not in session.get_providers():
-            raise ProviderMissing(f"ONNX Runtime could not start {provider} (the session runs on "
-                                  f"{', '.join(session.get_providers())})")
-        if options.optimized_model_filepath:
-            with open(options.optimized_model_filepath, "rb") as f:
-                if FP32_FALLBACK in f.read():
-                    raise PrecisionUnsupported(
-                        f"ONNX Runtime {ort.__version__}'s {provider} lacks fp16 kernels for some of the model's "
-                        f"operations on this machine: it runs them in fp32 between casts it inserts, so fp16 timings "
-                        f"would describe fp32 work; measure at fp32 (or int8 on a CPU)")
+        options.optimized_model_filepath = os.path.join(folder, "optimized.onnx")
+        session = ort.InferenceSession(model, sess_options=options, providers=providers)
+        with open(options.optimized_model_filepath, "rb") as f:
+            if FP32_FALLBACK in f.read():
+                raise PrecisionUnsupported(
+                    f"ONNX Runtime {ort.__version__}'s {providers[0][0]} lacks fp16 kernels for some of the model's "
+                    f"operations on this machine: it runs them in fp32 between casts it inserts, so fp16 timings "
+                    f"would describe fp32 work; measure at fp32 (or int8 on a CPU)")
     return session
 
 

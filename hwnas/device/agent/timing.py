@@ -160,5 +160,9 @@ def random_feeds(session: Any, shapes: Sequence[Shape], seed: int = 0) -> Dict[s
         raise ValueError(f"the model takes {len(inputs)} input(s) ({', '.join(i.name for i in inputs)}), "
                          f"but {len(shapes)} shape(s) were given")
     rng = np.random.default_rng(seed)
-    return {i.name: rng.standard_normal(tuple(s)).astype(np.float16 if i.type == "tensor(float16)" else np.float32)
-            for i, s in zip(inputs, shapes)}
+    return {i.name: rng.standard_normal(tuple(s)).astype(input_dtype(i)) for i, s in zip(inputs, shapes)}
+
+
+def input_dtype(session_input: Any) -> type:
+    """The NumPy type a session input takes: float16 for a model converted to fp16, else float32."""
+    return np.float16 if session_input.type == "tensor(float16)" else np.float32
